@@ -1,0 +1,28 @@
+import Synchronization
+
+/// A sink for progress of long work (builds, training, benchmarks): units done of a total.
+/// The CLI prints rate and ETA; the library only reports. Implementations must be thread-safe.
+public protocol ProgressReporter: Sendable {
+    /// `done` of `total` units of `task` are complete (`total` 0 when unknown).
+    func report(task: String, done: Int, total: Int)
+    /// `task` has ended.
+    func finish(task: String)
+}
+
+/// A reporter that ignores everything (the default in library calls).
+public struct SilentProgress: ProgressReporter {
+    public init() {}
+    public func report(task: String, done: Int, total: Int) {}
+    public func finish(task: String) {}
+}
+
+/// A cooperative cancellation flag for long work (Ctrl-C in the CLI sets it).
+/// Long loops check ``isCancelled`` between units and throw ``CancellationError``.
+public final class CancellationFlag: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    public init() {}
+    public var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+    public func cancel() { cancelled.store(true, ordering: .relaxed) }
+    /// Throws `CancellationError` once cancelled.
+    public func check() throws(CancellationError) { if isCancelled { throw CancellationError() } }
+}

@@ -1,0 +1,108 @@
+/// One item with its score, as retrievers return them (higher score = better).
+public struct ScoredItem: Sendable, Equatable {
+    public var item: ItemID
+    public var score: Float
+    @inlinable public init(item: ItemID, score: Float) { self.item = item; self.score = score }
+}
+
+/// What a retriever is asked for a user.
+///
+/// A scorer reads what it needs: the inner-product and DNN scorers read `vector`; sequence models
+/// (attention) read `history`. `excluded` items are filtered at the leaves (e.g. items already seen).
+public struct Query: Sendable {
+    /// The user vector, length = the retriever's query dimension; empty for sequence-only scorers.
+    public var vector: [Float]
+    /// The user's behaviour sequence, oldest first.
+    public var history: [ItemID]
+    /// Items that must not be returned.
+    public var excluded: Set<ItemID>
+
+    public init(vector: [Float] = [], history: [ItemID] = [], excluded: Set<ItemID> = []) {
+        self.vector = vector
+        self.history = history
+        self.excluded = excluded
+    }
+}
+
+/// Search knobs, kept apart from the index (as faiss's `SearchParameters`).
+public struct SearchParameters: Sendable, Equatable {
+    /// Number of items to return. Must be >= 1.
+    public var k: Int
+    /// Beam width of tree search (nodes kept per level). Values below `k` are raised to `k`.
+    public var beamWidth: Int
+    /// HNSW candidate list size. Values below `k` are raised to `k`.
+    public var efSearch: Int
+
+    public init(k: Int = 10, beamWidth: Int = 100, efSearch: Int = 100) {
+        self.k = k
+        self.beamWidth = beamWidth
+        self.efSearch = efSearch
+    }
+
+    /// Checks `k >= 1`.
+    public func validated() throws(ArborError) -> SearchParameters {
+        guard k >= 1 else { throw .invalidArgument(name: "k", reason: "must be at least 1, got \(k)") }
+        guard beamWidth >= 1 else {
+            throw .invalidArgument(name: "beam", reason: "must be at least 1, got \(beamWidth)")
+        }
+        guard efSearch >= 1 else {
+            throw .invalidArgument(name: "efSearch", reason: "must be at least 1, got \(efSearch)")
+        }
+        return self
+    }
+}
+
+/// Counters of one search, for the cost columns of the benchmark.
+public struct SearchStatistics: Sendable, Equatable {
+    /// Number of (query, node or item) pairs the model scored.
+    public var modelEvaluations: Int = 0
+    /// Number of levels (tree) or graph hops (HNSW) visited.
+    public var steps: Int = 0
+    public init(modelEvaluations: Int = 0, steps: Int = 0) {
+        self.modelEvaluations = modelEvaluations
+        self.steps = steps
+    }
+}
+
+/// The answer to one query: at most `k` items, best first, with the cost of finding them.
+public struct SearchResult: Sendable, Equatable {
+    public var items: [ScoredItem]
+    public var statistics: SearchStatistics
+    public init(items: [ScoredItem], statistics: SearchStatistics = .init()) {
+        self.items = items
+        self.statistics = statistics
+    }
+}
+
+/// Anything that returns the top-k items for a query: the tree (beam search), the exact flat scan,
+/// HNSW. One protocol, so that the benchmark runner compares them side by side.
+///
+/// Thread safety: a retriever is safe to call from many threads at once; per-query buffers are
+/// per call (or per thread), never shared.
+public protocol Retriever: Sendable {
+    /// A short name for reports ("tree", "flat", "hnsw").
+    var name: String { get }
+    /// Number of retrievable items.
+    var itemCount: Int { get }
+    /// The top `parameters.k` items for `query`, best first, ties broken by smaller item id.
+    /// - Throws: ``ArborError`` for a vector of the wrong dimension or with NaN, or bad parameters.
+    func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult
+    /// The answers to many queries; implementations batch them into GEMMs where they can.
+    func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult]
+}
+
+extension Retriever {
+    /// Default: one query at a time.
+    public func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
+        try queries.map { try search($0, parameters: parameters) }
+    }
+}
+
+/// Checks a query vector's length and values.
+/// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` or ``ArborError/nonFiniteValue(field:row:)``.
+public func validateQueryVector(_ vector: [Float], dimension: Int) throws(ArborError) {
+    guard vector.count == dimension else {
+        throw .dimensionMismatch(field: "query vector", expected: dimension, found: vector.count)
+    }
+    for v in vector where !v.isFinite { throw .nonFiniteValue(field: "query vector", row: 0) }
+}

@@ -1,0 +1,28 @@
+/// A model that scores tree nodes (or items) for one user: `score(user, nodes) -> [Float]`, batched.
+///
+/// The scorer is the "arbitrary deep model" of TDM. Retrieval never looks inside it: beam search
+/// gathers the embeddings of all candidate nodes of a level into one `m × nodeDimension` matrix and
+/// asks the session for `m` scores in one call, so a scorer can run the whole level as GEMMs.
+/// Work that depends only on the query (user vector, behaviour projections) belongs in
+/// ``makeSession(for:)``, done once per query, not once per node.
+///
+/// To plug in a model of your own, conform a `Sendable` type to this protocol.
+public protocol NodeScorer: Sendable {
+    associatedtype Session: ScoringSession
+    /// Width of the node (and item) embeddings this scorer reads.
+    var nodeDimension: Int { get }
+    /// Per-query state. Throws ``ArborError`` if the query lacks what the scorer needs.
+    func makeSession(for query: Query) throws -> Session
+}
+
+/// Per-query scoring state. Not shared between threads; one per query (or per thread, reused).
+public protocol ScoringSession {
+    /// Writes one score per row of `nodes` into `scores` (resized to `nodes.rows`).
+    /// - Parameters:
+    ///   - nodes: `m × nodeDimension`, row-major: the embeddings of the candidates.
+    ///   - level: the tree level of the candidates (root = 0); the leaf level for items. Models with
+    ///     per-level parameters read it; others ignore it.
+    ///   - scores: output, `m` values; its capacity is reused across calls.
+    /// Complexity: the model's cost for `m` candidates, ideally a few GEMMs.
+    mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float])
+}
