@@ -109,3 +109,25 @@ public enum BLAS {
         }
     }
 }
+
+extension BLAS {
+    /// `y = A · x` for a matrix `A` (`rows × cols`) and `x` of length `cols`; `y` is resized to `rows`
+    /// and keeps its capacity. Complexity O(rows · cols).
+    public static func gemv(_ a: Matrix, _ x: [Float], into y: inout [Float]) {
+        precondition(x.count == a.cols, "gemv: vector has \(x.count) values, matrix \(a.cols) columns")
+        if y.count != a.rows {
+            if y.count > a.rows { y.removeLast(y.count - a.rows) } else {
+                y.append(contentsOf: repeatElement(0, count: a.rows - y.count))
+            }
+        }
+        guard a.rows > 0, a.cols > 0 else { return }
+        a.withUnsafeBufferPointer { pa in
+            x.withUnsafeBufferPointer { px in
+                y.withUnsafeMutableBufferPointer { py in
+                    gemv(rows: a.rows, cols: a.cols, a: pa.baseAddress!, lda: a.cols, x: px.baseAddress!,
+                         y: py.baseAddress!)
+                }
+            }
+        }
+    }
+}

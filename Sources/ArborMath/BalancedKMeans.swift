@@ -1,0 +1,269 @@
+import Dispatch
+
+/// Balanced k-means: splits a set of points into `k` groups whose sizes differ by at most one
+/// (sizes `ceil(n/k)` for the first `n % k` groups, `floor(n/k)` for the rest), with centres
+/// learned by Lloyd iterations under that size constraint. The tree builders call it once per node
+/// (TDM: recursive balanced 2-means; any fan-out 2...64).
+///
+/// Assignment under the size constraint: for `k = 2`, points are ranked by how much closer they
+/// are to centre 0 than to centre 1 and the first `size0` go to 0 (TDM's median split); for
+/// `k > 2`, all (point, centre) pairs are taken greedily by increasing distance while the centre
+/// has room. Centres are fitted on a sample of at most ``sampleLimit`` points, then every point is
+/// assigned once. Complexity per call: O(iterations · min(n, sampleLimit) · k · d) for the fit
+/// (GEMMs) plus O(n · k · d) and a sort of `n · k` pairs for the final assignment.
+public struct BalancedKMeans: Sendable {
+    /// Number of groups (>= 2).
+    public var k: Int
+    /// Lloyd iterations at most (stops early when the assignment no longer changes).
+    public var iterations: Int
+    /// Points used to fit the centres (the final assignment uses all).
+    public var sampleLimit: Int
+    /// Seed of the initialisation (k-means++ on the sample).
+    public var seed: UInt64
+
+    public init(k: Int, iterations: Int = 10, sampleLimit: Int = 32_768, seed: UInt64 = 0) {
+        precondition(k >= 2, "balanced k-means needs k >= 2")
+        self.k = k
+        self.iterations = iterations
+        self.sampleLimit = sampleLimit
+        self.seed = seed
+    }
+
+    /// Sizes of the `k` groups for `n` points: the first `n % k` get one more.
+    public static func balancedSizes(count n: Int, groups k: Int) -> [Int] {
+        let q = n / k, r = n % k
+        return (0..<k).map { $0 < r ? q + 1 : q }
+    }
+
+    /// Assigns each of the `n` rows of `points` (row-major `n × d`) to a group in `0 ..< min(k, n)`
+    /// with balanced sizes. Returns the group of each row.
+    public func assign(points: Matrix) -> [Int32] {
+        points.withUnsafeBufferPointer { p in
+            assign(points: p.baseAddress!, count: points.rows, dimension: points.cols, seed: seed)
+        }
+    }
+
+    /// Reorders rows `range` of `matrix` (and the same positions of `labels`) so that each group is
+    /// contiguous, groups in order 0, 1, ...; returns the groups' row ranges (at most `k`, each
+    /// non-empty). Rows outside `range` are untouched, so disjoint ranges may be split concurrently
+    /// through ``partitionConcurrently(_:labels:ranges:seeds:)``.
+    public func partition(_ matrix: inout Matrix, labels: inout [Int32], range: Range<Int>) -> [Range<Int>] {
+        let d = matrix.cols
+        return matrix.withUnsafeMutableBufferPointer { m in
+            labels.withUnsafeMutableBufferPointer { l in
+                partition(rows: m.baseAddress!, labels: l.baseAddress!, dimension: d, range: range, seed: seed)
+            }
+        }
+    }
+
+    /// Splits many disjoint row ranges of `matrix` at once (in parallel over ranges), each with its
+    /// own seed (`seeds[i]` for `ranges[i]`). Returns the child ranges of each input range.
+    /// - Precondition: the ranges do not overlap.
+    public func partitionConcurrently(
+        _ matrix: inout Matrix, labels: inout [Int32], ranges: [Range<Int>], seeds: [UInt64]
+    ) -> [[Range<Int>]] {
+        precondition(ranges.count == seeds.count)
+        let d = matrix.cols
+        var results = [[Range<Int>]](repeating: [], count: ranges.count)
+        matrix.withUnsafeMutableBufferPointer { m in
+            labels.withUnsafeMutableBufferPointer { l in
+                results.withUnsafeMutableBufferPointer { out in
+                    let box = SendableBox(rows: m.baseAddress!, labels: l.baseAddress!, out: out.baseAddress!)
+                    // Big ranges first get the whole machine's attention through BLAS; many small
+                    // ranges are spread over threads.
+                    let work = ranges.indices.sorted { ranges[$0].count > ranges[$1].count }
+                    let chunks = max(1, min(work.count, ProcessInfoLite.activeProcessorCount * 4))
+                    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                        var i = c
+                        while i < work.count {
+                            let w = work[i]
+                            box.out[w] = self.partition(rows: box.rows, labels: box.labels, dimension: d,
+                                                        range: ranges[w], seed: seeds[w])
+                            i += chunks
+                        }
+                    }
+                }
+            }
+        }
+        return results
+    }
+
+    // MARK: - Internals (raw buffers stay in this file)
+
+    private struct SendableBox: @unchecked Sendable {
+        let rows: UnsafeMutablePointer<Float>
+        let labels: UnsafeMutablePointer<Int32>
+        let out: UnsafeMutablePointer<[Range<Int>]>
+    }
+
+    private func partition(rows: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>,
+                           dimension d: Int, range: Range<Int>, seed: UInt64) -> [Range<Int>] {
+        let n = range.count
+        if n <= 1 { return n == 1 ? [range] : [] }
+        let base = rows + range.lowerBound * d
+        let groups = assign(points: UnsafePointer(base), count: n, dimension: d, seed: seed)
+        let g = min(k, n)
+        // Counting sort of rows by group, through scratch buffers.
+        var starts = [Int](repeating: 0, count: g + 1)
+        for x in groups { starts[Int(x) + 1] += 1 }
+        for i in 0..<g { starts[i + 1] += starts[i] }
+        var next = Array(starts.dropLast())
+        var scratchRows = [Float](repeating: 0, count: n * d)
+        var scratchLabels = [Int32](repeating: 0, count: n)
+        let lbase = labels + range.lowerBound
+        scratchRows.withUnsafeMutableBufferPointer { sr in
+            for i in 0..<n {
+                let to = next[Int(groups[i])]
+                next[Int(groups[i])] += 1
+                (sr.baseAddress! + to * d).update(from: base + i * d, count: d)
+                scratchLabels[to] = lbase[i]
+            }
+            base.update(from: sr.baseAddress!, count: n * d)
+        }
+        for i in 0..<n { lbase[i] = scratchLabels[i] }
+        return (0..<g).map { (range.lowerBound + starts[$0]) ..< (range.lowerBound + starts[$0 + 1]) }
+    }
+
+    private func assign(points: UnsafePointer<Float>, count n: Int, dimension d: Int, seed: UInt64) -> [Int32] {
+        let g = min(k, n)
+        if n <= k { return (0..<n).map { Int32($0) } }
+        var rng = SplitMix64(seed: seed)
+        // Sample (without replacement, by a partial shuffle of indices) for fitting.
+        let m = min(n, sampleLimit)
+        var sampleIndex = Array(0..<n)
+        if m < n {
+            for i in 0..<m {
+                let j = i + Int(rng.next() % UInt64(n - i))
+                sampleIndex.swapAt(i, j)
+            }
+        }
+        var sample = [Float](repeating: 0, count: m * d)
+        for i in 0..<m {
+            for c in 0..<d { sample[i * d + c] = points[sampleIndex[i] * d + c] }
+        }
+        var centres = kMeansPlusPlus(sample, count: m, dimension: d, groups: g, rng: &rng)
+        var sampleGroups = [Int32](repeating: -1, count: m)
+        var cost = [Float](repeating: 0, count: m * g)
+        for _ in 0..<max(1, iterations) {
+            computeCosts(sample, count: m, dimension: d, centres: centres, groups: g, into: &cost)
+            let newGroups = balancedAssignment(cost: cost, count: m, groups: g)
+            if newGroups == sampleGroups { break }
+            sampleGroups = newGroups
+            centres = means(sample, count: m, dimension: d, groups: sampleGroups, groupCount: g, previous: centres)
+        }
+        if m == n {
+            // The sample is a permutation of all points only when m < n; here it is the identity.
+            return sampleGroups
+        }
+        var allCost = [Float](repeating: 0, count: n * g)
+        let all = Array(UnsafeBufferPointer(start: points, count: n * d))
+        computeCosts(all, count: n, dimension: d, centres: centres, groups: g, into: &allCost)
+        return balancedAssignment(cost: allCost, count: n, groups: g)
+    }
+
+    /// `cost[i, c] = ‖centre_c‖² − 2 x_i · centre_c` (squared distance up to a per-point constant).
+    private func computeCosts(_ x: [Float], count n: Int, dimension d: Int, centres: [Float], groups g: Int,
+                              into cost: inout [Float]) {
+        BLAS.gemm(transposeA: false, transposeB: true, m: n, n: g, k: d, alpha: -2, a: x, b: centres,
+                  beta: 0, c: &cost)
+        for c in 0..<g {
+            var s: Float = 0
+            for j in 0..<d { s += centres[c * d + j] * centres[c * d + j] }
+            var i = c
+            while i < n * g { cost[i] += s; i += g }
+        }
+    }
+
+    private func balancedAssignment(cost: [Float], count n: Int, groups g: Int) -> [Int32] {
+        let sizes = BalancedKMeans.balancedSizes(count: n, groups: g)
+        var result = [Int32](repeating: 0, count: n)
+        if g == 2 {
+            // Rank by preference for group 0; ties by index for determinism.
+            var order = Array(0..<n)
+            order.sort { a, b in
+                let da = cost[a * 2] - cost[a * 2 + 1], db = cost[b * 2] - cost[b * 2 + 1]
+                return da < db || (da == db && a < b)
+            }
+            for (rank, i) in order.enumerated() { result[i] = rank < sizes[0] ? 0 : 1 }
+            return result
+        }
+        var pairs = Array(0..<(n * g))
+        pairs.sort { cost[$0] < cost[$1] || (cost[$0] == cost[$1] && $0 < $1) }
+        var room = sizes
+        var done = [Bool](repeating: false, count: n)
+        var left = n
+        for p in pairs {
+            let i = p / g, c = p % g
+            if done[i] || room[c] == 0 { continue }
+            done[i] = true
+            room[c] -= 1
+            result[i] = Int32(c)
+            left -= 1
+            if left == 0 { break }
+        }
+        return result
+    }
+
+    private func means(_ x: [Float], count n: Int, dimension d: Int, groups: [Int32], groupCount g: Int,
+                       previous: [Float]) -> [Float] {
+        var sums = [Float](repeating: 0, count: g * d)
+        var counts = [Int](repeating: 0, count: g)
+        for i in 0..<n {
+            let c = Int(groups[i])
+            counts[c] += 1
+            for j in 0..<d { sums[c * d + j] += x[i * d + j] }
+        }
+        for c in 0..<g {
+            if counts[c] == 0 {
+                for j in 0..<d { sums[c * d + j] = previous[c * d + j] }
+            } else {
+                let inv = 1 / Float(counts[c])
+                for j in 0..<d { sums[c * d + j] *= inv }
+            }
+        }
+        return sums
+    }
+
+    /// k-means++ seeding (Arthur & Vassilvitskii 2007) on `n` points.
+    private func kMeansPlusPlus(_ x: [Float], count n: Int, dimension d: Int, groups g: Int,
+                                rng: inout SplitMix64) -> [Float] {
+        var centres = [Float](repeating: 0, count: g * d)
+        var first = Int(rng.next() % UInt64(n))
+        for j in 0..<d { centres[j] = x[first * d + j] }
+        var best = [Float](repeating: .infinity, count: n)
+        for c in 1..<g {
+            var total: Double = 0
+            for i in 0..<n {
+                var s: Float = 0
+                for j in 0..<d { let t = x[i * d + j] - centres[(c - 1) * d + j]; s += t * t }
+                if s < best[i] { best[i] = s }
+                total += Double(best[i])
+            }
+            var pick = Int(rng.next() % UInt64(n))
+            if total > 0 {
+                var target = Double(rng.nextUnitFloat()) * total
+                for i in 0..<n {
+                    target -= Double(best[i])
+                    if target <= 0 { pick = i; break }
+                }
+            }
+            first = pick
+            for j in 0..<d { centres[c * d + j] = x[pick * d + j] }
+        }
+        return centres
+    }
+}
+
+/// Processor count without Foundation.
+enum ProcessInfoLite {
+    static var activeProcessorCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 2
+        #endif
+    }
+}
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,114 @@
+import Testing
+@testable import ArborMath
+
+@Suite struct TopKTests {
+    @Test func keepsBestKWithDeterministicTies() {
+        var s = TopKSelector(k: 3)
+        for (score, id) in [(1.0, 5), (3.0, 1), (2.0, 2), (3.0, 0), (0.5, 9), (2.0, 1)] as [(Float, Int32)] {
+            s.push(score: score, id: id)
+        }
+        let r = s.sortedResults()
+        #expect(r.map(\.id) == [0, 1, 1] || r.map(\.id) == [0, 1, 1])
+        #expect(r.map(\.score) == [3, 3, 2])
+        #expect(r.map(\.id) == [0, 1, 1])
+    }
+
+    @Test func matchesFullSortOnRandomData() {
+        var rng = SplitMix64(seed: 7)
+        for k in [1, 5, 50, 200] {
+            var s = TopKSelector(k: k)
+            var all: [(Float, Int32)] = []
+            for i in 0..<1000 {
+                let v = Float(Int(rng.next() % 100)) // many ties
+                all.append((v, Int32(i)))
+                s.push(score: v, id: Int32(i))
+            }
+            all.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            #expect(s.sortedResults().map(\.id) == all.prefix(k).map(\.1))
+        }
+    }
+
+    @Test func ignoresNaNAndHandlesZeroK() {
+        var s = TopKSelector(k: 2)
+        s.push(score: .nan, id: 1)
+        s.push(score: 1, id: 2)
+        #expect(s.sortedResults().map(\.id) == [2])
+        var z = TopKSelector(k: 0)
+        z.push(score: 1, id: 1)
+        #expect(z.sortedResults().isEmpty)
+    }
+}
+
+@Suite struct ExactScanTests {
+    @Test func equalsNaiveLoopForBatchesAndBlocks() throws {
+        var rng = SplitMix64(seed: 3)
+        let n = 1000, d = 8, q = 5
+        let items = try Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in rng.nextUnitFloat() - 0.5 })
+        let queries = try Matrix(rows: q, cols: d, values: (0..<(q * d)).map { _ in rng.nextUnitFloat() - 0.5 })
+        for block in [7, 128, 4096] {
+            var ws = ExactScan.Workspace()
+            let got = ExactScan(blockRows: block).search(items: items, queries: queries, k: 10, workspace: &ws)
+            for qi in 0..<q {
+                var naive: [(Float, Int32)] = (0..<n).map { i in
+                    var s: Float = 0
+                    for c in 0..<d { s += items[i, c] * queries[qi, c] }
+                    return (s, Int32(i))
+                }
+                naive.sort { $0.0 > $1.0 }
+                #expect(got[qi].map(\.id) == naive.prefix(10).map(\.1))
+            }
+        }
+    }
+
+    @Test func filterSkipsRejectedRows() throws {
+        let items = try Matrix(rows: 4, cols: 1, values: [4, 3, 2, 1])
+        let queries = try Matrix(rows: 1, cols: 1, values: [1])
+        var ws = ExactScan.Workspace()
+        let got = ExactScan().search(items: items, queries: queries, k: 2, workspace: &ws) { _, row in row != 0 }
+        #expect(got[0].map(\.id) == [1, 2])
+    }
+}
+
+@Suite struct BalancedKMeansTests {
+    @Test func sizesDifferByAtMostOne() {
+        #expect(BalancedKMeans.balancedSizes(count: 10, groups: 3) == [4, 3, 3])
+        #expect(BalancedKMeans.balancedSizes(count: 2, groups: 4) == [1, 1, 0, 0])
+    }
+
+    @Test(arguments: [2, 3, 8])
+    func separatesPlantedClustersWithBalancedSizes(k: Int) throws {
+        // k well separated clusters of 50 points each: a balanced split must recover them exactly.
+        var rng = SplitMix64(seed: 11)
+        let d = 4, per = 50
+        var rows: [[Float]] = []
+        var truth: [Int] = []
+        for c in 0..<k {
+            for _ in 0..<per {
+                rows.append((0..<d).map { j in Float(j == c % d ? 10 * (c / d + 1) : 0) + 0.1 * rng.nextUnitFloat() })
+                truth.append(c)
+            }
+        }
+        let m = try Matrix(cols: d, rowArrays: rows)
+        let groups = BalancedKMeans(k: k, seed: 1).assign(points: m)
+        var counts = [Int](repeating: 0, count: k)
+        for g in groups { counts[Int(g)] += 1 }
+        #expect(counts.allSatisfy { $0 == per })
+        // Same planted cluster ⇒ same group.
+        for c in 0..<k {
+            let gs = Set((0..<rows.count).filter { truth[$0] == c }.map { groups[$0] })
+            #expect(gs.count == 1)
+        }
+    }
+
+    @Test func partitionReordersRowsAndLabelsTogether() throws {
+        var rng = SplitMix64(seed: 5)
+        let n = 101, d = 3
+        var m = try Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in rng.nextUnitFloat() })
+        let original = m
+        var labels = (0..<n).map { Int32($0) }
+        let ranges = BalancedKMeans(k: 4, seed: 2).partition(&m, labels: &labels, range: 0..<n)
+        #expect(ranges.map(\.count) == [26, 25, 25, 25])
+        #expect(Set(labels).count == n)
+        for r in 0..<n { #expect(Array(m.row(r)) == Array(original.row(Int(labels[r])))) }
+    }
+}
