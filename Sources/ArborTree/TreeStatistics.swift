@@ -1,0 +1,81 @@
+/// Shape of a tree, as `arbor inspect` shows it: depth, nodes per level, children per node, how
+/// evenly the items spread below the nodes of each level, and how many one-child (padding) nodes
+/// the layout needed.
+public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
+    /// Per-level summary.
+    public struct Level: Sendable, Equatable {
+        public var level: Int
+        public var nodes: Int
+        /// Fewest and most children of a node on this level (0 at the leaves).
+        public var minChildren: Int
+        public var maxChildren: Int
+        /// Fewest and most items below one node of this level.
+        public var minItems: Int
+        public var maxItems: Int
+        /// Nodes with exactly one child (chains that carry a short branch down to the leaf level).
+        public var singleChildNodes: Int
+    }
+
+    public var depth: Int
+    public var fanOut: Int
+    public var itemCount: Int
+    public var nodeCount: Int
+    public var levels: [Level]
+
+    /// Balance: the largest ratio, over levels, of the most to the fewest items below a node (1 =
+    /// perfectly balanced).
+    public var imbalance: Double {
+        levels.map { Double($0.maxItems) / Double(max(1, $0.minItems)) }.max() ?? 1
+    }
+
+    /// Leaf occupancy: items over the capacity of a full tree of this depth and fan-out.
+    public var leafOccupancy: Double {
+        Double(itemCount) / pow(Double(fanOut), Double(depth))
+    }
+
+    /// Statistics of any tree view. O(total nodes).
+    public init(view: some TreeView, fanOut: Int) {
+        depth = view.depth
+        self.fanOut = fanOut
+        let leaves = view.nodeCount(level: view.depth)
+        itemCount = leaves
+        var items = [Int](repeating: 1, count: leaves)
+        var result: [Level] = [Level(level: view.depth, nodes: leaves, minChildren: 0, maxChildren: 0,
+                                     minItems: 1, maxItems: 1, singleChildNodes: 0)]
+        var total = leaves
+        for level in stride(from: view.depth - 1, through: 0, by: -1) {
+            let count = view.nodeCount(level: level)
+            total += count
+            var next = [Int](repeating: 0, count: count)
+            var summary = Level(level: level, nodes: count, minChildren: .max, maxChildren: 0,
+                                minItems: .max, maxItems: 0, singleChildNodes: 0)
+            for node in 0..<count {
+                let kids = view.children(of: node, level: level)
+                summary.minChildren = min(summary.minChildren, kids.count)
+                summary.maxChildren = max(summary.maxChildren, kids.count)
+                if kids.count == 1 { summary.singleChildNodes += 1 }
+                next[node] = kids.reduce(0) { $0 + items[$1] }
+                summary.minItems = min(summary.minItems, next[node])
+                summary.maxItems = max(summary.maxItems, next[node])
+            }
+            result.append(summary)
+            items = next
+        }
+        nodeCount = total
+        levels = result.reversed()
+    }
+
+    public var description: String {
+        var lines = ["depth \(depth), fan-out \(fanOut), items \(itemCount), nodes \(nodeCount)",
+                     String(format: "leaf occupancy %.3f, imbalance (max/min items under a node) %.3f",
+                            leafOccupancy, imbalance),
+                     "level      nodes  children(min-max)  items/node(min-max)  one-child"]
+        for l in levels {
+            lines.append(String(format: "%5d %10d %8d-%-8d %10d-%-10d %9d", l.level, l.nodes, l.minChildren,
+                                l.maxChildren, l.minItems, l.maxItems, l.singleChildNodes))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+import Foundation
