@@ -1,0 +1,62 @@
+import Foundation
+
+/// In-place element-wise operations on matrices, for inference layers. Each is O(rows · cols) and
+/// allocation-free.
+extension Matrix {
+    /// Adds `vector` (length `cols`) to every row.
+    public mutating func addToEachRow(_ vector: [Float]) {
+        precondition(vector.count == cols, "addToEachRow: \(vector.count) values for \(cols) columns")
+        let n = cols
+        withUnsafeMutableBufferPointer { v in
+            vector.withUnsafeBufferPointer { b in
+                var i = 0
+                while i < v.count {
+                    for c in 0..<n { v[i + c] += b[c] }
+                    i += n
+                }
+            }
+        }
+    }
+
+    /// `max(x, 0)` on every element.
+    public mutating func applyReLU() {
+        withUnsafeMutableBufferPointer { v in for i in v.indices where v[i] < 0 { v[i] = 0 } }
+    }
+
+    /// Parametric ReLU: negative elements of column `c` are multiplied by `slopes[c]`.
+    public mutating func applyPReLU(slopes: [Float]) {
+        precondition(slopes.count == cols)
+        let n = cols
+        withUnsafeMutableBufferPointer { v in
+            for i in v.indices where v[i] < 0 { v[i] *= slopes[i % n] }
+        }
+    }
+
+    /// The logistic function on every element.
+    public mutating func applySigmoid() {
+        withUnsafeMutableBufferPointer { v in for i in v.indices { v[i] = 1 / (1 + Foundation.exp(-v[i])) } }
+    }
+
+    /// `self[i, j] *= other[i, j]` (Hadamard product). Shapes must match.
+    public mutating func multiplyElementwise(by other: Matrix) {
+        precondition(rows == other.rows && cols == other.cols)
+        withUnsafeMutableBufferPointer { v in
+            other.withUnsafeBufferPointer { o in for i in v.indices { v[i] *= o[i] } }
+        }
+    }
+
+    /// `self[i, j] *= vector[j]` for every row.
+    public mutating func multiplyEachRow(by vector: [Float]) {
+        precondition(vector.count == cols)
+        let n = cols
+        withUnsafeMutableBufferPointer { v in
+            vector.withUnsafeBufferPointer { b in
+                var i = 0
+                while i < v.count {
+                    for c in 0..<n { v[i + c] *= b[c] }
+                    i += n
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import ArborMath
+import Foundation
+
+/// TDM's "attention-DNN" scorer: a DIN-style activation unit weights each of the user's behaviours
+/// by its relevance to the node, the weighted behaviours are pooled, and an MLP over
+/// `[p, n, p ⊙ n]` (pooled user vector, node embedding, their product) gives the score.
+///
+/// Activation unit: `a_j(n) = w₂ · PReLU([e_j, n, e_j ⊙ n] · W₁ + b₁) + b₂` for behaviour embedding
+/// `e_j`; weights are the softmax of `a_j(n)` over the (non-padded) behaviours; `p(n) = Σ_j w_j e_j`.
+/// (`[e, n, e⊙n, e − n]` adds nothing: `e − n` is linear in `e` and `n`, so it folds into `W₁`.)
+///
+/// Query-only work happens once per session: `E · W₁ₑ + b₁` (`L × h`) and the stacked matrices
+/// `diag(e_j) · W₁ₚ` (`d × L·h`). A level of `m` candidates then costs GEMMs of `m × d × L·h`,
+/// `m × d × h`, `m × L × d`, and the output MLP. Histories use the last ``maxHistory`` behaviours;
+/// unknown behaviour ids are skipped and counted, or rejected (``unknownItems``); an empty history
+/// gives `p = 0` (the node term of the MLP alone then ranks nodes).
+public struct AttentionScorer: NodeScorer {
+    public let nodeDimension: Int
+    /// `B × d`, row-major: embeddings of the behaviour items (rows belong to ``behaviourIDs``).
+    public let behaviourEmbeddings: Matrix
+    public let behaviourIDs: [ItemID]
+    private let rowOf: [ItemID: Int32]
+    /// Activation unit: `3d × h` then `h × 1`.
+    public let attention: MLP
+    /// Output MLP: `3d × …` then `… × 1`.
+    public let output: MLP
+    public let maxHistory: Int
+    public let unknownItems: UnknownItemPolicy
+
+    /// - Throws: ``ArborError`` when shapes do not chain (attention and output MLPs take `3d`
+    ///   inputs and end in one unit), ids repeat, or counts differ.
+    public init(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID], attention: MLP,
+                output: MLP, maxHistory: Int = 50, unknownItems: UnknownItemPolicy = .ignore) throws {
+        guard behaviourEmbeddings.cols == d else {
+            throw ArborError.dimensionMismatch(field: "behaviour embeddings", expected: d, found: behaviourEmbeddings.cols)
+        }
+        guard behaviourEmbeddings.rows == behaviourIDs.count else {
+            throw ArborError.dimensionMismatch(field: "behaviour ids", expected: behaviourEmbeddings.rows,
+                                               found: behaviourIDs.count)
+        }
+        guard attention.layers.count == 2, attention.layers[0].inputs == 3 * d, attention.layers[1].outputs == 1 else {
+            throw ArborError.invalidArgument(name: "attention unit", reason: "needs two layers, 3·\(d) inputs, one output")
+        }
+        guard let first = output.layers.first, first.inputs == 3 * d, output.layers.last!.outputs == 1 else {
+            throw ArborError.invalidArgument(name: "output MLP", reason: "needs 3·\(d) inputs and one output")
+        }
+        guard maxHistory >= 1 else {
+            throw ArborError.invalidArgument(name: "maxHistory", reason: "must be at least 1, got \(maxHistory)")
+        }
+        var map = [ItemID: Int32](minimumCapacity: behaviourIDs.count)
+        for (i, id) in behaviourIDs.enumerated() where map.updateValue(Int32(i), forKey: id) != nil {
+            throw ArborError.duplicateItem(id)
+        }
+        nodeDimension = d
+        self.behaviourEmbeddings = behaviourEmbeddings
+        self.behaviourIDs = behaviourIDs
+        rowOf = map
+        self.attention = attention
+        self.output = output
+        self.maxHistory = maxHistory
+        self.unknownItems = unknownItems
+    }
+
+    /// A randomly initialised scorer (for tests and as a training start).
+    public static func random(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID],
+                              attentionHidden: Int = 36, hidden: [Int] = [128, 64, 24], seed: UInt64) throws -> AttentionScorer {
+        var rng = SplitMix64(seed: seed)
+        func mlp(_ widths: [Int], prefix: String) throws -> MLP {
+            var layers: [DenseLayer] = []
+            for (i, (a, b)) in zip(widths, widths.dropFirst()).enumerated() {
+                let limit = (6 / Float(a)).squareRoot()
+                let w = try Matrix(rows: a, cols: b, values: (0..<(a * b)).map { _ in (rng.nextUnitFloat() * 2 - 1) * limit })
+                let act: Activation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
+                layers.append(try DenseLayer(weight: w, bias: Array(repeating: 0, count: b), activation: act, name: "\(prefix).\(i)"))
+            }
+            return try MLP(layers: layers)
+        }
+        return try AttentionScorer(dimension: d, behaviourEmbeddings: behaviourEmbeddings, behaviourIDs: behaviourIDs,
+                                   attention: mlp([3 * d, attentionHidden, 1], prefix: "attention"),
+                                   output: mlp([3 * d] + hidden + [1], prefix: "output"))
+    }
+
+    public func makeSession(for query: Query) throws -> Session {
+        let d = nodeDimension
+        var rows: [Int] = []
+        for id in query.history.suffix(maxHistory) {
+            if let r = rowOf[id] { rows.append(Int(r)) } else if unknownItems == .reject { throw ArborError.unknownItem(id) }
+        }
+        let l = rows.count
+        var history = Matrix(rows: l, cols: d)
+        for (j, r) in rows.enumerated() { history.setRow(j, behaviourEmbeddings.row(r)) }
+        let w1 = attention.layers[0].weight
+        let h = w1.cols
+        // E · W₁ₑ + b₁  (L × h)
+        var historyTerm = Matrix(rows: l, cols: h)
+        var stacked = Matrix(rows: d, cols: max(1, l) * h)
+        for j in 0..<l {
+            for c in 0..<h {
+                var s = attention.layers[0].bias[c]
+                for i in 0..<d { s += history[j, i] * w1[i, c] }
+                historyTerm[j, c] = s
+            }
+            for i in 0..<d {
+                let e = history[j, i]
+                for c in 0..<h { stacked[i, j * h + c] = e * w1[2 * d + i, c] }
+            }
+        }
+        var nodeWeight = Matrix(rows: d, cols: h)
+        for i in 0..<d { nodeWeight.setRow(i, w1.row(d + i)) }
+        return Session(scorer: self, history: history, historyTerm: historyTerm, stacked: stacked,
+                       nodeWeight: nodeWeight, skipped: query.history.suffix(maxHistory).count - l)
+    }
+
+    /// Per-query state and reused buffers.
+    public struct Session: ScoringSession {
+        let scorer: AttentionScorer
+        /// `L × d` behaviour embeddings of this user.
+        let history: Matrix
+        let historyTerm: Matrix
+        let stacked: Matrix
+        let nodeWeight: Matrix
+        /// History items that were not in the behaviour table.
+        public let skipped: Int
+        var pairTerm = Matrix(rows: 0, cols: 1)
+        var nodeTerm = Matrix(rows: 0, cols: 1)
+        var logits: [Float] = []
+        var weights = Matrix(rows: 0, cols: 1)
+        var pooled = Matrix(rows: 0, cols: 1)
+        var features = Matrix(rows: 0, cols: 1)
+        var buffers: [Matrix] = []
+
+        init(scorer: AttentionScorer, history: Matrix, historyTerm: Matrix, stacked: Matrix, nodeWeight: Matrix,
+             skipped: Int) {
+            self.scorer = scorer
+            self.history = history
+            self.historyTerm = historyTerm
+            self.stacked = stacked
+            self.nodeWeight = nodeWeight
+            self.skipped = skipped
+            let d = scorer.nodeDimension, h = nodeWeight.cols
+            pairTerm = Matrix(rows: 0, cols: stacked.cols)
+            nodeTerm = Matrix(rows: 0, cols: h)
+            weights = Matrix(rows: 0, cols: max(1, history.rows))
+            pooled = Matrix(rows: 0, cols: d)
+            features = Matrix(rows: 0, cols: 3 * d)
+        }
+
+        public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
+            let m = nodes.rows, d = scorer.nodeDimension, l = history.rows
+            let nodeMatrix = copy nodes
+            if l > 0 {
+                let h = nodeWeight.cols
+                BLAS.gemm(nodeMatrix, stacked, into: &pairTerm)      // m × L·h: (e_j ⊙ n) · W₁ₚ
+                BLAS.gemm(nodeMatrix, nodeWeight, into: &nodeTerm)   // m × h:   n · W₁ₙ
+                let unit = scorer.attention.layers
+                let slopes: [Float]? = { if case .prelu(let s) = unit[0].activation { return s } else { return nil } }()
+                let w2 = unit[1].weight, b2 = unit[1].bias[0]
+                weights.resize(rows: m)
+                for k in 0..<m {
+                    var maxLogit = -Float.infinity
+                    for j in 0..<l {
+                        var a = b2
+                        for c in 0..<h {
+                            var x = pairTerm[k, j * h + c] + nodeTerm[k, c] + historyTerm[j, c]
+                            if x < 0 {
+                                if let slopes { x *= slopes[c] } else if case .relu = unit[0].activation { x = 0 }
+                            }
+                            a += x * w2[c, 0]
+                        }
+                        weights[k, j] = a
+                        maxLogit = max(maxLogit, a)
+                    }
+                    var total: Float = 0
+                    for j in 0..<l { let e = Foundation.exp(weights[k, j] - maxLogit); weights[k, j] = e; total += e }
+                    for j in 0..<l { weights[k, j] /= total }
+                }
+                BLAS.gemm(weights, history, into: &pooled)           // m × d
+            } else {
+                pooled = Matrix(rows: m, cols: d)
+            }
+            features.resize(rows: m)
+            for k in 0..<m {
+                for i in 0..<d {
+                    let p = pooled[k, i], n = nodeMatrix[k, i]
+                    features[k, i] = p
+                    features[k, d + i] = n
+                    features[k, 2 * d + i] = p * n
+                }
+            }
+            let out = scorer.output.forward(features, buffers: &buffers)
+            scores.removeAll(keepingCapacity: true)
+            scores.append(contentsOf: out.values)
+        }
+    }
+}

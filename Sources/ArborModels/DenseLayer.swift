@@ -1,0 +1,92 @@
+import ArborMath
+
+/// Element-wise activation of a dense layer.
+public enum Activation: Sendable, Equatable {
+    case identity
+    case relu
+    /// Parametric ReLU with one learned slope per output unit (TDM's choice).
+    case prelu(slopes: [Float])
+    case sigmoid
+
+    func apply(_ x: inout Matrix) {
+        switch self {
+        case .identity: return
+        case .relu: x.applyReLU()
+        case .prelu(let slopes): x.applyPReLU(slopes: slopes)
+        case .sigmoid: x.applySigmoid()
+        }
+    }
+}
+
+/// A fully connected layer for inference: `y = act(x · W + b)`, `W` is `inputs × outputs`
+/// (row-major), `b` has `outputs` values. Immutable and thread-safe.
+public struct DenseLayer: Sendable, Equatable {
+    /// `inputs × outputs`, row-major.
+    public let weight: Matrix
+    /// `outputs` values.
+    public let bias: [Float]
+    public let activation: Activation
+
+    /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` when the bias or PReLU
+    ///   slopes do not have `weight.cols` values, or ``ArborError/nonFiniteValue(field:row:)``.
+    public init(weight: Matrix, bias: [Float], activation: Activation, name: String = "layer") throws {
+        guard bias.count == weight.cols else {
+            throw ArborError.dimensionMismatch(field: "\(name).bias", expected: weight.cols, found: bias.count)
+        }
+        if case .prelu(let slopes) = activation, slopes.count != weight.cols {
+            throw ArborError.dimensionMismatch(field: "\(name).slopes", expected: weight.cols, found: slopes.count)
+        }
+        if let bad = weight.firstNonFiniteRow() { throw ArborError.nonFiniteValue(field: "\(name).weight", row: bad) }
+        if bias.contains(where: { !$0.isFinite }) { throw ArborError.nonFiniteValue(field: "\(name).bias", row: 0) }
+        self.weight = weight
+        self.bias = bias
+        self.activation = activation
+    }
+
+    public var inputs: Int { weight.rows }
+    public var outputs: Int { weight.cols }
+
+    /// `output = act(input · W + b)`; `input` is `m × inputs`, `output` becomes `m × outputs`
+    /// (its storage reused). One GEMM, O(m · inputs · outputs).
+    public func forward(_ input: Matrix, into output: inout Matrix) {
+        precondition(output.cols == outputs)
+        BLAS.gemm(input, weight, into: &output)
+        addBiasAndActivate(&output)
+    }
+
+    /// Adds the bias (plus `extraBias`, when given) to every row of `x` (`m × outputs`) and applies
+    /// the activation in place.
+    public func addBiasAndActivate(_ x: inout Matrix, extraBias: [Float]? = nil) {
+        if let extraBias {
+            x.addToEachRow(zip(bias, extraBias).map { $0 + $1 })
+        } else {
+            x.addToEachRow(bias)
+        }
+        activation.apply(&x)
+    }
+}
+
+/// A stack of dense layers for inference.
+public struct MLP: Sendable, Equatable {
+    public let layers: [DenseLayer]
+
+    /// - Throws: ``ArborError`` when consecutive layers' widths do not chain.
+    public init(layers: [DenseLayer]) throws {
+        for (i, pair) in zip(layers, layers.dropFirst()).enumerated() where pair.0.outputs != pair.1.inputs {
+            throw ArborError.dimensionMismatch(field: "layer \(i + 1) inputs", expected: pair.0.outputs,
+                                               found: pair.1.inputs)
+        }
+        self.layers = layers
+    }
+
+    /// Runs layers `from...` on `input` using `buffers` (one per layer, reused); returns the last.
+    public func forward(_ input: Matrix, from first: Int = 0, buffers: inout [Matrix]) -> Matrix {
+        if buffers.count != layers.count { buffers = layers.map { Matrix(rows: 0, cols: $0.outputs) } }
+        var current = input
+        for i in first..<layers.count {
+            layers[i].forward(current, into: &buffers[i])
+            current = buffers[i]
+        }
+        return current
+    }
+}
