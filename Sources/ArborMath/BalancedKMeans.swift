@@ -179,27 +179,39 @@ public struct BalancedKMeans: Sendable {
         var result = [Int32](repeating: 0, count: n)
         if g == 2 {
             // Rank by preference for group 0; ties by index for determinism.
-            var order = Array(0..<n)
-            order.sort { a, b in
-                let da = cost[a * 2] - cost[a * 2 + 1], db = cost[b * 2] - cost[b * 2 + 1]
-                return da < db || (da == db && a < b)
+            let preference = (0..<n).map { cost[$0 * 2] - cost[$0 * 2 + 1] }
+            let order = (0..<n).sorted { a, b in
+                preference[a] < preference[b] || (preference[a] == preference[b] && a < b)
             }
             for (rank, i) in order.enumerated() { result[i] = rank < sizes[0] ? 0 : 1 }
             return result
         }
-        var pairs = Array(0..<(n * g))
-        pairs.sort { cost[$0] < cost[$1] || (cost[$0] == cost[$1] && $0 < $1) }
+        // Points with the strongest preference (largest gap between their best and second-best
+        // centre) choose first; each takes its closest centre that still has room. O(n·k + n log n).
+        var best = [Int32](repeating: 0, count: n)
+        var regret = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            var b0 = Float.infinity, b1 = Float.infinity, arg = 0
+            for c in 0..<g {
+                let v = cost[i * g + c]
+                if v < b0 { b1 = b0; b0 = v; arg = c } else if v < b1 { b1 = v }
+            }
+            best[i] = Int32(arg)
+            regret[i] = b1 - b0
+        }
+        let order = (0..<n).sorted { regret[$0] > regret[$1] || (regret[$0] == regret[$1] && $0 < $1) }
         var room = sizes
-        var done = [Bool](repeating: false, count: n)
-        var left = n
-        for p in pairs {
-            let i = p / g, c = p % g
-            if done[i] || room[c] == 0 { continue }
-            done[i] = true
+        for i in order {
+            var c = Int(best[i])
+            if room[c] == 0 {
+                var bestCost = Float.infinity
+                for alt in 0..<g where room[alt] > 0 && cost[i * g + alt] < bestCost {
+                    bestCost = cost[i * g + alt]
+                    c = alt
+                }
+            }
             room[c] -= 1
             result[i] = Int32(c)
-            left -= 1
-            if left == 0 { break }
         }
         return result
     }

@@ -60,3 +60,24 @@ extension Matrix {
         }
     }
 }
+
+extension Matrix {
+    /// Makes `self` the rows `rows` of `source`, in order (resized to `rows.count`, capacity kept).
+    /// O(rows.count · cols), one block copy per row.
+    /// - Precondition: `source.cols == cols` and every row index is in range.
+    public mutating func gatherRows(from source: Matrix, rows: [Int32]) {
+        precondition(source.cols == cols, "gatherRows: source has \(source.cols) columns, target \(cols)")
+        resize(rows: rows.count)
+        let d = cols
+        guard d > 0 else { return }
+        withUnsafeMutableBufferPointer { dst in
+            source.withUnsafeBufferPointer { src in
+                guard let to = dst.baseAddress, let from = src.baseAddress else { return }
+                for (r, row) in rows.enumerated() {
+                    precondition(row >= 0 && Int(row) < source.rows, "gatherRows: row \(row) out of range")
+                    (to + r * d).update(from: from + Int(row) * d, count: d)
+                }
+            }
+        }
+    }
+}

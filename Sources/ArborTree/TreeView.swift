@@ -1,3 +1,5 @@
+import ArborMath
+
 /// Read access to a tree's structure and node embeddings, as beam search needs it.
 ///
 /// Two implementations: ``TreeLayout`` (in memory) and the snapshot of an index file (zero-copy
@@ -35,17 +37,7 @@ extension TreeLayout: TreeView {
 
     public func gatherEmbeddings(level: Int, nodes: [Int32], into output: inout Matrix) {
         precondition(output.cols == dimension, "gather: output has \(output.cols) columns, tree \(dimension)")
-        output.resize(rows: nodes.count)
-        let source = levels[level].embeddings
-        let d = dimension
-        source.withUnsafeBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                for (r, node) in nodes.enumerated() {
-                    let from = Int(node) * d
-                    for c in 0..<d { dst[r * d + c] = src[from + c] }
-                }
-            }
-        }
+        output.gatherRows(from: levels[level].embeddings, rows: nodes)
     }
 
     public func item(atLeaf leaf: Int) -> ItemID { leafItems[leaf] }
