@@ -160,7 +160,10 @@ public struct InteractionLog: Sendable, Equatable {
 
     /// The rows grouped by user (users in increasing id order), each group ordered by time with
     /// ties kept in row (file) order. O(count log count) worst case, O(count) hashing.
-    public func groupedByUser() -> UserGroups {
+    public func groupedByUser() -> UserGroups { groupedByUser(timeKeys: timestamps) }
+
+    /// As ``groupedByUser()``, ordering each group by `timeKeys` (one per row) instead of the timestamps.
+    func groupedByUser(timeKeys: [Double]) -> UserGroups {
         let map = DenseIDMap(sorting: users)
         var counts = [Int](repeating: 0, count: map.count + 1)
         var codes = [Int32](repeating: 0, count: count)
@@ -179,7 +182,7 @@ public struct InteractionLog: Sendable, Equatable {
         }
         // Stable by time inside each group: rows are in file order already, so sorting on
         // (timestamp, row) keeps file order for ties.
-        let ts = timestamps
+        let ts = timeKeys
         for u in 0 ..< map.count {
             let lo = counts[u], hi = counts[u + 1]
             var sorted = true
