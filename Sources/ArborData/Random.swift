@@ -42,6 +42,12 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {
         if s0 | s1 | s2 | s3 == 0 { s0 = 1 }
     }
 
+    /// A generator with the given raw state (not all zero); for reproducing reference vectors.
+    public init(state: (UInt64, UInt64, UInt64, UInt64)) {
+        (s0, s1, s2, s3) = state
+        if s0 | s1 | s2 | s3 == 0 { s0 = 1 }
+    }
+
     /// Stream `stream` of `seed`: a generator independent of the other streams of the same seed.
     public init(seed: UInt64, stream: UInt64) {
         self.init(seed: SplitMix64.mix(seed ^ SplitMix64.mix(stream &+ 0x632B_E59B_D9B4_E019)))
