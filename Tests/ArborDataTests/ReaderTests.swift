@@ -224,3 +224,16 @@ import Testing
         #expect(dataError { try AmazonBooksDemo.readValidation(at: c) } == .malformedLine(file: c, line: 1, reason: "unknown key 'foo'"))
     }
 }
+
+@Suite struct DigineticaReaderTests {
+    @Test func readsDatesAndTimeframes() throws {
+        let dir = TempDir()
+        let p = dir.write("d.csv", "session_id;user_id;item_id;timeframe;eventdate\n1;NA;81766;526309;2016-05-09\n2;7;5;1000;1970-01-02\n")
+        let ds = try DigineticaReader.read(at: p)
+        #expect(ds.interactions[0] == Interaction(user: 1, item: 81766, timestamp: 1_462_752_000 + 526.309))
+        #expect(ds.interactions[1].timestamp == 86_401)
+        let bad = dir.write("b.csv", "session_id;user_id;item_id;timeframe;eventdate\n1;NA;81766;526309;09/05/2016\n")
+        #expect(dataError { try DigineticaReader.read(at: bad) }
+            == .malformedLine(file: bad, line: 2, reason: "eventdate '09/05/2016' is not YYYY-MM-DD"))
+    }
+}

@@ -105,4 +105,30 @@ struct RealDataTests {
         #expect(ds.userCount == 15_324)  // sessions
         #expect(ds.itemCount == 6_751)
     }
+
+    /// The session protocol rebuilt from the raw files equals the reference splits session for session.
+    func sameSplit(_ mine: SessionSplit, _ reference: SessionSplit) -> Bool {
+        let r = Dictionary(uniqueKeysWithValues: reference.sessions.map { ($0.id, $0) })
+        return mine.sessions.count == reference.sessions.count
+            && mine.sessions.allSatisfy { r[$0.id]?.items == $0.items && r[$0.id]?.role == $0.role }
+    }
+
+    @Test func yoochooseSessionSplitReproduced() throws {
+        let raw = try CSVReader.read(
+            at: SharedData.path("yoochoose-rsc15-test/rsc15_test.txt"), options: .init(separator: UInt8(ascii: "\t")))
+        let mine = try SessionSplit.make(from: raw.interactions)
+        let reference = try SessionSplit.read(at: SharedData.path("yoochoose-rsc15-test/yoochoose.split.tsv"))
+        #expect(mine.pairCount(.test) == 4_643)
+        #expect(sameSplit(mine, reference))
+    }
+
+    @Test func digineticaSessionSplitReproduced() throws {
+        let raw = try DigineticaReader.read(at: SharedData.path("diginetica-sample/sample_train-item-views.csv"))
+        #expect(raw.interactionCount == 12_391)
+        #expect(raw.userCount == 2_986)  // sessions
+        let mine = try SessionSplit.make(from: raw.interactions, startGranularity: 86_400)
+        let reference = try SessionSplit.read(at: SharedData.path("diginetica-sample/diginetica.split.tsv"))
+        #expect(mine.sessions.count == 418)
+        #expect(sameSplit(mine, reference))
+    }
 }
