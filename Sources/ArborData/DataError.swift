@@ -27,6 +27,7 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An argument (option, fraction, size) is out of its documented range.
     case invalidArgument(name: String, reason: String)
 
+    /// A one-line message naming the file and the line, column or row at fault.
     public var description: String {
         switch self {
         case let .fileNotFound(file):
