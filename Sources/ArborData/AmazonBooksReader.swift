@@ -1,20 +1,3 @@
-/// A user held out for evaluation: what the model sees and what it must retrieve.
-public struct HeldOutUser: Sendable, Equatable {
-    /// External user id.
-    public var user: UInt64
-    /// Input behaviours, oldest first.
-    public var history: [ItemID]
-    /// Items to retrieve (the truth), oldest first.
-    public var truth: [ItemID]
-
-    /// A held-out user.
-    public init(user: UInt64, history: [ItemID], truth: [ItemID]) {
-        self.user = user
-        self.history = history
-        self.truth = truth
-    }
-}
-
 /// Readers of the Amazon Books demo of a public MIND example (PaddleRec).
 public enum AmazonBooksDemo {
     /// Reads `train_demo.txt`: CSV `user,item,order_index`, no header. The order index becomes the

@@ -117,11 +117,40 @@ public enum CSVReader {
             let item = try it.read(fields.field(ii, in: b), file: path, line: line.number)
             let t = try Fields.double(fields.field(ti, in: b), "timestamp", file: path, line: line.number)
             var category: UInt32? = nil
-            if let ci { category = try Fields.uint32(fields.field(ci, in: b), "category", file: path, line: line.number) }
+            if let ci, !fields.field(ci, in: b).isEmpty {  // an empty category field means none
+                category = try Fields.uint32(fields.field(ci, in: b), "category", file: path, line: line.number)
+            }
             log.append(user: user, item: ItemID(item), timestamp: t, category: category)
         }
         if log.isEmpty { throw .empty(file: path) }
         return Dataset(
             name: RecBoleReader.datasetName(path), interactions: log, userVocabulary: u.result, itemVocabulary: it.result)
+    }
+}
+
+/// Writes interaction logs as CSV that ``CSVReader`` reads back: a header `user,item,timestamp`
+/// (plus `,category` when the log has categories), one event a line, numbers in shortest
+/// round-trip form. For exporting (e.g. synthetic data) to Python peers.
+public enum CSVWriter {
+    /// Writes `log` to `path` atomically. A row without a category writes an empty field.
+    /// - Throws: ``DataError/writeFailed(file:reason:)``.
+    public static func write(_ log: InteractionLog, to path: String) throws(DataError) {
+        try FileIO.writeAll(path, { out in
+            out.append(contentsOf: (log.hasCategories ? "user,item,timestamp,category\n" : "user,item,timestamp\n").utf8)
+            for i in 0 ..< log.count {
+                out.append(contentsOf: String(log.users[i]).utf8)
+                out.append(0x2C)
+                out.append(contentsOf: String(log.items[i].rawValue).utf8)
+                out.append(0x2C)
+                let t = log.timestamps[i]
+                if t == t.rounded(), abs(t) < 1e15 { out.append(contentsOf: String(Int64(t)).utf8) }
+                else { out.append(contentsOf: "\(t)".utf8) }
+                if log.hasCategories {
+                    out.append(0x2C)
+                    if log.categories[i] != InteractionLog.noCategory { out.append(contentsOf: String(log.categories[i]).utf8) }
+                }
+                out.append(0x0A)
+            }
+        }, reserve: log.count * 32)
     }
 }

@@ -377,10 +377,45 @@ public struct Dataset: Sendable {
         return f
     }
 
+    /// Counts and time range of the events. O(count) with hashing.
+    public func statistics() -> DatasetStatistics {
+        let log = interactions
+        var categories = Set<UInt32>(itemCategories.values)
+        if log.hasCategories { for c in log.categories where c != InteractionLog.noCategory { categories.insert(c) } }
+        let users = log.userCount, items = log.itemCount
+        return DatasetStatistics(
+            interactions: log.count, users: users, items: items, categories: categories.count,
+            firstTimestamp: log.timestamps.min(), lastTimestamp: log.timestamps.max(),
+            density: users > 0 && items > 0 ? Double(log.count) / (Double(users) * Double(items)) : 0)
+    }
+
     /// Number of events of each user. O(count).
     public func userFrequencies() -> [UInt64: Int] {
         var f = [UInt64: Int]()
         for u in interactions.users { f[u, default: 0] += 1 }
         return f
+    }
+}
+
+/// Summary counts of a ``Dataset`` (what `arbor data stats` prints).
+public struct DatasetStatistics: Sendable, Equatable, CustomStringConvertible {
+    /// Number of events.
+    public var interactions: Int
+    /// Distinct users.
+    public var users: Int
+    /// Distinct items in the events.
+    public var items: Int
+    /// Distinct categories known (from the item table or the events).
+    public var categories: Int
+    /// Earliest timestamp, `nil` when empty.
+    public var firstTimestamp: Double?
+    /// Latest timestamp, `nil` when empty.
+    public var lastTimestamp: Double?
+    /// `interactions / (users × items)`.
+    public var density: Double
+
+    /// One line: `N interactions, U users, I items, C categories, density D`.
+    public var description: String {
+        "\(interactions) interactions, \(users) users, \(items) items, \(categories) categories, density \(density)"
     }
 }

@@ -1,3 +1,20 @@
+/// A user held out for evaluation: what the model sees and what it must retrieve.
+public struct HeldOutUser: Sendable, Equatable {
+    /// External user id.
+    public var user: UInt64
+    /// Input behaviours, oldest first.
+    public var history: [ItemID]
+    /// Items to retrieve (the truth), oldest first.
+    public var truth: [ItemID]
+
+    /// A held-out user.
+    public init(user: UInt64, history: [ItemID], truth: [ItemID]) {
+        self.user = user
+        self.history = history
+        self.truth = truth
+    }
+}
+
 /// How many users to hold out.
 public enum HoldOutSize: Sendable, Equatable {
     /// A fraction in `[0, 1]` of the eligible users (rounded to the nearest count).

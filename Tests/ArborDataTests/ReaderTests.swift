@@ -237,3 +237,32 @@ import Testing
             == .malformedLine(file: bad, line: 2, reason: "eventdate '09/05/2016' is not YYYY-MM-DD"))
     }
 }
+
+@Suite struct CSVWriterTests {
+    @Test func roundTrip() throws {
+        let dir = TempDir()
+        var log = InteractionLog()
+        log.append(user: 1, item: 2, timestamp: 1_500_000_000, category: 3)
+        log.append(user: 18_446_744_073_709_551_615, item: 5, timestamp: 1411978673.195)
+        log.append(user: 2, item: 0, timestamp: -0.5, category: 0)
+        let p = dir.file("out.csv")
+        try CSVWriter.write(log, to: p)
+        #expect(try String(contentsOfFile: p, encoding: .utf8).hasPrefix("user,item,timestamp,category\n1,2,1500000000,3\n"))
+        #expect(try CSVReader.read(at: p).interactions == log)
+        let plain = try InteractionLog(users: [7], items: [8], timestamps: [9])
+        try CSVWriter.write(plain, to: p)
+        #expect(try CSVReader.read(at: p).interactions == plain)
+    }
+
+    @Test func syntheticExportReadsBack() throws {
+        let cat = try SyntheticCatalog.generate(.init(itemCount: 500, dimension: 4, superCategoryCount: 2, categoriesPerSuperCategory: 3))
+        let users = try SyntheticUsers.generate(catalog: cat, config: .init(userCount: 50))
+        let log = users.interactionLog(catalog: cat)
+        let dir = TempDir()
+        try CSVWriter.write(log, to: dir.file("s.csv"))
+        let back = try CSVReader.read(at: dir.file("s.csv"))
+        #expect(back.interactions == log)
+        let stats = back.statistics()
+        #expect(stats.interactions == users.eventCount && stats.users == 50 && stats.categories <= 6)
+    }
+}

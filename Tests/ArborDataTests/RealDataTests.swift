@@ -17,6 +17,9 @@ struct RealDataTests {
         #expect(ds.interactions[0] == Interaction(user: 196, item: 242, timestamp: 881250949, category: ds.itemCategories[242], rating: 3))
         #expect(ds.categoryNames[Int(ds.itemCategories[1]!)] == "Animation")  // Toy Story
         #expect(ds.itemAllCategories[1]?.count == 3)
+        let stats = ds.statistics()
+        #expect(stats.interactions == 100_000 && stats.users == 943 && stats.items == 1_682 && stats.categories <= 19)
+        #expect(stats.firstTimestamp == 874_724_710 && stats.lastTimestamp == 893_286_638)
     }
 
     @Test func leaveLastOutReproducesTheAnchorSplit() throws {
