@@ -138,10 +138,12 @@ enum LineScanner {
         _ buffer: UnsafeMutablePointer<UInt8>, _ start: Int, _ end: Int, _ number: Int,
         _ body: (LineView) throws(DataError) -> Void
     ) throws(DataError) {
-        var e = end
-        if e > start, buffer[e - 1] == 0x0D { e -= 1 }
-        if e == start { return }
-        try body(LineView(bytes: UnsafeBufferPointer(start: buffer + start, count: e - start), number: number))
+        var s = start, e = end
+        if e > s, buffer[e - 1] == 0x0D { e -= 1 }
+        // A UTF-8 byte-order mark at the start of the file is not part of the first field.
+        if number == 1, e - s >= 3, buffer[s] == 0xEF, buffer[s + 1] == 0xBB, buffer[s + 2] == 0xBF { s += 3 }
+        if e == s { return }
+        try body(LineView(bytes: UnsafeBufferPointer(start: buffer + s, count: e - s), number: number))
     }
 }
 

@@ -6,6 +6,7 @@
 /// Known names: user `user`, `user_id`, `userid`, `sessionid`, `session_id`, `session`; item `item`,
 /// `item_id`, `itemid`; time `timestamp`, `time`, `ts`, `order`; category `category`,
 /// `category_id`, `categoryid`, `cate_id`. So YooChoose's `SessionId ItemId Time` (tab) reads as is.
+/// Fields are not quoted (a quoted field is a malformed line); an empty category field means none.
 public enum CSVReader {
     /// Whether the first line is a header.
     public enum HeaderMode: Sendable, Equatable {

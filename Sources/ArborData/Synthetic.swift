@@ -357,6 +357,11 @@ public struct SyntheticUsers: Sendable {
     ) throws -> SyntheticUsers {
         try config.validate(catalog)
         let nu = config.userCount, d = catalog.config.dimension
+        if nu == 0 {
+            return SyntheticUsers(
+                config: config, historyOffsets: [0], historyItems: [], historyTimestamps: [], interestOffsets: [0],
+                interests: [], interestWeights: [], queries: Matrix(rows: 0, cols: d))
+        }
         // Pass 1: per-user lengths and interest counts (stream 2u), for the CSR offsets.
         var hOff = [Int](repeating: 0, count: nu + 1), iOff = [Int](repeating: 0, count: nu + 1)
         for u in 0 ..< nu {

@@ -165,6 +165,12 @@ import Testing
 }
 
 @Suite struct CSVReaderTests {
+    @Test func byteOrderMarkIsIgnored() throws {
+        let dir = TempDir()
+        let p = dir.write("bom.csv", "\u{FEFF}user,item,timestamp\n1,2,3\n")
+        #expect(try CSVReader.read(at: p).interactions[0] == Interaction(user: 1, item: 2, timestamp: 3))
+    }
+
     @Test func headerlessWithCategory() throws {
         let dir = TempDir()
         let p = dir.write("g.csv", "1,10,100,3\n2,11,101,4\n")

@@ -192,6 +192,13 @@ import Testing
         #expect((0 ..< sessions.count).allSatisfy { sessions.length(of: $0) <= 50 })
     }
 
+    @Test func noUsers() throws {
+        var c = Self.config
+        c.userCount = 0
+        let users = try SyntheticUsers.generate(catalog: Self.catalog, config: c)
+        #expect(users.count == 0 && users.eventCount == 0 && users.queries.rows == 0)
+    }
+
     @Test func badConfig() {
         var c = Self.config
         c.maxInterests = 0
