@@ -60,6 +60,15 @@ public struct SyntheticCatalogConfig: Sendable, Equatable {
     /// Total number of categories.
     public var categoryCount: Int { superCategoryCount * categoriesPerSuperCategory }
 
+    /// The flat distribution of `../shared/peers/peers_bench.py` (1,000 centres `~ N(0, I_d)`,
+    /// item = centre + 0.5 · `N(0, I_d)`, uniform assignment), as a one-level hierarchy: the same
+    /// distribution, not the same numbers (another generator).
+    public static func peersFlat(itemCount: Int, dimension: Int = 64, seed: UInt64 = 0) -> SyntheticCatalogConfig {
+        SyntheticCatalogConfig(
+            itemCount: itemCount, dimension: dimension, superCategoryCount: 1_000, categoriesPerSuperCategory: 1,
+            superSigma: 1, categorySigma: 0, itemSigma: 0.5, seed: seed)
+    }
+
     func validate() throws(DataError) {
         guard itemCount >= 1 else { throw .invalidArgument(name: "itemCount", reason: "must be >= 1, got \(itemCount)") }
         guard dimension >= 1 else { throw .invalidArgument(name: "dimension", reason: "must be >= 1, got \(dimension)") }
@@ -320,6 +329,16 @@ public struct SyntheticUsers: Sendable {
     public func interests(of u: Int) -> ArraySlice<UInt32> { interests[interestOffsets[u] ..< interestOffsets[u + 1]] }
     /// Interest weights of user `u`. O(1), no copy.
     public func interestWeights(of u: Int) -> ArraySlice<Float> { interestWeights[interestOffsets[u] ..< interestOffsets[u + 1]] }
+    /// One vector per interest of user `u` (its category centre, noise-free), `k × d`: what a perfect
+    /// multi-interest encoder (MIND) would output. O(k · d).
+    public func interestVectors(of u: Int, catalog: SyntheticCatalog) -> Matrix {
+        let d = catalog.config.dimension
+        var m = Matrix(rows: 0, cols: d)
+        m.reserveRows(interests(of: u).count)
+        for c in interests(of: u) { m.appendRow(catalog.categoryCentres.row(Int(c))) }
+        return m
+    }
+
     /// Whether `category` is one of user `u`'s true interests. O(interests).
     public func isInterest(_ category: UInt32, ofUser u: Int) -> Bool { interests(of: u).contains(category) }
 

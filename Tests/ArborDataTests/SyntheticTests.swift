@@ -112,6 +112,14 @@ import Testing
         #expect(progress.finished.withLock { $0 })
     }
 
+    @Test func peersFlatPreset() throws {
+        let cat = try SyntheticCatalog.generate(.peersFlat(itemCount: 3_000, dimension: 8))
+        #expect(cat.categoryCount == 1_000)
+        #expect(cat.categoryCentres == cat.superCentres)  // no category offset
+        let x = cat.embeddings.row(0), c = cat.categoryCentres.row(Int(cat.categories[0]))
+        #expect(zip(x, c).allSatisfy { abs($0 - $1) < 3 })
+    }
+
     @Test func badConfigAndCancellation() {
         var bad = Self.small
         bad.itemCount = 0
@@ -172,6 +180,9 @@ import Testing
         #expect(Double(inside) / Double(users.eventCount) > 0.92)
         #expect(Double(inside) / Double(users.eventCount) < 0.99)
         #expect(singles > 100 && singleNearest == singles)
+        let iv = users.interestVectors(of: 0, catalog: Self.catalog)
+        #expect(iv.rows == users.interests(of: 0).count && iv.cols == 32)
+        #expect(iv.row(0) == Self.catalog.categoryCentres.row(Int(users.interests(of: 0).first!)))
         // Users spread over interests across and within super-categories.
         let multi = (0 ..< users.count).filter { users.interests(of: $0).count >= 2 }
         let sameSuper = multi.filter { u in
