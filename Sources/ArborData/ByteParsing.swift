@@ -28,6 +28,12 @@ enum FileIO {
         return fd
     }
 
+    /// The file's size in bytes, or 0 when it cannot be stat'ed (the reader then reports why).
+    static func size(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : 0
+    }
+
     /// Reads the whole file into a byte array (for small files and binary formats).
     static func readAll(_ path: String) throws(DataError) -> [UInt8] {
         let fd = try openForReading(path)

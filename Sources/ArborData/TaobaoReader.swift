@@ -66,6 +66,9 @@ public enum TaobaoReader {
         at path: String, options: Options = .init(), progress: any ProgressReporter = SilentProgress()
     ) throws(DataError) -> (dataset: Dataset, statistics: Statistics) {
         var log = InteractionLog()
+        // Rows of the public file take 36–40 bytes: reserving for 34 avoids the doubling growth
+        // (and its transient 2× peak) at 100M rows, over-reserving by about 10–15% only.
+        if options.behaviors.count == Behavior.allCases.count { log.reserveCapacity(FileIO.size(path) / 34, categories: true) }
         var stats = Statistics()
         var fields = FieldSplitter()
         let keep = (pv: options.behaviors.contains(.pv), buy: options.behaviors.contains(.buy),

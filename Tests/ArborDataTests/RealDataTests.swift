@@ -62,6 +62,21 @@ struct RealDataTests {
         #expect(sameHistory == 938)
     }
 
+    @Test func tdmHoldOutOnMovieLens() throws {
+        let ds = try RecBoleReader.readInteractions(at: SharedData.path("ml-100k/ml-100k.inter"))
+        let positives = PositiveFilter(minRating: 4, minUserInteractions: 0, minItemInteractions: 0).apply(to: ds.interactions)
+        let split = try UserHoldOutSplit.make(from: positives, seed: 2026)
+        let offsets = positives.groupedByUser().offsets
+        let eligible = zip(offsets, offsets.dropFirst()).count { $1 - $0 >= 2 }
+        #expect(split.test.count == Int((0.1 * Double(eligible)).rounded()))
+        #expect(split.validation.count == split.test.count)
+        let held = Set(split.test.map(\.user) + split.validation.map(\.user))
+        #expect(held.count == split.test.count * 2)
+        #expect(Set(split.train.users).isDisjoint(with: held))
+        let heldEvents = (split.test + split.validation).reduce(0) { $0 + $1.history.count + $1.truth.count }
+        #expect(split.train.count + heldEvents == positives.count)
+    }
+
     @Test func taobaoHead() throws {
         let path = SharedData.path("taobao-userbehavior-head/UserBehavior_head.csv")
         let (all, stats) = try TaobaoReader.read(at: path)
