@@ -1,0 +1,88 @@
+@_exported import ArborCore
+
+/// A logical array of fixed-size elements (numbers or matrix rows) stored as consecutive chunk
+/// values, read in place from the memory map.
+///
+/// Element `i` lives in chunk `i / elementsPerChunk` at byte offset `(i % elementsPerChunk) *
+/// elementBytes`. Every chunk but the last holds exactly `elementsPerChunk` elements.
+///
+/// Lifetime: built from ``ValueView``s, so valid only while their transaction lives and only inside
+/// the closure that lent them. Reads are unaligned-safe (LMDB aligns values to 2 bytes only).
+/// Safe to read from one thread at a time per transaction.
+public struct MappedArray {
+    /// Size of one element in bytes (for matrix rows: `columns * 4`).
+    public let elementBytes: Int
+    /// Elements per full chunk.
+    public let elementsPerChunk: Int
+    /// Number of elements.
+    public let count: Int
+    @usableFromInline let chunks: [UnsafeRawPointer?]
+
+    /// A chunk whose size does not match the layout.
+    public struct SizeMismatch: Error, Equatable, Sendable {
+        /// Index of the offending chunk (`chunks.count` when the number of chunks is wrong).
+        public let chunk: Int
+        /// Bytes (or chunks) expected and found.
+        public let expected: Int, found: Int
+    }
+
+    /// The number of chunks that `count` elements need.
+    public static func chunkCount(count: Int, elementsPerChunk: Int) -> Int {
+        count == 0 ? 0 : (count + elementsPerChunk - 1) / elementsPerChunk
+    }
+
+    /// Checks each chunk's size against the layout and keeps its address.
+    /// - Throws: ``SizeMismatch`` naming the first chunk of the wrong size (or a wrong chunk count).
+    public init(chunks views: [ValueView], elementBytes: Int, elementsPerChunk: Int, count: Int) throws(SizeMismatch) {
+        precondition(elementBytes > 0 && elementsPerChunk > 0 && count >= 0)
+        let needed = Self.chunkCount(count: count, elementsPerChunk: elementsPerChunk)
+        guard views.count == needed else { throw SizeMismatch(chunk: views.count, expected: needed, found: views.count) }
+        var bases: [UnsafeRawPointer?] = []
+        bases.reserveCapacity(needed)
+        for (c, view) in views.enumerated() {
+            let elements = min(elementsPerChunk, count - c * elementsPerChunk)
+            guard view.count == elements * elementBytes else {
+                throw SizeMismatch(chunk: c, expected: elements * elementBytes, found: view.count)
+            }
+            bases.append(view.bytes.baseAddress)
+        }
+        self.elementBytes = elementBytes
+        self.elementsPerChunk = elementsPerChunk
+        self.count = count
+        self.chunks = bases
+    }
+
+    @inlinable
+    func address(of index: Int) -> UnsafeRawPointer {
+        precondition(index >= 0 && index < count, "MappedArray index \(index) out of 0..<\(count)")
+        let (c, r) = index.quotientAndRemainder(dividingBy: elementsPerChunk)
+        return chunks[c].unsafelyUnwrapped + r * elementBytes
+    }
+
+    /// Element `index` read as a little-endian integer of `elementBytes` bytes. O(1).
+    /// - Precondition: `0 <= index < count` and `elementBytes == MemoryLayout<T>.size`.
+    @inlinable
+    public func integer<T: FixedWidthInteger & BitwiseCopyable>(at index: Int, as: T.Type) -> T {
+        precondition(MemoryLayout<T>.size == elementBytes, "MappedArray holds \(elementBytes)-byte elements")
+        return T(littleEndian: address(of: index).loadUnaligned(as: T.self))
+    }
+
+    /// Copies the rows `indices` (elements of `output.cols` floats) into `output`, one row per
+    /// index, in order; `output` is resized to `indices.count` rows and keeps its capacity.
+    /// One memcpy per row, no allocation when the capacity suffices. O(indices.count · cols).
+    /// - Precondition: `elementBytes == output.cols * 4` and every index is in `0 ..< count`.
+    public func gatherRows(_ indices: [Int32], into output: inout Matrix) {
+        let rowBytes = elementBytes
+        precondition(output.cols * MemoryLayout<Float>.size == rowBytes,
+                     "gather: output has \(output.cols) columns, rows hold \(rowBytes / 4)")
+        output.resize(rows: indices.count)
+        guard rowBytes > 0 else { return }
+        output.withUnsafeMutableBufferPointer { dst in
+            guard let base = dst.baseAddress else { return }
+            let out = UnsafeMutableRawPointer(base)
+            for (r, node) in indices.enumerated() {
+                out.advanced(by: r * rowBytes).copyMemory(from: address(of: Int(node)), byteCount: rowBytes)
+            }
+        }
+    }
+}
