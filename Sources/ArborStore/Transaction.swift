@@ -117,16 +117,20 @@ public struct WriteTransaction: ~Copyable, Transaction {
     }
 
     /// Stores `value` under `key`, replacing any previous value. The bytes are copied into the map.
+    ///
+    /// With `append`, the key must sort after every key already in the table (`MDB_APPEND`: a fast
+    /// bulk load of sorted keys, pages filled completely); otherwise LMDB fails with `MDB_KEYEXIST`.
     /// - Throws: ``StoreError/mapFull(path:)`` when the map size is exhausted, ``StoreError/lmdb(path:operation:code:message:)``
-    ///   for an empty or over-long key (at most 511 bytes).
-    public func put(_ table: Table, _ key: some StoreKey, _ value: some StoreValue) throws(StoreError) {
+    ///   for an empty or over-long key (at most 511 bytes) or an out-of-order append.
+    public func put(_ table: Table, _ key: some StoreKey, _ value: some StoreValue, append: Bool = false) throws(StoreError) {
+        let flags = append ? UInt32(MDB_APPEND) : 0
         let txn = handle.pointer
         let path = self.path
         try key.withKeyBytes { (k: UnsafeRawBufferPointer) throws(StoreError) in
             try value.withValueBytes { (v: UnsafeRawBufferPointer) throws(StoreError) in
                 var mk = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
                 var mv = MDB_val(mv_size: v.count, mv_data: UnsafeMutableRawPointer(mutating: v.baseAddress))
-                try check(mdb_put(txn, table.dbi, &mk, &mv, 0), path, "mdb_put \(table.name)")
+                try check(mdb_put(txn, table.dbi, &mk, &mv, flags), path, "mdb_put \(table.name)")
             }
         }
     }
