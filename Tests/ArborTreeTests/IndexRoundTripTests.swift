@@ -49,7 +49,10 @@ import Testing
         let layout = Fixtures.generatedLayout(items: 1000, fanOut: 4, dimension: 6)
         try layout.validate()
         // 200-byte chunks: 8 rows, 50 offsets, 25 items per chunk; rows never split.
-        try IndexWriter(chunkBytes: 200).write(layout: layout, to: path)
+        // 1000-byte transactions: the data is committed in many pieces, the header last.
+        var writer = IndexWriter(chunkBytes: 200)
+        writer.commitBytes = 1000
+        try writer.write(layout: layout, to: path)
         let reader = try IndexReader(path: path)
         #expect(!reader.hasCategories)
         #expect(reader.scorerKind == "inner-product" && reader.encoderKind == "none")

@@ -4,18 +4,24 @@ import ArborStore
 /// ``IndexFormat/version``).
 ///
 /// A write validates everything first (nothing is written on bad input), builds a new environment at
-/// `<path>.tmp-<pid>` in one write transaction, flushes it and renames it over `path`. If the
-/// write fails or is cancelled, the temporary file is removed and an existing index at `path`
-/// stays as it was; readers of the old file are never blocked.
+/// `<path>.tmp-<pid>`, flushes it and renames it over `path`. If the write fails or is cancelled,
+/// the temporary file is removed and an existing index at `path` stays as it was; readers of the
+/// old file are never blocked. The header is committed last, so a temporary file is never a
+/// readable index before it is complete.
+///
+/// Memory: the data is committed in write transactions of about ``commitBytes`` each, so LMDB's
+/// dirty pages stay bounded however large the index is.
 ///
 /// Extra values: other modules (e.g. an HNSW graph) store their payloads as named byte strings in
 /// the `extra` table through the `extra` argument, checksummed like every large value, and read them
 /// back with ``IndexReader/extra(named:)`` or zero-copy with ``IndexReader/withExtra(named:_:)``.
 /// Each is one LMDB value (under 4 GiB); encode numbers little-endian.
 public struct IndexWriter: Sendable {
-    /// Largest chunk of a chunked array in bytes (default 16 MiB, at least 64). Smaller chunks only
-    /// matter for tests; a row of embeddings is never split.
+    /// Largest chunk of a chunked array in bytes (default 16 MiB; 64 B ... 1 GiB). Smaller chunks
+    /// only matter for tests; a row of embeddings is never split.
     public var chunkBytes: Int
+    /// Bytes written per write transaction before it is committed (default 256 MiB).
+    public var commitBytes: Int = 256 << 20
     /// The format version written into the header. Internal: tests write other versions.
     var formatVersion: Int = IndexFormat.version
 
@@ -33,7 +39,7 @@ public struct IndexWriter: Sendable {
     ///   - encoderKind: the query encoder (recorded in the header).
     ///   - extra: named byte strings for other modules (names as for tensors).
     ///   - path: the index file (conventionally `name.arbor`).
-    ///   - progress: receives `write index` progress in bytes.
+    ///   - progress: receives `write index` progress in bytes, and `finish` at the end (also on failure).
     ///   - cancellation: checked before each chunk; once set, the write stops.
     /// - Returns: the header written.
     /// - Throws: ``ArborError`` for invalid input (nothing written), `CancellationError` when
@@ -47,38 +53,36 @@ public struct IndexWriter: Sendable {
     ) throws -> IndexHeader {
         try validate(layout: layout, tensors: tensors, extra: extra)
         try cancellation?.check()
+        defer { progress.finish(task: "write index") }
         let header = IndexHeader(
             formatVersion: formatVersion, dimension: layout.dimension, fanOut: layout.fanOut,
             itemCount: layout.itemCount, levelNodeCounts: layout.levels.map(\.nodeCount),
             hasCategories: !layout.leafCategories.isEmpty, scorerKind: scorerKind, encoderKind: encoderKind,
             chunkBytes: chunkBytes, tensors: tensors.map { TensorInfo(name: $0.name, shape: $0.shape, digest: $0.digest) },
             extraNames: extra.keys.sorted())
-        let plan = SizePlan(layout: layout, tensors: tensors, extra: extra, chunkBytes: chunkBytes)
+        let ids = layout.leafItems.map(\.rawValue)
+        let work = plan(layout: layout, ids: ids, tensors: tensors, extra: extra, names: header.extraNames)
+        let sizes = SizePlan(work: work, itemCount: layout.itemCount)
         do {
-            try Environment.replaceAtomically(path: path, mapSize: plan.mapSize, maxTables: IndexFormat.tableCount + 2) { env in
+            try Environment.replaceAtomically(path: path, mapSize: sizes.mapSize, maxTables: IndexFormat.tableCount + 2) { env in
+                var sink = try ChunkSink(env: env, progress: progress, cancellation: cancellation,
+                                         totalBytes: sizes.dataBytes, commitBytes: max(1, commitBytes))
+                try sink.putAll(work)
+                try sink.putItemMap(ids)
                 try env.write { txn in
-                    var sink = try ChunkSink(txn: &txn, progress: progress, cancellation: cancellation, totalBytes: plan.dataBytes)
-                    try writeLevels(layout, &sink, &txn)
-                    try writeItems(layout, &sink, &txn)
-                    try writeTensors(tensors, &sink, &txn)
-                    for name in header.extraNames {
-                        try sink.put(&txn, .extra(name: name), extra[name]!)
-                    }
-                    let meta = try txn.createTable(IndexFormat.metaTable)
-                    try txn.put(meta, IndexFormat.headerKey, header.encoded())
+                    try txn.put(sink.tables.meta, IndexFormat.headerKey, header.encoded())
                 }
             }
         } catch let error as StoreError {
             throw IndexError(error)
         }
-        progress.finish(task: "write index")
         return header
     }
 
     private func validate(layout: TreeLayout, tensors: [NamedTensor], extra: [String: [UInt8]]) throws(ArborError) {
         try layout.validate()
-        guard chunkBytes >= 64 else {
-            throw .invalidArgument(name: "chunkBytes", reason: "must be at least 64, got \(chunkBytes)")
+        guard (64...(1 << 30)).contains(chunkBytes) else {
+            throw .invalidArgument(name: "chunkBytes", reason: "must be in 64 ... 2^30, got \(chunkBytes)")
         }
         var names = Set<String>()
         for t in tensors {
@@ -96,53 +100,37 @@ public struct IndexWriter: Sendable {
         }
     }
 
-    private func writeLevels(_ layout: TreeLayout, _ sink: inout ChunkSink, _ txn: inout WriteTransaction) throws {
+    /// Every large value to write, in key order within each table. Slices share the caller's
+    /// storage (no copies), except the item ids, converted once.
+    private func plan(layout: TreeLayout, ids: [UInt64], tensors: [NamedTensor], extra: [String: [UInt8]],
+                      names: [String]) -> [LargeWrite] {
+        var work: [LargeWrite] = []
         let d = layout.dimension
         let rowsPer = IndexFormat.perChunk(elementBytes: d * 4, chunkBytes: chunkBytes)
-        let offsetsPer = IndexFormat.perChunk(elementBytes: 4, chunkBytes: chunkBytes)
+        let fourPer = IndexFormat.perChunk(elementBytes: 4, chunkBytes: chunkBytes)
+        let eightPer = IndexFormat.perChunk(elementBytes: 8, chunkBytes: chunkBytes)
         for (l, level) in layout.levels.enumerated() {
             let values = level.embeddings.values
-            for (c, range) in chunkRanges(count: level.nodeCount, perChunk: rowsPer).enumerated() {
-                try sink.put(&txn, .embeddings(level: l, chunk: c), values[range.lowerBound * d ..< range.upperBound * d])
+            for (c, r) in chunkRanges(count: level.nodeCount, perChunk: rowsPer).enumerated() {
+                work.append(LargeWrite(.embeddings(level: l, chunk: c), .floats(values[r.lowerBound * d ..< r.upperBound * d])))
             }
-            for (c, range) in chunkRanges(count: level.childOffsets.count, perChunk: offsetsPer).enumerated() {
-                try sink.put(&txn, .childOffsets(level: l, chunk: c), level.childOffsets[range])
+            for (c, r) in chunkRanges(count: level.childOffsets.count, perChunk: fourPer).enumerated() {
+                work.append(LargeWrite(.childOffsets(level: l, chunk: c), .int32s(level.childOffsets[r])))
             }
         }
-    }
-
-    private func writeItems(_ layout: TreeLayout, _ sink: inout ChunkSink, _ txn: inout WriteTransaction) throws {
-        let ids = layout.leafItems.map(\.rawValue)
-        let per = IndexFormat.perChunk(elementBytes: 8, chunkBytes: chunkBytes)
-        for (c, range) in chunkRanges(count: ids.count, perChunk: per).enumerated() {
-            try sink.put(&txn, .leafItems(chunk: c), ids[range])
+        for (c, r) in chunkRanges(count: ids.count, perChunk: eightPer).enumerated() {
+            work.append(LargeWrite(.leafItems(chunk: c), .uint64s(ids[r])))
         }
-        if !layout.leafCategories.isEmpty {
-            let per = IndexFormat.perChunk(elementBytes: 4, chunkBytes: chunkBytes)
-            for (c, range) in chunkRanges(count: layout.leafCategories.count, perChunk: per).enumerated() {
-                try sink.put(&txn, .categories(chunk: c), layout.leafCategories[range])
-            }
-        } else {
-            _ = try txn.createTable(IndexFormat.categoriesTable)
+        for (c, r) in chunkRanges(count: layout.leafCategories.count, perChunk: fourPer).enumerated() {
+            work.append(LargeWrite(.categories(chunk: c), .uint32s(layout.leafCategories[r])))
         }
-        // item id -> leaf, appended in key order (B-tree pages filled completely).
-        let items = try txn.createTable(IndexFormat.itemsTable)
-        let order = ids.indices.sorted { ids[$0] < ids[$1] }
-        for (n, leaf) in order.enumerated() {
-            if n & 0xFFF == 0 { try sink.tick(bytes: 0) }
-            try txn.put(items, ids[leaf], UInt64(leaf), append: true)
-        }
-        try sink.tick(bytes: ids.count * 16)
-    }
-
-    private func writeTensors(_ tensors: [NamedTensor], _ sink: inout ChunkSink, _ txn: inout WriteTransaction) throws {
-        _ = try txn.createTable(IndexFormat.tensorsTable)
-        let per = IndexFormat.perChunk(elementBytes: 4, chunkBytes: chunkBytes)
         for t in tensors {
-            for (c, range) in chunkRanges(count: t.values.count, perChunk: per).enumerated() {
-                try sink.put(&txn, .tensor(name: t.name, chunk: c), t.values[range])
+            for (c, r) in chunkRanges(count: t.values.count, perChunk: fourPer).enumerated() {
+                work.append(LargeWrite(.tensor(name: t.name, chunk: c), .floats(t.values[r])))
             }
         }
+        for name in names { work.append(LargeWrite(.extra(name: name), .bytes(extra[name]!))) }
+        return work
     }
 }
 
@@ -151,72 +139,139 @@ func chunkRanges(count: Int, perChunk: Int) -> [Range<Int>] {
     stride(from: 0, to: count, by: perChunk).map { $0 ..< min(count, $0 + perChunk) }
 }
 
+/// One large value to write and its bytes.
+struct LargeWrite {
+    enum Payload: StoreValue {
+        case floats(ArraySlice<Float>), int32s(ArraySlice<Int32>), uint32s(ArraySlice<UInt32>)
+        case uint64s(ArraySlice<UInt64>), bytes([UInt8])
+
+        func withValueBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+            switch self {
+            case let .floats(s): return try s.withValueBytes(body)
+            case let .int32s(s): return try s.withValueBytes(body)
+            case let .uint32s(s): return try s.withValueBytes(body)
+            case let .uint64s(s): return try s.withValueBytes(body)
+            case let .bytes(b): return try b.withValueBytes(body)
+            }
+        }
+
+        var byteCount: Int {
+            switch self {
+            case let .floats(s): return s.count * 4
+            case let .int32s(s): return s.count * 4
+            case let .uint32s(s): return s.count * 4
+            case let .uint64s(s): return s.count * 8
+            case let .bytes(b): return b.count
+            }
+        }
+    }
+
+    let value: LargeValue
+    let payload: Payload
+    init(_ value: LargeValue, _ payload: Payload) { self.value = value; self.payload = payload }
+}
+
 /// How big the new environment must be.
 struct SizePlan {
     let dataBytes: Int
     let mapSize: Int
 
-    init(layout: TreeLayout, tensors: [NamedTensor], extra: [String: [UInt8]], chunkBytes: Int) {
-        var bytes = 0
-        var values = 0
-        for level in layout.levels {
-            bytes += level.embeddings.values.count * 4 + level.childOffsets.count * 4
-            values += 2 + (level.embeddings.values.count * 4 + level.childOffsets.count * 4) / chunkBytes
-        }
-        bytes += layout.itemCount * (8 + 4 + 16)
-        values += 2 + layout.itemCount * 12 / chunkBytes
-        for t in tensors { bytes += t.values.count * 4; values += 1 + t.values.count * 4 / chunkBytes }
-        for (_, v) in extra { bytes += v.count; values += 1 }
-        dataBytes = bytes
-        // Overflow pages round each value up to a page; the items B-tree takes about 64 bytes an
-        // item; checksums, tables and the free list fit in the margin.
-        let estimate = bytes + values * 2 * 4096 + layout.itemCount * 64 + (32 << 20)
+    init(work: [LargeWrite], itemCount: Int) {
+        let bytes = work.reduce(0) { $0 + $1.payload.byteCount }
+        dataBytes = bytes + itemCount * 16
+        // Overflow pages round each value up to a page (plus its checksum entry); the item map's
+        // B-tree takes under 64 bytes an item; tables, meta and the free list fit in the margin.
+        let estimate = bytes + work.count * 3 * 4096 + itemCount * 64 + (32 << 20)
         let withMargin = estimate + estimate / 4
         mapSize = (withMargin + (1 << 20) - 1) / (1 << 20) * (1 << 20)
     }
 }
 
-/// Puts large values with their checksums, reports progress and checks cancellation.
+/// The index tables of an environment being written.
+struct WriterTables {
+    let meta, levels, items, leafItems, categories, tensors, extra, checksums: Table
+
+    func table(for value: LargeValue) -> Table {
+        switch value {
+        case .embeddings, .childOffsets: return levels
+        case .leafItems: return leafItems
+        case .categories: return categories
+        case .tensor: return tensors
+        case .extra: return extra
+        }
+    }
+}
+
+/// Writes large values with their checksums in bounded transactions, reports progress and checks
+/// cancellation before each value.
 struct ChunkSink {
-    let tables: [String: Table]
-    let checksums: Table
+    let env: Environment
+    let tables: WriterTables
     let progress: any ProgressReporter
     let cancellation: CancellationFlag?
     let totalBytes: Int
+    let commitBytes: Int
     var doneBytes = 0
 
-    init(txn: inout WriteTransaction, progress: some ProgressReporter, cancellation: CancellationFlag?,
-         totalBytes: Int) throws {
-        var tables: [String: Table] = [:]
-        for name in [IndexFormat.levelsTable, IndexFormat.leafItemsTable, IndexFormat.categoriesTable,
-                     IndexFormat.tensorsTable, IndexFormat.extraTable] {
-            tables[name] = try txn.createTable(name)
+    /// Creates every table in a first transaction (their handles stay valid after it commits).
+    init(env: Environment, progress: some ProgressReporter, cancellation: CancellationFlag?,
+         totalBytes: Int, commitBytes: Int) throws {
+        self.env = env
+        tables = try env.write { txn in
+            WriterTables(
+                meta: try txn.createTable(IndexFormat.metaTable), levels: try txn.createTable(IndexFormat.levelsTable),
+                items: try txn.createTable(IndexFormat.itemsTable), leafItems: try txn.createTable(IndexFormat.leafItemsTable),
+                categories: try txn.createTable(IndexFormat.categoriesTable),
+                tensors: try txn.createTable(IndexFormat.tensorsTable), extra: try txn.createTable(IndexFormat.extraTable),
+                checksums: try txn.createTable(IndexFormat.checksumsTable))
         }
-        self.tables = tables
-        self.checksums = try txn.createTable(IndexFormat.checksumsTable)
         self.progress = progress
         self.cancellation = cancellation
         self.totalBytes = totalBytes
+        self.commitBytes = commitBytes
     }
 
-    /// Stores one large value and its checksum, after checking for cancellation.
-    mutating func put(_ txn: inout WriteTransaction, _ value: LargeValue, _ data: some StoreValue) throws {
-        try cancellation?.check()
-        let (count, checksum) = data.withValueBytes { bytes -> (Int, UInt64) in
-            var h = FNV1a64()
-            h.update(bytes)
-            return (bytes.count, h.value)
+    /// Writes `work` in transactions of about `commitBytes`.
+    mutating func putAll(_ work: [LargeWrite]) throws {
+        var next = 0
+        while next < work.count {
+            var batch = 0
+            var done = doneBytes
+            try env.write { txn in
+                while next < work.count && (batch == 0 || batch + work[next].payload.byteCount <= commitBytes) {
+                    try cancellation?.check()
+                    let item = work[next]
+                    let checksum = FNV1a64.checksum(of: item.payload)
+                    let count = item.payload.byteCount
+                    try txn.put(tables.table(for: item.value), item.value.key, item.payload)
+                    try txn.put(tables.checksums, item.value.checksumKey, [UInt64(count), checksum])
+                    batch += count
+                    done += count
+                    progress.report(task: "write index", done: min(done, totalBytes), total: totalBytes)
+                    next += 1
+                }
+            }
+            doneBytes = done
         }
-        try txn.put(tables[value.table]!, value.key, data)
-        try txn.put(checksums, value.checksumKey, [UInt64(count), checksum])
-        try tick(bytes: count)
     }
 
-    /// Reports `bytes` more done and checks for cancellation.
-    mutating func tick(bytes: Int) throws {
-        try cancellation?.check()
-        guard bytes > 0 else { return }
-        doneBytes += bytes
-        progress.report(task: "write index", done: min(doneBytes, totalBytes), total: totalBytes)
+    /// Writes item id -> leaf, appended in key order (B-tree pages filled completely).
+    mutating func putItemMap(_ ids: [UInt64]) throws {
+        let order = ids.indices.sorted { ids[$0] < ids[$1] }
+        let perTransaction = max(1, commitBytes / 16)
+        var start = 0
+        while start < order.count {
+            try cancellation?.check()
+            let end = min(order.count, start + perTransaction)
+            try env.write { txn in
+                for n in start..<end {
+                    if n & 0xFFFF == 0 { try cancellation?.check() }
+                    try txn.put(tables.items, ids[order[n]], UInt64(order[n]), append: true)
+                }
+            }
+            doneBytes += (end - start) * 16
+            progress.report(task: "write index", done: min(doneBytes, totalBytes), total: totalBytes)
+            start = end
+        }
     }
 }
