@@ -84,6 +84,28 @@ public final class Environment: @unchecked Sendable {
             throw .notAnEnvironment(path: path, reason: "file has \(size) bytes, shorter than two LMDB meta pages")
         }
 
+        let lockPath = StoreFiles.lockPath(for: path)
+        let lockExisted = StoreFiles.exists(lockPath)
+        var flags = UInt32(MDB_NOSUBDIR) | UInt32(MDB_NOTLS) | options.rawValue
+        if access == .readOnly { flags |= UInt32(MDB_RDONLY) }
+        do {
+            handle = try Environment.open(path: path, flags: flags, access: access, mapSize: mapSize,
+                                          maxTables: maxTables, fileExisted: existing != nil)
+        } catch .lmdb(_, _, let code, _) where access == .readOnly && (code == EACCES || code == EROFS) {
+            // The lock file cannot be created (read-only directory or mount): an index that nobody
+            // writes can be read without one.
+            handle = try Environment.open(path: path, flags: flags | UInt32(MDB_NOLOCK), access: access,
+                                          mapSize: mapSize, maxTables: maxTables, fileExisted: true)
+        } catch .notAnEnvironment(let p, let reason) {
+            // Do not leave a lock file beside a file that is not ours.
+            if !lockExisted { try? StoreFiles.remove(lockPath) }
+            throw .notAnEnvironment(path: p, reason: reason)
+        }
+    }
+
+    /// Creates, configures and opens an LMDB environment handle; closes it on any failure.
+    private static func open(path: String, flags: UInt32, access: Access, mapSize: Int, maxTables: Int,
+                             fileExisted: Bool) throws(StoreError) -> OpaquePointer {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), path, "mdb_env_create")
         guard let env else { throw .lmdb(path: path, operation: "mdb_env_create", code: -1, message: "no handle") }
@@ -92,19 +114,17 @@ public final class Environment: @unchecked Sendable {
                 try check(mdb_env_set_mapsize(env, mapSize), path, "mdb_env_set_mapsize")
             }
             try check(mdb_env_set_maxdbs(env, MDB_dbi(max(1, maxTables))), path, "mdb_env_set_maxdbs")
-            var flags = UInt32(MDB_NOSUBDIR) | UInt32(MDB_NOTLS) | options.rawValue
-            if access == .readOnly { flags |= UInt32(MDB_RDONLY) }
             let rc = mdb_env_open(env, path, flags, 0o644)
-            if rc == ENOENT && existing != nil {
+            if rc == ENOENT && fileExisted {
                 throw StoreError.notAnEnvironment(path: path, reason: "no LMDB meta page")
             }
             try check(rc, path, "mdb_env_open")
-            try Environment.checkSize(env, path: path)
+            try checkSize(env, path: path)
         } catch {
             mdb_env_close(env)
             throw error
         }
-        self.handle = env
+        return env
     }
 
     deinit { mdb_env_close(handle) }

@@ -151,3 +151,25 @@ import Testing
         #expect(h.value == FNV1a64.checksum(of: "foobar"))
     }
 }
+
+@Suite struct SharedEnvironmentTests {
+    @Test func sameFileSharesOneEnvironmentUntilReplaced() throws {
+        let dir = TemporaryDirectory(); defer { dir.cleanup() }
+        let path = dir.file("s.arbor")
+        try Environment.replaceAtomically(path: path, mapSize: 4 << 20) { env in
+            try env.write { txn in try txn.put(try txn.createTable("t"), "gen", "1") }
+        }
+        let a = try Environment.shared(path: path)
+        let b = try Environment.shared(path: path)
+        #expect(a === b)
+        try Environment.replaceAtomically(path: path, mapSize: 4 << 20) { env in
+            try env.write { txn in try txn.put(try txn.createTable("t"), "gen", "2") }
+        }
+        let c = try Environment.shared(path: path)
+        #expect(c !== a)
+        let ta = try a.openTable("t"), tc = try c.openTable("t")
+        try a.read { txn throws in #expect(try txn.get(ta, "gen") == Array("1".utf8)) }
+        try c.read { txn throws in #expect(try txn.get(tc, "gen") == Array("2".utf8)) }
+        #expect(throws: StoreError.notFound(path: dir.file("none"))) { try Environment.shared(path: dir.file("none")) }
+    }
+}

@@ -16,6 +16,7 @@ import Testing
         let error = #expect(throws: StoreError.self) { try Environment(path: path) }
         guard case .notAnEnvironment(let p, _)? = error else { Issue.record("got \(String(describing: error))"); return }
         #expect(p == path)
+        #expect(dir.contents == ["text.arbor"])  // no lock file left beside a foreign file
         // A short text file too.
         let short = dir.file("short.arbor")
         try "hi".write(toFile: short, atomically: true, encoding: .utf8)
@@ -41,6 +42,20 @@ import Testing
         }
         #expect(p == path && actual == full / 2 && expected > actual)
         #expect(error!.description.contains("truncated"))
+    }
+
+    @Test func readOnlyDirectoryIsReadableWithoutLockFile() throws {
+        let dir = TemporaryDirectory(); defer { chmod(dir.path, 0o755); dir.cleanup() }
+        let path = dir.file("ro.arbor")
+        do {
+            let env = try Environment(path: path, access: .readWrite, mapSize: 4 << 20)
+            try env.write { txn in try txn.put(try txn.createTable("t"), "k", "v") }
+        }
+        try StoreFiles.remove(StoreFiles.lockPath(for: path))
+        #expect(chmod(dir.path, 0o555) == 0)
+        let env = try Environment(path: path)
+        let t = try env.openTable("t")
+        try env.read { txn throws in #expect(try txn.get(t, "k") == Array("v".utf8)) }
     }
 
     @Test func atomicReplaceKeepsOldFileOnError() throws {

@@ -10,8 +10,8 @@ import ArborStore
 /// in its own short LMDB read transaction, so readers never block each other or a writer that
 /// replaces the file (they keep reading the file they opened).
 ///
-/// LMDB caveat: open one `IndexReader` per file per process and share it (closing a second
-/// environment on the same file releases the first one's lock-file locks).
+/// Readers of the same file in one process share one LMDB environment (``Environment/shared(path:maxTables:)``),
+/// as LMDB requires; a file replaced by a new build is a new file, opened afresh.
 public final class IndexReader: Sendable {
     /// The index file.
     public let path: String
@@ -28,7 +28,7 @@ public final class IndexReader: Sendable {
     public init(path: String) throws(IndexError) {
         self.path = path
         do {
-            environment = try Environment(path: path, access: .readOnly, maxTables: IndexFormat.tableCount + 2)
+            environment = try Environment.shared(path: path, maxTables: IndexFormat.tableCount + 2)
         } catch {
             throw IndexError(error)
         }
