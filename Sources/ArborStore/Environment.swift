@@ -34,7 +34,9 @@ public final class Environment: @unchecked Sendable {
 
     /// Extra open flags.
     public struct Options: OptionSet, Sendable {
+        /// The LMDB flag bits.
         public let rawValue: UInt32
+        /// Options from LMDB flag bits.
         public init(rawValue: UInt32) { self.rawValue = rawValue }
         /// `MDB_NOSYNC`: commits do not flush to disk; call ``sync(force:)`` before relying on the
         /// data (builds use it and flush once at the end).

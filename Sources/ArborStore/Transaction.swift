@@ -76,6 +76,7 @@ extension Transaction where Self: ~Copyable {
 /// `~Copyable`: it ends exactly once, by ``end()`` or when it goes out of scope (`mdb_txn_abort`).
 /// Use it from one thread at a time (it may move between threads: the environment uses `MDB_NOTLS`).
 public struct ReadTransaction: ~Copyable, Transaction {
+    /// The underlying LMDB transaction.
     public let handle: TransactionHandle
     private var ended = false
 
@@ -96,6 +97,7 @@ public struct ReadTransaction: ~Copyable, Transaction {
 /// without either (for example because an error was thrown), it is aborted and nothing it wrote is
 /// kept. Keep it short: it holds the environment's writer lock. Use it from one thread.
 public struct WriteTransaction: ~Copyable, Transaction {
+    /// The underlying LMDB transaction.
     public let handle: TransactionHandle
     private var ended = false
     private var created: [String: MDB_dbi] = [:]

@@ -140,6 +140,51 @@ import Testing
     }
 }
 
+extension IndexCorruptionTests {
+    /// Rewrites one large value of the index at `path` (keeping the recorded checksum).
+    static func rewrite(_ path: String, _ value: LargeValue, _ transform: ([UInt8]) -> [UInt8]) throws {
+        let env = try Environment(path: path, access: .readWrite, mapSize: 64 << 20)
+        let table = try env.openTable(value.table)
+        try env.write { txn in
+            let old = try #require(try txn.get(table, value.key))
+            try txn.put(table, value.key, transform(old))
+        }
+    }
+
+    @Test func chunkOfWrongSizeIsRefusedBySnapshot() throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let path = dir.file("short.arbor")
+        try IndexWriter(chunkBytes: 64).write(layout: Fixtures.smallLayout(), to: path)
+        try Self.rewrite(path, .embeddings(level: 2, chunk: 1)) { Array($0.dropLast(4)) }
+        let reader = try IndexReader(path: path)
+        let error = #expect(throws: IndexError.self) { try reader.withView { _ in } }
+        guard case .corruptValue(let p, "levels", "level 2 embeddings chunk 1", _)? = error else {
+            Issue.record("got \(String(describing: error))"); return
+        }
+        #expect(p == path)
+        #expect(throws: IndexError.self) { try reader.loadLayout() }
+    }
+
+    @Test func outOfRangeChildOffsetsAreClampedNotACrash() throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let path = dir.file("offsets.arbor")
+        try IndexWriter().write(layout: Fixtures.smallLayout(), to: path)
+        // Level 1 offsets [0, 2, 5, 7] -> [-9, 1000, 5, 7] (same size, bad values).
+        try Self.rewrite(path, .childOffsets(level: 1, chunk: 0)) { _ in
+            [Int32(-9), 1000, 5, 7].withUnsafeBytes { Array($0) }
+        }
+        let reader = try IndexReader(path: path)
+        try reader.withView { snapshot in
+            #expect(snapshot.children(of: 0, level: 1) == 0 ..< 7)
+            #expect(snapshot.children(of: 1, level: 1) == 7 ..< 7)
+            #expect(snapshot.children(of: 2, level: 1) == 5 ..< 7)
+        }
+        #expect(throws: IndexError.checksumMismatch(path: path, table: "levels", key: "level 1 child offsets chunk 0")) {
+            try reader.verify()
+        }
+    }
+}
+
 @Suite struct IndexWriteSafetyTests {
     static let badLayouts: [(String, TreeLayout, ArborError)] = {
         var nan = Fixtures.smallLayout()

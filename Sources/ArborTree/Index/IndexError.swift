@@ -44,6 +44,7 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A one-line message naming the file and the cause (what the CLI prints).
     public var description: String {
         switch self {
         case let .notFound(path):

@@ -18,9 +18,11 @@ public struct TensorInfo: Sendable, Equatable, Codable {
     public var count: Int { shape.reduce(1, *) }
 
     enum CodingKeys: String, CodingKey { case name, shape, digest }
+    /// Describes a tensor.
     public init(name: String, shape: [Int], digest: UInt64) {
         self.name = name; self.shape = shape; self.digest = digest
     }
+    /// Decodes the JSON form (digest as 16 hex digits).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
@@ -31,6 +33,7 @@ public struct TensorInfo: Sendable, Equatable, Codable {
         }
         digest = value
     }
+    /// Encodes the JSON form (digest as hex text: JSON numbers lose precision above 2^53).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(name, forKey: .name)

@@ -11,7 +11,9 @@ import ArborStore
 /// child ranges are clamped to the next level. Checksums are not checked per query (use
 /// ``IndexReader/verify()``).
 public struct IndexSnapshot: TreeView {
+    /// Index of the leaf level (root = 0).
     public let depth: Int
+    /// Embedding width.
     public let dimension: Int
     let nodeCounts: [Int]
     let embeddings: [MappedArray]
@@ -115,6 +117,7 @@ public struct IndexSnapshot: TreeView {
 }
 
 extension IndexReader: TreeSource {
+    /// The zero-copy snapshot lent by ``withView(_:)``.
     public typealias View = IndexSnapshot
 
     /// Calls `body` with a consistent zero-copy snapshot of the index (one short read transaction
@@ -130,6 +133,9 @@ extension IndexReader: TreeSource {
         } catch let error as StoreError {
             throw IndexError(error)
         }
-        return try body(snapshot)
+        let result = try body(snapshot)
+        // End the transaction explicitly after `body`: the snapshot points into it.
+        txn.end()
+        return result
     }
 }

@@ -10,6 +10,7 @@ public struct NamedTensor: Sendable, Equatable {
     /// The values, row-major.
     public var values: [Float]
 
+    /// A tensor; call ``validate()`` (the writer does) to check that `values` fits `shape`.
     public init(name: String, shape: [Int], values: [Float]) {
         self.name = name
         self.shape = shape
