@@ -24,6 +24,11 @@ extension Environment {
     public static func replaceAtomically<R>(
         path: String, mapSize: Int, maxTables: Int = 16, _ build: (Environment) throws -> R
     ) throws -> R {
+        let directory = StoreFiles.directory(of: path)
+        guard StoreFiles.exists(directory) else {
+            throw StoreError.system(path: path, operation: "write into directory \(directory)", errno: 2,
+                                    message: "No such file or directory")
+        }
         removeStaleTemporaries(for: path)
         let temporary = temporaryPath(for: path)
         try StoreFiles.remove(temporary)

@@ -44,16 +44,17 @@ public enum StoreFiles {
     /// Flushes the directory holding `path`, so that a rename within it survives a crash.
     /// Failures are ignored: not every file system supports `fsync` on directories.
     public static func syncDirectory(containing path: String) {
-        let directory: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
+        let directory = self.directory(of: path)
         let fd = open(directory, O_RDONLY)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         _ = close(fd)
+    }
+
+    /// The directory part of `path` (`"."` when it has none).
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// The id of this process (used to name temporary files).
@@ -68,12 +69,7 @@ public enum StoreFiles {
 
     /// Names of the entries of the directory holding `path` whose names start with `prefix`.
     static func siblings(of path: String, withPrefix prefix: String) -> [String] {
-        let directory: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
+        let directory = self.directory(of: path)
         guard let dir = opendir(directory) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []

@@ -252,6 +252,15 @@ extension IndexCorruptionTests {
         #expect(try IndexReader(path: path).loadLayout() == good)
     }
 
+    @Test func writingIntoMissingDirectoryFailsCleanly() throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let path = dir.file("no/such/dir/x.arbor")
+        let error = #expect(throws: IndexError.self) { try IndexWriter().write(layout: Fixtures.smallLayout(), to: path) }
+        guard case .store(.system(let p, _, let code, _))? = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(p == path && code == 2)
+        #expect(dir.contents.isEmpty)
+    }
+
     @Test func staleTemporaryFromKilledBuildIsIgnoredThenRemoved() throws {
         let dir = IndexTestDirectory(); defer { dir.cleanup() }
         let path = dir.file("s.arbor")
