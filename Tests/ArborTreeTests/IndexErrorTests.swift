@@ -89,6 +89,43 @@ import Testing
 }
 
 @Suite struct IndexCorruptionTests {
+    /// Rewrites the header of the index at `path` with a valid checksum.
+    static func rewriteHeader(_ path: String, _ change: (inout IndexHeader) -> Void) throws {
+        var header = try IndexReader(path: path).header
+        change(&header)
+        let env = try Environment(path: path, access: .readWrite, mapSize: 64 << 20)
+        let meta = try env.openTable("meta")
+        try env.write { txn in try txn.put(meta, "header", header.encoded()) }
+    }
+
+    @Test func inconsistentHeaderIsRefusedAtOpen() throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let a = dir.file("a.arbor"), b = dir.file("b.arbor")
+        try IndexWriter().write(layout: Fixtures.smallLayout(), to: a)
+        try IndexWriter().write(layout: Fixtures.smallLayout(), to: b)
+        try Self.rewriteHeader(a) { $0.itemCount = 8 }
+        #expect(throws: IndexError.corruptHeader(path: a, field: "itemCount", reason: "is 8, the leaf level holds 7")) {
+            try IndexReader(path: a)
+        }
+        try Self.rewriteHeader(b) { $0.levelNodeCounts = [1, 1 << 50, 7] }
+        #expect(throws: IndexError.self) { try IndexReader(path: b) }
+    }
+
+    @Test func headerDimensionDisagreeingWithChunks() throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let path = dir.file("dim.arbor")
+        try IndexWriter().write(layout: Fixtures.smallLayout(), to: path)
+        try Self.rewriteHeader(path) { $0.dimension = 5 }
+        let reader = try IndexReader(path: path)
+        #expect(reader.dimension == 5)
+        let error = #expect(throws: IndexError.self) { try reader.withView { _ in } }
+        guard case .corruptValue(_, "levels", "level 0 embeddings chunk 0", _)? = error else {
+            Issue.record("got \(String(describing: error))"); return
+        }
+        #expect(throws: IndexError.self) { try reader.loadLayout() }
+        #expect(throws: IndexError.self) { try reader.verify() }
+    }
+
     @Test func flippedBytesInsideAChunk() throws {
         let dir = IndexTestDirectory(); defer { dir.cleanup() }
         let path = dir.file("flip.arbor")

@@ -140,7 +140,20 @@ public struct IndexHeader: Sendable, Equatable, Codable {
         func bad(_ field: String, _ reason: String) -> IndexError {
             .corruptHeader(path: path, field: field, reason: reason)
         }
-        guard dimension > 0 else { throw bad("dimension", "must be positive, is \(dimension)") }
+        // Bounds first, so that no size computed from the header can overflow.
+        let maxCount = 1 << 40
+        guard dimension > 0 && dimension <= 1 << 16 else { throw bad("dimension", "must be in 1...65536, is \(dimension)") }
+        guard levelNodeCounts.count <= 64, levelNodeCounts.allSatisfy({ $0 <= maxCount }) else {
+            throw bad("levelNodeCounts", "more than 64 levels or 2^40 nodes on a level")
+        }
+        for t in tensors {
+            var count = 1
+            for d in t.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: max(d, 0))
+                guard !overflow, product <= maxCount else { throw bad("tensors", "tensor '\(t.name)' has over 2^40 values") }
+                count = product
+            }
+        }
         guard (2...64).contains(fanOut) else { throw bad("fanOut", "must be in 2...64, is \(fanOut)") }
         guard levelNodeCounts.first == 1 else { throw bad("levelNodeCounts", "level 0 must hold one node") }
         guard levelNodeCounts.allSatisfy({ $0 >= 1 }) else { throw bad("levelNodeCounts", "a level is empty") }
