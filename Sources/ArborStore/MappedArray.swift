@@ -69,7 +69,8 @@ public struct MappedArray {
 
     /// Copies the rows `indices` (elements of `output.cols` floats) into `output`, one row per
     /// index, in order; `output` is resized to `indices.count` rows and keeps its capacity.
-    /// One memcpy per row, no allocation when the capacity suffices. O(indices.count · cols).
+    /// Runs of consecutive indices within a chunk (such as the children of one node) are copied
+    /// with one memcpy; no allocation when the capacity suffices. O(indices.count · cols).
     /// - Precondition: `elementBytes == output.cols * 4` and every index is in `0 ..< count`.
     public func gatherRows(_ indices: [Int32], into output: inout Matrix) {
         let rowBytes = elementBytes
@@ -77,11 +78,23 @@ public struct MappedArray {
                      "gather: output has \(output.cols) columns, rows hold \(rowBytes / 4)")
         output.resize(rows: indices.count)
         guard rowBytes > 0 else { return }
+        let per = elementsPerChunk, total = count
         output.withUnsafeMutableBufferPointer { dst in
             guard let base = dst.baseAddress else { return }
             let out = UnsafeMutableRawPointer(base)
-            for (r, node) in indices.enumerated() {
-                out.advanced(by: r * rowBytes).copyMemory(from: address(of: Int(node)), byteCount: rowBytes)
+            indices.withUnsafeBufferPointer { idx in
+                var r = 0
+                while r < idx.count {
+                    let start = Int(idx[r])
+                    precondition(start >= 0 && start < total, "MappedArray index \(start) out of 0..<\(total)")
+                    let (c, offset) = start.quotientAndRemainder(dividingBy: per)
+                    let limit = min(idx.count - r, per - offset, total - start)
+                    var run = 1
+                    while run < limit && Int(idx[r + run]) == start + run { run += 1 }
+                    out.advanced(by: r * rowBytes).copyMemory(
+                        from: chunks[c].unsafelyUnwrapped + offset * rowBytes, byteCount: run * rowBytes)
+                    r += run
+                }
             }
         }
     }

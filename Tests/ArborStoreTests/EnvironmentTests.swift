@@ -134,6 +134,9 @@ import Testing
                 var out = Matrix(rows: 0, cols: cols)
                 array.gatherRows([9, 0, 4, 3], into: &out)
                 #expect(out.values == [27, 28, 29, 0, 1, 2, 12, 13, 14, 9, 10, 11])
+                // A consecutive run crossing chunk boundaries (chunks hold rows 0-3, 4-7, 8-9).
+                array.gatherRows([2, 3, 4, 5, 6, 7, 8, 9, 1], into: &out)
+                #expect(out.values == ([2, 3, 4, 5, 6, 7, 8, 9, 1] as [Int]).flatMap { r in (0..<3).map { Float(r * 3 + $0) } })
                 #expect(throws: MappedArray.SizeMismatch.self) {
                     _ = try MappedArray(chunks: views, elementBytes: cols * 4, elementsPerChunk: perChunk, count: 11)
                 }

@@ -101,6 +101,18 @@ func expectSameAnswers(_ view: borrowing some TreeView, _ layout: TreeLayout) {
         view.gatherEmbeddings(level: l, nodes: nodes, into: &fromView)
         layout.gatherEmbeddings(level: l, nodes: nodes, into: &fromLayout)
         #expect(fromView == fromLayout, "level \(l)")
+        // All nodes in order: one long run across chunks.
+        let all = (0..<n).map(Int32.init)
+        view.gatherEmbeddings(level: l, nodes: all, into: &fromView)
+        #expect(fromView == layout.levels[l].embeddings, "level \(l) in order")
+        // Children runs, as beam search asks for them.
+        if l > 0 {
+            // Parents in reverse order, each one's children ascending (a run per parent).
+            let runs = (0..<layout.nodeCount(level: l - 1)).reversed().flatMap { layout.children(of: $0, level: l - 1) }.map(Int32.init)
+            view.gatherEmbeddings(level: l, nodes: Array(runs), into: &fromView)
+            layout.gatherEmbeddings(level: l, nodes: Array(runs), into: &fromLayout)
+            #expect(fromView == fromLayout, "level \(l) runs")
+        }
     }
     for leaf in 0..<layout.itemCount {
         #expect(view.item(atLeaf: leaf) == layout.item(atLeaf: leaf))
