@@ -98,4 +98,31 @@ public struct MappedArray {
             }
         }
     }
+
+    /// Calls `body` once per chunk with the chunk's element range and its values as `Float`s
+    /// (`range.count × (elementBytes / 4)`, row-major): zero-copy when the chunk is 4-byte aligned
+    /// in the map (large values are, in practice), otherwise through one aligned copy reused
+    /// across chunks. Lets a caller run one GEMM per chunk over a whole level.
+    /// The buffer is valid only inside `body`. O(count) when copying, O(chunks) otherwise.
+    /// - Precondition: `elementBytes` is a multiple of 4.
+    public func forEachFloatChunk(_ body: (Range<Int>, UnsafeBufferPointer<Float>) throws -> Void) rethrows {
+        precondition(elementBytes % 4 == 0, "forEachFloatChunk: elements of \(elementBytes) bytes are not Floats")
+        let floatsPerElement = elementBytes / 4
+        var scratch: [Float] = []
+        for (c, base) in chunks.enumerated() {
+            let lo = c * elementsPerChunk
+            let range = lo ..< min(count, lo + elementsPerChunk)
+            let n = range.count * floatsPerElement
+            guard let base, n > 0 else { try body(range, UnsafeBufferPointer(start: nil, count: 0)); continue }
+            if UInt(bitPattern: base) % UInt(MemoryLayout<Float>.alignment) == 0 {
+                try body(range, UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: n))
+            } else {
+                if scratch.count < n { scratch = [Float](repeating: 0, count: n) }
+                try scratch.withUnsafeMutableBytes { dst in
+                    dst.baseAddress!.copyMemory(from: base, byteCount: n * 4)
+                    try body(range, UnsafeBufferPointer(start: dst.baseAddress!.assumingMemoryBound(to: Float.self), count: n))
+                }
+            }
+        }
+    }
 }

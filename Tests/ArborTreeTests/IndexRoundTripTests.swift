@@ -60,6 +60,19 @@ import Testing
         try reader.verify()
         try reader.withView { expectSameAnswers($0, layout) }
         try reader.withView { #expect($0.category(atLeaf: 0) == nil) }
+        // Chunk-wise scan of every level equals the layout's matrices.
+        try reader.withView { snapshot in
+            for l in 0...layout.depth {
+                var rebuilt: [Float] = []
+                var next = 0
+                snapshot.forEachEmbeddingChunk(level: l) { range, values in
+                    #expect(range.lowerBound == next && values.count == range.count * 6)
+                    rebuilt.append(contentsOf: values)
+                    next = range.upperBound
+                }
+                #expect(rebuilt == layout.levels[l].embeddings.values, "level \(l)")
+            }
+        }
     }
 
     @Test func tensorsAndExtrasRoundTripWithDigest() throws {

@@ -105,6 +105,14 @@ public struct IndexSnapshot: TreeView {
         embeddings[level].gatherRows(nodes, into: &output)
     }
 
+    /// Calls `body` once per stored chunk of `level`'s embeddings with the chunk's node range and
+    /// its `range.count × dimension` values (row-major), zero-copy when aligned (see
+    /// ``MappedArray/forEachFloatChunk(_:)``): a level scan is one GEMM per chunk (16 MiB by
+    /// default). The buffer is valid only inside `body`.
+    public func forEachEmbeddingChunk(level: Int, _ body: (Range<Int>, UnsafeBufferPointer<Float>) throws -> Void) rethrows {
+        try embeddings[level].forEachFloatChunk(body)
+    }
+
     /// The item held by leaf `leaf`. O(1).
     public func item(atLeaf leaf: Int) -> ItemID {
         ItemID(leafItems.integer(at: leaf, as: UInt64.self))
