@@ -89,12 +89,14 @@ import Testing
         let dir = TemporaryDirectory(); defer { dir.cleanup() }
         let path = dir.file("s.arbor")
         // A pid above Linux's largest pid_max (2^22) belongs to no process.
-        let stale = path + ".tmp-4199999"
-        try "partial".write(toFile: stale, atomically: true, encoding: .utf8)
-        let other = Environment.temporaryPath(for: path) + "x"  // not a pid name: left alone
-        try "other".write(toFile: other, atomically: true, encoding: .utf8)
+        let stale = [path + ".tmp-4199999", path + ".tmp-4199999-3", path + ".tmp-4199999-3-lock"]
+        for file in stale { try "partial".write(toFile: file, atomically: false, encoding: .utf8) }
+        let live = Environment.makeTemporaryPath(for: path)  // this process: alive, left alone
+        let other = path + ".tmp-notapid"
+        for file in [live, other] { try "other".write(toFile: file, atomically: false, encoding: .utf8) }
         Environment.removeStaleTemporaries(for: path)
-        #expect(!FileManager.default.fileExists(atPath: stale))
+        for file in stale { #expect(!FileManager.default.fileExists(atPath: file)) }
+        #expect(FileManager.default.fileExists(atPath: live))
         #expect(FileManager.default.fileExists(atPath: other))
     }
 }

@@ -289,6 +289,22 @@ extension IndexCorruptionTests {
         #expect(try IndexReader(path: path).loadLayout() == good)
     }
 
+    @Test func parallelWritesOfOnePathDoNotCollide() async throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let path = dir.file("p.arbor")
+        let layouts = (0..<4).map { Fixtures.generatedLayout(items: 50 + $0, fanOut: 3, dimension: 4) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for layout in layouts {
+                group.addTask { try IndexWriter(chunkBytes: 64).write(layout: layout, to: path) }
+            }
+            try await group.waitForAll()
+        }
+        // One of them won, whole; nothing else is left.
+        let loaded = try IndexReader(path: path).loadLayout()
+        #expect(layouts.contains(loaded))
+        #expect(!dir.contents.contains { $0.contains(".tmp-") })
+    }
+
     @Test func writingIntoMissingDirectoryFailsCleanly() throws {
         let dir = IndexTestDirectory(); defer { dir.cleanup() }
         let path = dir.file("no/such/dir/x.arbor")

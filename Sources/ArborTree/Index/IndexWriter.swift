@@ -4,7 +4,7 @@ import ArborStore
 /// ``IndexFormat/version``).
 ///
 /// A write validates everything first (nothing is written on bad input), builds a new environment at
-/// `<path>.tmp-<pid>`, flushes it and renames it over `path`. If the write fails or is cancelled,
+/// `<path>.tmp-<pid>-<n>`, flushes it and renames it over `path`. If the write fails or is cancelled,
 /// the temporary file is removed and an existing index at `path` stays as it was; readers of the
 /// old file are never blocked. The header is committed last, so a temporary file is never a
 /// readable index before it is complete.
