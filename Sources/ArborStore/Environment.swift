@@ -22,7 +22,7 @@ import Darwin
 /// second one blocks until the first ends, so never begin a write transaction while holding one.
 ///
 /// LMDB caveat: open each file once per process. Closing a second environment on the same file
-/// releases the first one's POSIX locks on the lock file.
+/// releases the first one's POSIX locks on the lock file; readers should use ``shared(path:maxTables:)``.
 public final class Environment: @unchecked Sendable {
     /// How the environment is opened.
     public enum Access: Sendable, Equatable {

@@ -69,8 +69,11 @@ public struct IndexWriter: Sendable {
                                          totalBytes: sizes.dataBytes, commitBytes: max(1, commitBytes))
                 try sink.putAll(work)
                 try sink.putItemMap(ids)
-                try env.write { txn in
-                    try txn.put(sink.tables.meta, IndexFormat.headerKey, header.encoded())
+                // Committed twice: then both LMDB meta pages describe the complete index, so a
+                // reader that picks either one (e.g. through a stale lock file) sees all of it.
+                let encoded = header.encoded()
+                for _ in 0..<2 {
+                    try env.write { txn in try txn.put(sink.tables.meta, IndexFormat.headerKey, encoded) }
                 }
             }
         } catch let error as StoreError {
