@@ -1,0 +1,223 @@
+import ArborStore
+
+/// A read-only, memory-mapped index file.
+///
+/// Opening maps the file and reads the header only: open time and memory do not depend on the
+/// item count. Everything else is read on demand: zero-copy through ``withView(_:)`` (what beam
+/// search uses), or copied out by ``loadLayout()``, ``loadLeafMatrix()`` and ``tensor(named:)``.
+///
+/// Thread rules: an `IndexReader` is immutable and safe to share between threads; every call runs
+/// in its own short LMDB read transaction, so readers never block each other or a writer that
+/// replaces the file (they keep reading the file they opened).
+///
+/// Readers of the same file in one process share one LMDB environment (``Environment/shared(path:maxTables:)``),
+/// as LMDB requires; a file replaced by a new build is a new file, opened afresh.
+public final class IndexReader: Sendable {
+    /// The index file.
+    public let path: String
+    /// The header read at open.
+    public let header: IndexHeader
+    let environment: Environment
+    let tables: IndexTables
+
+    /// Opens the index at `path` read-only and checks its header.
+    /// - Throws: ``IndexError/notFound(path:)``, ``IndexError/notAnIndex(path:reason:)``,
+    ///   ``IndexError/truncated(path:expectedBytes:actualBytes:)``, ``IndexError/foreign(path:)``,
+    ///   ``IndexError/formatVersion(path:found:supported:)``, ``IndexError/corruptHeader(path:field:reason:)``.
+    /// - Complexity: O(header size); no table is read.
+    public init(path: String) throws(IndexError) {
+        self.path = path
+        do {
+            environment = try Environment.shared(path: path, maxTables: IndexFormat.tableCount + 2)
+        } catch {
+            throw IndexError(error)
+        }
+        let meta: Table
+        do {
+            meta = try environment.openTable(IndexFormat.metaTable)
+        } catch .tableNotFound {
+            throw .foreign(path: path)
+        } catch {
+            throw IndexError(error)
+        }
+        let header = try Self.readHeader(environment, meta, path: path)
+        self.header = header
+        tables = try IndexTables(environment, path: path)
+    }
+
+    private static func readHeader(_ env: Environment, _ meta: Table, path: String) throws(IndexError) -> IndexHeader {
+        do {
+            let txn = try env.beginRead()
+            let header = try txn.withValue(meta, IndexFormat.headerKey) { view throws(IndexError) in
+                try IndexHeader.decode(view, path: path)
+            }
+            guard let header else { throw IndexError.foreign(path: path) }
+            return header
+        } catch let error as IndexError {
+            throw error
+        } catch let error as StoreError {
+            throw IndexError(error)
+        } catch {
+            throw .corruptHeader(path: path, field: "header", reason: "\(error)")
+        }
+    }
+
+    /// Embedding width.
+    public var dimension: Int { header.dimension }
+    /// Largest number of children of a node.
+    public var fanOut: Int { header.fanOut }
+    /// Index of the leaf level (root = 0).
+    public var depth: Int { header.depth }
+    /// Number of items (= leaves).
+    public var itemCount: Int { header.itemCount }
+    /// Number of nodes per level, root first.
+    public var levelNodeCounts: [Int] { header.levelNodeCounts }
+    /// The scorer kind recorded at build time.
+    public var scorerKind: String { header.scorerKind }
+    /// The encoder kind recorded at build time.
+    public var encoderKind: String { header.encoderKind }
+    /// Names of the stored tensors, in the order they were written.
+    public var tensorNames: [String] { header.tensors.map(\.name) }
+    /// Names of the stored extra values, sorted.
+    public var extraNames: [String] { header.extraNames }
+    /// Whether leaf categories are stored.
+    public var hasCategories: Bool { header.hasCategories }
+
+    /// Throws unless the index's embeddings have `expected` columns (e.g. a scorer's node width).
+    public func requireDimension(_ expected: Int, field: String = "dimension") throws(IndexError) {
+        guard dimension == expected else {
+            throw .dimensionMismatch(path: path, field: field, expected: expected, found: dimension)
+        }
+    }
+
+    /// Runs `body` in a read transaction, mapping storage errors to ``IndexError``.
+    func reading<R>(_ body: (borrowing ReadTransaction) throws -> R) throws(IndexError) -> R {
+        do {
+            let txn = try environment.beginRead()
+            return try body(txn)
+        } catch let error as IndexError {
+            throw error
+        } catch let error as StoreError {
+            throw IndexError(error)
+        } catch {
+            throw .store(.lmdb(path: path, operation: "read", code: -1, message: "\(error)"))
+        }
+    }
+
+    // MARK: Items
+
+    /// The leaf that holds `item`, or `nil` if the index has no such item. O(log itemCount).
+    public func leaf(of item: ItemID) throws(IndexError) -> Int? {
+        let items = tables.items, path = self.path, count = itemCount
+        return try reading { txn in
+            try txn.withValue(items, item.rawValue) { view throws(IndexError) -> Int in
+                guard view.count == 8 else {
+                    throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
+                                        reason: "\(view.count) bytes, expected 8")
+                }
+                let leaf = Int(view.load(UInt64.self, atByteOffset: 0))
+                guard leaf < count else { throw .leafOutOfRange(path: path, leaf: leaf, itemCount: count) }
+                return leaf
+            }
+        }
+    }
+
+    /// The item at leaf `leaf`. O(1) (one read transaction and one lookup).
+    /// - Throws: ``IndexError/leafOutOfRange(path:leaf:itemCount:)`` for a leaf outside `0 ..< itemCount`.
+    public func item(atLeaf leaf: Int) throws(IndexError) -> ItemID {
+        guard leaf >= 0 && leaf < itemCount else { throw .leafOutOfRange(path: path, leaf: leaf, itemCount: itemCount) }
+        let per = IndexFormat.perChunk(elementBytes: 8, chunkBytes: header.chunkBytes)
+        let (chunk, offset) = leaf.quotientAndRemainder(dividingBy: per)
+        let path = self.path
+        return try reading { txn in
+            try readLarge(txn, .leafItems(chunk: chunk), verify: false) { view throws(IndexError) -> ItemID in
+                guard view.count >= (offset + 1) * 8 else {
+                    throw .corruptValue(path: path, table: IndexFormat.leafItemsTable, key: LargeValue.leafItems(chunk: chunk).label,
+                                        reason: "\(view.count) bytes, too short for leaf \(leaf)")
+                }
+                return ItemID(view.load(UInt64.self, atByteOffset: offset * 8))
+            }
+        }
+    }
+
+    // MARK: Extra values
+
+    /// A copy of the extra value `name`, or `nil` if there is none. Checks its checksum.
+    public func extra(named name: String) throws(IndexError) -> [UInt8]? {
+        guard extraNames.contains(name) else { return nil }
+        return try reading { txn in
+            try readLarge(txn, .extra(name: name), verify: true) { $0.copyBytes() }
+        }
+    }
+
+    /// Calls `body` with a zero-copy view of the extra value `name` (valid only inside `body`;
+    /// see ``ValueView``), or returns `nil` if there is none. The checksum is not checked here
+    /// (``verify()`` does).
+    public func withExtra<R>(named name: String, _ body: (ValueView) throws -> R) throws -> R? {
+        guard extraNames.contains(name) else { return nil }
+        let txn = try environment.beginRead()
+        return try readLarge(txn, .extra(name: name), verify: false, body)
+    }
+
+    // MARK: Large values
+
+    /// Calls `body` with the large value `value`, after checking that it exists and (with `verify`)
+    /// that its size and checksum match the recorded ones.
+    func readLarge<R>(_ txn: borrowing ReadTransaction, _ value: LargeValue, verify: Bool,
+                      _ body: (ValueView) throws -> R) throws -> R {
+        let table = try tables.table(value.table)
+        let found = try txn.withValue(table, value.key) { view -> R in
+            if verify { try checkSum(txn, value, view) }
+            return try body(view)
+        }
+        guard let found else {
+            throw IndexError.corruptValue(path: path, table: value.table, key: value.label, reason: "missing")
+        }
+        return found
+    }
+
+    /// Compares `view` with the checksum recorded for `value`.
+    func checkSum(_ txn: borrowing ReadTransaction, _ value: LargeValue, _ view: ValueView) throws {
+        let recorded = try txn.withValue(tables.checksums, value.checksumKey) { sum -> (Int, UInt64)? in
+            guard sum.count == 16 else { return nil }
+            return (Int(sum.load(UInt64.self, atByteOffset: 0)), sum.load(UInt64.self, atByteOffset: 8))
+        }
+        guard let recorded, let (count, checksum) = recorded else {
+            throw IndexError.corruptValue(path: path, table: value.table, key: value.label, reason: "no checksum recorded")
+        }
+        guard count == view.count, checksum == view.checksum else {
+            throw IndexError.checksumMismatch(path: path, table: value.table, key: value.label)
+        }
+    }
+}
+
+/// The table handles of an open index.
+struct IndexTables: Sendable {
+    let levels, items, leafItems, categories, tensors, extra, checksums: Table
+
+    init(_ env: Environment, path: String) throws(IndexError) {
+        func open(_ name: String) throws(IndexError) -> Table {
+            do { return try env.openTable(name) } catch .tableNotFound {
+                throw .corruptValue(path: path, table: name, key: "table", reason: "the table is missing")
+            } catch { throw IndexError(error) }
+        }
+        levels = try open(IndexFormat.levelsTable)
+        items = try open(IndexFormat.itemsTable)
+        leafItems = try open(IndexFormat.leafItemsTable)
+        categories = try open(IndexFormat.categoriesTable)
+        tensors = try open(IndexFormat.tensorsTable)
+        extra = try open(IndexFormat.extraTable)
+        checksums = try open(IndexFormat.checksumsTable)
+    }
+
+    func table(_ name: String) throws(IndexError) -> Table {
+        switch name {
+        case IndexFormat.levelsTable: return levels
+        case IndexFormat.leafItemsTable: return leafItems
+        case IndexFormat.categoriesTable: return categories
+        case IndexFormat.tensorsTable: return tensors
+        case IndexFormat.extraTable: return extra
+        default: return checksums
+        }
+    }
+}
