@@ -154,4 +154,50 @@ struct OpGradientTests {
         let p = try Parameter(name: "p", shape: [3, 2], values: randomValues(6, seed: 55))
         try checkParameterGradients([p]) { t in try t.mul(t.parameter(p), t.parameter(p)) }
     }
+
+    @Test func division() throws {
+        try checkGradients([Input([2, 3], seed: 56), Input([3], seed: 57)]) { t, x in try t.div(x[0], x[1]) }
+    }
+
+    @Test func expAndLog() throws {
+        try checkGradients([Input([2, 3], seed: 58)]) { t, x in t.exp(x[0]) }
+        try checkGradients([Input([2, 3], seed: 59)]) { t, x in t.log(t.exp(x[0])) }
+        try checkGradients([Input([2, 3], seed: 60)]) { t, x in t.log(t.addScalar(try t.mul(x[0], x[0]), 0.5)) }
+    }
+
+    @Test func squash() throws {
+        try checkGradients([Input([3, 4], seed: 61)]) { t, x in t.squash(x[0]) }
+        try checkGradients([Input([2, 2, 3], seed: 62)]) { t, x in t.squash(t.scale(x[0], by: 0.3)) }
+        let t = Tape()
+        let v = t.squash(try t.constant([3, 4], shape: [1, 2]))
+        #expect(abs(v.values[0] - 0.6 * 25 / 26) < 1e-6 && abs(v.values[1] - 0.8 * 25 / 26) < 1e-6)
+    }
+
+    @Test func transpose() throws {
+        try checkGradients([Input([3, 4], seed: 63)]) { t, x in try t.transpose(x[0]) }
+        try checkGradients([Input([2, 3, 4], seed: 64)]) { t, x in try t.transpose(x[0]) }
+        let t = Tape()
+        #expect(try t.transpose(t.constant([1, 2, 3, 4, 5, 6], shape: [2, 3])).values == [1, 4, 2, 5, 3, 6])
+    }
+
+    @Test func dropoutGradientAndSeed() throws {
+        try checkGradients([Input([4, 5], seed: 65)]) { t, x in
+            var rng = TestRNG(seed: 9)  // same mask on every evaluation
+            return try t.dropout(x[0], rate: 0.3, rng: &rng)
+        }
+        var rng = TestRNG(seed: 10)
+        let t = Tape()
+        let y = try t.dropout(t.constant([Float](repeating: 1, count: 10_000), shape: [10_000]), rate: 0.25, rng: &rng)
+        let kept = y.values.filter { $0 != 0 }
+        #expect(kept.allSatisfy { abs($0 - 4.0 / 3.0) < 1e-6 })
+        #expect(abs(Double(kept.count) / 10_000 - 0.75) < 0.02)
+    }
+
+    @Test func stopGradientBlocksTheFlow() throws {
+        let t = Tape()
+        let x = try t.variable([1, 2], shape: [2])
+        let y = try t.mul(x, t.stopGradient(x))  // d/dx of x·c with c = x held fixed is c
+        try t.backward(t.sum(y))
+        #expect(t.gradient(of: x) == [1, 2])
+    }
 }

@@ -58,6 +58,26 @@ extension Tape {
     }
 }
 
+extension Tape {
+    /// `e^x` elementwise. O(count).
+    public func exp(_ x: Tensor) -> Tensor {
+        let out = x.values.map { expf($0) }
+        return record(out, shape: x.shape, requiresGrad: x.requiresGrad) { tape, g in
+            tape.accumulate(x.id) { dx in for i in 0..<dx.count { dx[i] += g[i] * out[i] } }
+        }
+    }
+
+    /// Natural logarithm elementwise; values must be positive (0 gives −infinity, a negative
+    /// value NaN: check with ``Tensor/checkFinite(_:)``). O(count).
+    public func log(_ x: Tensor) -> Tensor {
+        let xv = x.values
+        let out = xv.map { logf($0) }
+        return record(out, shape: x.shape, requiresGrad: x.requiresGrad) { tape, g in
+            tape.accumulate(x.id) { dx in for i in 0..<dx.count { dx[i] += g[i] / xv[i] } }
+        }
+    }
+}
+
 /// `1 / (1 + e^-x)` without overflow for large `|x|`.
 @inline(__always)
 func stableSigmoid(_ x: Float) -> Float {

@@ -18,6 +18,12 @@ extension Tape {
         try binary(a, b, op: "mul", forward: { $0 * $1 }, da: { g, _, y in g * y }, db: { g, x, _ in g * x })
     }
 
+    /// Elementwise quotient `a / b` with broadcasting (see ``add(_:_:)``); `b` must not hold zeros
+    /// where it matters (no guard: a zero gives ±infinity). O(result count).
+    public func div(_ a: Tensor, _ b: Tensor) throws(ArborError) -> Tensor {
+        try binary(a, b, op: "div", forward: { $0 / $1 }, da: { g, _, y in g / y }, db: { g, x, y in -g * x / (y * y) })
+    }
+
     /// `x + bias` where `bias` is `[features]` and `x`'s last dimension is `features`
     /// (`batch × features` or `batch × length × features`). O(x.count).
     /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` if the widths differ.

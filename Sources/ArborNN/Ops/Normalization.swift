@@ -28,3 +28,37 @@ extension Tape {
         }
     }
 }
+
+extension Tape {
+    /// MIND's capsule squash over the last dimension: `v = (‖s‖² / (1 + ‖s‖²)) · s / ‖s‖`, i.e.
+    /// `s · ‖s‖ / (1 + ‖s‖²)`, shrinking short vectors toward 0 and long ones toward unit length.
+    /// `‖s‖` is `sqrt(‖s‖² + epsilon)` so a zero row stays finite. O(count).
+    public func squash(_ x: Tensor, epsilon: Float = 1e-9) -> Tensor {
+        let width = x.shape[x.rank - 1]
+        let runs = width == 0 ? 0 : x.count / width
+        let xv = x.values
+        var out = [Float](repeating: 0, count: x.count)
+        var factors = [Float](repeating: 0, count: runs)  // f(n) = n / (1 + n²)
+        var slopes = [Float](repeating: 0, count: runs)  // f'(n) / n
+        for r in 0..<runs {
+            var s: Float = 0
+            for j in 0..<width { s += xv[r * width + j] * xv[r * width + j] }
+            let n = (s + epsilon).squareRoot()
+            let d = 1 + n * n
+            factors[r] = n / d
+            slopes[r] = (1 - n * n) / (d * d) / n
+            for j in 0..<width { out[r * width + j] = xv[r * width + j] * factors[r] }
+        }
+        return record(out, shape: x.shape, requiresGrad: x.requiresGrad) { tape, g in
+            tape.accumulate(x.id) { dx in
+                for r in 0..<runs {
+                    let base = r * width
+                    var dot: Float = 0
+                    for j in 0..<width { dot += xv[base + j] * g[base + j] }
+                    let (f, k) = (factors[r], slopes[r] * dot)
+                    for j in 0..<width { dx[base + j] += f * g[base + j] + k * xv[base + j] }
+                }
+            }
+        }
+    }
+}

@@ -95,4 +95,37 @@ extension Tape {
             }
         }
     }
+
+    /// Swaps the last two dimensions: `rows × cols` becomes `cols × rows`, `batch × m × n`
+    /// becomes `batch × n × m`. O(count).
+    /// - Throws: ``ArborError/invalidArgument(name:reason:)`` for a rank-1 input.
+    public func transpose(_ x: Tensor) throws(ArborError) -> Tensor {
+        guard x.rank >= 2 else {
+            throw .invalidArgument(name: "transpose", reason: "needs rank 2 or 3, got \(x.shape)")
+        }
+        let (rows, cols) = (x.shape[x.rank - 2], x.shape[x.rank - 1])
+        let batch = x.count / max(1, rows * cols)
+        var shape = x.shape
+        shape.swapAt(x.rank - 2, x.rank - 1)
+        let xv = x.values
+        var out = [Float](repeating: 0, count: x.count)
+        for b in 0..<batch {
+            let base = b * rows * cols
+            for r in 0..<rows { for c in 0..<cols { out[base + c * rows + r] = xv[base + r * cols + c] } }
+        }
+        return record(out, shape: shape, requiresGrad: x.requiresGrad) { tape, g in
+            tape.accumulate(x.id) { dx in
+                for b in 0..<batch {
+                    let base = b * rows * cols
+                    for r in 0..<rows { for c in 0..<cols { dx[base + r * cols + c] += g[base + c * rows + r] } }
+                }
+            }
+        }
+    }
+
+    /// The same values with no gradient flowing back (MIND's routing logits, targets computed
+    /// from the model itself). O(1).
+    public func stopGradient(_ x: Tensor) -> Tensor {
+        record(x.values, shape: x.shape, requiresGrad: false, backward: nil)
+    }
 }
