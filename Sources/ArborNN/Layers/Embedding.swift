@@ -25,6 +25,7 @@ public final class Embedding: Module {
                               sparse: true, rng: &rng)
     }
 
+    /// The trainable parameters, in serialisation order.
     public var parameters: [Parameter] { [table] }
 
     /// Rows `indices` (negative = padding, a zero row), shaped `indexShape + [dimension]`

@@ -30,6 +30,7 @@ public final class Linear: Module {
         self.bias = bias ? try Parameter(name: "\(name).bias", shape: [outputs], initializer: .zeros, rng: &rng) : nil
     }
 
+    /// The trainable parameters, in serialisation order.
     public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 
     /// `x · W + b` on `tape`. O(rows · inputs · outputs).

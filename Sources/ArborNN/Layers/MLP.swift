@@ -45,6 +45,7 @@ public final class MLP: Module {
         self.outputActivation = outputActivation
     }
 
+    /// The trainable parameters, in serialisation order.
     public var parameters: [Parameter] {
         var ps: [Parameter] = []
         for (i, layer) in layers.enumerated() {

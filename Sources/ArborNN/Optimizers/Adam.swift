@@ -21,6 +21,7 @@ public final class Adam: Optimizer {
     public var weightDecay: Float
     private var states: [ObjectIdentifier: SlotState] = [:]
 
+    /// An Adam optimizer; the defaults are Kingma & Ba's.
     public init(
         learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
         weightDecay: Float = 0
@@ -32,6 +33,8 @@ public final class Adam: Optimizer {
         self.weightDecay = weightDecay
     }
 
+    /// Updates every value of each parameter with a gradient, then clears the gradients.
+    /// O(parameter count).
     public func step(_ parameters: [Parameter]) {
         for p in parameters where p.requiresGrad && p.hasGradient {
             let g = p.gradRows.isEmpty ? p.grad : p.denseGradient()
