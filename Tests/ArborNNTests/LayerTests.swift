@@ -72,6 +72,8 @@ struct LayerTests {
         #expect(saved[0].shape == [3, 4])
         try b.load(saved)
         for (p, q) in zip(a.parameters, b.parameters) { #expect(p.value == q.value) }
+        let w = b.layers[0].weight.matrix
+        #expect(w.rows == 3 && w.cols == 4 && w.values == saved[0].values)
 
         var wrongShape = saved
         wrongShape[0].shape = [4, 3]

@@ -15,7 +15,7 @@ public final class Parameter {
     /// The shape, rank 1–3.
     public let shape: [Int]
     /// Values, row-major, `shape.reduce(1, *)` of them. Optimizers update them in place; set them
-    /// from outside with ``assign(_:)`` (or load a model with ``load(_:into:)``).
+    /// from outside with ``assign(_:)`` (or load a model with ``loadNamedTensors(_:into:)``).
     public internal(set) var value: [Float]
     /// Dense gradient, same layout as `value`; empty until a dense use adds to it.
     public internal(set) var grad: [Float] = []
@@ -67,6 +67,14 @@ public final class Parameter {
             throw .dimensionMismatch(field: "parameter \(name) values", expected: value.count, found: values.count)
         }
         value = values
+    }
+
+    /// The values as a `rows × rowWidth` ``Matrix`` (a 2-D weight `inputs × outputs` or an
+    /// embedding table), e.g. to build an inference layer from trained weights. O(1) (values are
+    /// shared copy-on-write).
+    public var matrix: Matrix {
+        // The count always equals rowCount · rowWidth, so the initializer cannot fail.
+        (try? Matrix(rows: rowCount, cols: rowWidth, values: value)) ?? Matrix(rows: 0, cols: rowWidth)
     }
 
     /// Number of values.

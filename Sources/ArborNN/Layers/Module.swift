@@ -13,8 +13,8 @@ extension Module {
     /// (values are shared copy-on-write, not copied).
     public func namedTensors() -> [NamedTensor] { ArborNN.namedTensors(of: parameters) }
 
-    /// Loads values saved by ``namedTensors()``; see ``load(_:into:)``.
-    public func load(_ tensors: [NamedTensor]) throws(ArborError) { try ArborNN.load(tensors, into: parameters) }
+    /// Loads values saved by ``namedTensors()``; see ``loadNamedTensors(_:into:)``.
+    public func load(_ tensors: [NamedTensor]) throws(ArborError) { try loadNamedTensors(tensors, into: parameters) }
 
     /// Clears the gradients of every parameter.
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
@@ -33,7 +33,7 @@ public func namedTensors(of parameters: [Parameter]) -> [NamedTensor] {
 /// - Throws: ``ArborError/invalidArgument(name:reason:)`` naming a parameter with no tensor, a
 ///   tensor with no parameter, a duplicate name, or a shape that differs;
 ///   ``ArborError/dimensionMismatch(field:expected:found:)`` if a tensor's values do not fill its shape.
-public func load(_ tensors: [NamedTensor], into parameters: [Parameter]) throws(ArborError) {
+public func loadNamedTensors(_ tensors: [NamedTensor], into parameters: [Parameter]) throws(ArborError) {
     var byName: [String: Int] = [:]
     for (i, t) in tensors.enumerated() {
         guard byName[t.name] == nil else {
