@@ -2,7 +2,8 @@
 ///
 /// For a sparse parameter (an ``Embedding`` table) only the rows gathered since the last step
 /// change, values and accumulators alike; dense parameters update every value.
-/// O(touched rows × width) per sparse parameter, O(count) per dense one.
+/// O(touched rows × width) per sparse parameter, O(count) per dense one. State: one accumulator
+/// per value.
 public final class Adagrad: Optimizer {
     /// Step size.
     public var learningRate: Float
@@ -23,7 +24,7 @@ public final class Adagrad: Optimizer {
     /// the gradients.
     public func step(_ parameters: [Parameter]) {
         for p in parameters where p.requiresGrad && p.hasGradient {
-            let s = slot(p, in: &states, first: initialAccumulator)
+            let s = slot(p, in: &states, first: initialAccumulator, second: nil)
             s.step += 1
             let (lr, eps) = (learningRate, epsilon)
             if p.isSparse && p.grad.isEmpty {

@@ -7,7 +7,8 @@ import Darwin
 /// Lazy Adam (TensorFlow's `LazyAdamOptimizer`): Adam whose moments and values change only for
 /// the rows of a sparse parameter gathered since the last step; bias correction uses the
 /// parameter's step count. Dense parameters get plain ``Adam`` updates.
-/// O(touched rows × width) per sparse parameter, O(count) per dense one.
+/// O(touched rows × width) per sparse parameter, O(count) per dense one. State: two moments per
+/// value (a full-size copy of the table each), allocated on the parameter's first step.
 public final class LazyAdam: Optimizer {
     /// Step size.
     public var learningRate: Float

@@ -43,16 +43,17 @@ final class SlotState {
     var first: [Float]
     var second: [Float]
     var step: Int = 0
-    init(_ parameter: Parameter, first: Float, second: Float) {
+    /// `second == nil` leaves the second slot empty (Adagrad needs one slot only).
+    init(_ parameter: Parameter, first: Float, second: Float?) {
         self.parameter = parameter
         self.first = [Float](repeating: first, count: parameter.count)
-        self.second = [Float](repeating: second, count: parameter.count)
+        self.second = second.map { [Float](repeating: $0, count: parameter.count) } ?? []
     }
 }
 
 /// Looks up or creates the state of `p` in `states`.
 func slot(
-    _ p: Parameter, in states: inout [ObjectIdentifier: SlotState], first: Float = 0, second: Float = 0
+    _ p: Parameter, in states: inout [ObjectIdentifier: SlotState], first: Float = 0, second: Float? = 0
 ) -> SlotState {
     if let s = states[ObjectIdentifier(p)] { return s }
     let s = SlotState(p, first: first, second: second)
