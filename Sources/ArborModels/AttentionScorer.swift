@@ -2,35 +2,35 @@ import ArborMath
 import Foundation
 
 /// TDM's "attention-DNN" scorer: a DIN-style activation unit weights each of the user's behaviours
-/// by its relevance to the node, the weighted behaviours are pooled, and an MLP over
+/// by its relevance to the node, the weighted behaviours are pooled, and an InferenceMLP over
 /// `[p, n, p ⊙ n]` (pooled user vector, node embedding, their product) gives the score.
 ///
-/// Activation unit: `a_j(n) = w₂ · PReLU([e_j, n, e_j ⊙ n] · W₁ + b₁) + b₂` for behaviour embedding
+/// InferenceActivation unit: `a_j(n) = w₂ · PReLU([e_j, n, e_j ⊙ n] · W₁ + b₁) + b₂` for behaviour embedding
 /// `e_j`; weights are the softmax of `a_j(n)` over the (non-padded) behaviours; `p(n) = Σ_j w_j e_j`.
 /// (`[e, n, e⊙n, e − n]` adds nothing: `e − n` is linear in `e` and `n`, so it folds into `W₁`.)
 ///
 /// Query-only work happens once per session: `E · W₁ₑ + b₁` (`L × h`) and the stacked matrices
 /// `diag(e_j) · W₁ₚ` (`d × L·h`). A level of `m` candidates then costs GEMMs of `m × d × L·h`,
-/// `m × d × h`, `m × L × d`, and the output MLP. Histories use the last ``maxHistory`` behaviours;
+/// `m × d × h`, `m × L × d`, and the output InferenceMLP. Histories use the last ``maxHistory`` behaviours;
 /// unknown behaviour ids are skipped and counted, or rejected (``unknownItems``); an empty history
-/// gives `p = 0` (the node term of the MLP alone then ranks nodes).
+/// gives `p = 0` (the node term of the InferenceMLP alone then ranks nodes).
 public struct AttentionScorer: NodeScorer {
     public let nodeDimension: Int
     /// `B × d`, row-major: embeddings of the behaviour items (rows belong to ``behaviourIDs``).
     public let behaviourEmbeddings: Matrix
     public let behaviourIDs: [ItemID]
     private let rowOf: [ItemID: Int32]
-    /// Activation unit: `3d × h` then `h × 1`.
-    public let attention: MLP
-    /// Output MLP: `3d × …` then `… × 1`.
-    public let output: MLP
+    /// InferenceActivation unit: `3d × h` then `h × 1`.
+    public let attention: InferenceMLP
+    /// Output InferenceMLP: `3d × …` then `… × 1`.
+    public let output: InferenceMLP
     public let maxHistory: Int
     public let unknownItems: UnknownItemPolicy
 
     /// - Throws: ``ArborError`` when shapes do not chain (attention and output MLPs take `3d`
     ///   inputs and end in one unit), ids repeat, or counts differ.
-    public init(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID], attention: MLP,
-                output: MLP, maxHistory: Int = 50, unknownItems: UnknownItemPolicy = .ignore) throws {
+    public init(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID], attention: InferenceMLP,
+                output: InferenceMLP, maxHistory: Int = 50, unknownItems: UnknownItemPolicy = .ignore) throws {
         guard behaviourEmbeddings.cols == d else {
             throw ArborError.dimensionMismatch(field: "behaviour embeddings", expected: d, found: behaviourEmbeddings.cols)
         }
@@ -42,7 +42,7 @@ public struct AttentionScorer: NodeScorer {
             throw ArborError.invalidArgument(name: "attention unit", reason: "needs two layers, 3·\(d) inputs, one output")
         }
         guard let first = output.layers.first, first.inputs == 3 * d, output.layers.last!.outputs == 1 else {
-            throw ArborError.invalidArgument(name: "output MLP", reason: "needs 3·\(d) inputs and one output")
+            throw ArborError.invalidArgument(name: "output InferenceMLP", reason: "needs 3·\(d) inputs and one output")
         }
         guard maxHistory >= 1 else {
             throw ArborError.invalidArgument(name: "maxHistory", reason: "must be at least 1, got \(maxHistory)")
@@ -65,15 +65,15 @@ public struct AttentionScorer: NodeScorer {
     public static func random(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID],
                               attentionHidden: Int = 36, hidden: [Int] = [128, 64, 24], seed: UInt64) throws -> AttentionScorer {
         var rng = SplitMix64(seed: seed)
-        func mlp(_ widths: [Int], prefix: String) throws -> MLP {
+        func mlp(_ widths: [Int], prefix: String) throws -> InferenceMLP {
             var layers: [DenseLayer] = []
             for (i, (a, b)) in zip(widths, widths.dropFirst()).enumerated() {
                 let limit = (6 / Float(a)).squareRoot()
                 let w = try Matrix(rows: a, cols: b, values: (0..<(a * b)).map { _ in (rng.nextUnitFloat() * 2 - 1) * limit })
-                let act: Activation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
+                let act: InferenceActivation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
                 layers.append(try DenseLayer(weight: w, bias: Array(repeating: 0, count: b), activation: act, name: "\(prefix).\(i)"))
             }
-            return try MLP(layers: layers)
+            return try InferenceMLP(layers: layers)
         }
         return try AttentionScorer(dimension: d, behaviourEmbeddings: behaviourEmbeddings, behaviourIDs: behaviourIDs,
                                    attention: mlp([3 * d, attentionHidden, 1], prefix: "attention"),

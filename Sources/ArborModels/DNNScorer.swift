@@ -1,23 +1,23 @@
 import ArborMath
 
-/// TDM's "DNN" scorer: an MLP over `[u, n, u ⊙ n]` (user vector, node embedding, their element-wise
+/// TDM's "DNN" scorer: an InferenceMLP over `[u, n, u ⊙ n]` (user vector, node embedding, their element-wise
 /// product) that ends in one output unit, the score.
 ///
 /// Per-query work is hoisted out of the per-node path: the first layer's weight `W₀` (`3d × h`)
 /// splits into `W_u`, `W_n`, `W_p` (rows `0..<d`, `d..<2d`, `2d..<3d`), and for a fixed user
 /// `[u, n, u⊙n]·W₀ = u·W_u + n·(W_n + diag(u)·W_p)`. A session computes `u·W_u` and the `d × h`
 /// matrix `W_n + diag(u)·W_p` once, so a level of `m` candidates costs one `m × d × h` GEMM plus the
-/// rest of the MLP's GEMMs. Thread-safe (immutable); sessions are per query.
+/// rest of the InferenceMLP's GEMMs. Thread-safe (immutable); sessions are per query.
 public struct DNNScorer: NodeScorer {
     public let nodeDimension: Int
-    /// The MLP; `layers[0].inputs == 3 · nodeDimension`, last layer has one output.
-    public let mlp: MLP
+    /// The InferenceMLP; `layers[0].inputs == 3 · nodeDimension`, last layer has one output.
+    public let mlp: InferenceMLP
 
     /// - Throws: ``ArborError`` when the first layer does not take `3 · dimension` inputs or the last
     ///   does not give one output.
-    public init(dimension: Int, mlp: MLP) throws {
+    public init(dimension: Int, mlp: InferenceMLP) throws {
         guard let first = mlp.layers.first, let last = mlp.layers.last else {
-            throw ArborError.invalidArgument(name: "dnn", reason: "the MLP has no layers")
+            throw ArborError.invalidArgument(name: "dnn", reason: "the InferenceMLP has no layers")
         }
         guard first.inputs == 3 * dimension else {
             throw ArborError.dimensionMismatch(field: "dnn layer 0 inputs", expected: 3 * dimension, found: first.inputs)
@@ -38,10 +38,10 @@ public struct DNNScorer: NodeScorer {
         for (i, (a, b)) in zip(widths, widths.dropFirst()).enumerated() {
             let limit = (6 / Float(a)).squareRoot()
             let w = try Matrix(rows: a, cols: b, values: (0..<(a * b)).map { _ in (rng.nextUnitFloat() * 2 - 1) * limit })
-            let act: Activation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
+            let act: InferenceActivation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
             layers.append(try DenseLayer(weight: w, bias: Array(repeating: 0, count: b), activation: act, name: "dnn.\(i)"))
         }
-        return try DNNScorer(dimension: dimension, mlp: MLP(layers: layers))
+        return try DNNScorer(dimension: dimension, mlp: InferenceMLP(layers: layers))
     }
 
     public func makeSession(for query: Query) throws -> Session {

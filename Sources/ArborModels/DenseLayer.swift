@@ -1,7 +1,7 @@
 import ArborMath
 
 /// Element-wise activation of a dense layer.
-public enum Activation: Sendable, Equatable {
+public enum InferenceActivation: Sendable, Equatable {
     case identity
     case relu
     /// Parametric ReLU with one learned slope per output unit (TDM's choice).
@@ -25,11 +25,11 @@ public struct DenseLayer: Sendable, Equatable {
     public let weight: Matrix
     /// `outputs` values.
     public let bias: [Float]
-    public let activation: Activation
+    public let activation: InferenceActivation
 
     /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` when the bias or PReLU
     ///   slopes do not have `weight.cols` values, or ``ArborError/nonFiniteValue(field:row:)``.
-    public init(weight: Matrix, bias: [Float], activation: Activation, name: String = "layer") throws {
+    public init(weight: Matrix, bias: [Float], activation: InferenceActivation, name: String = "layer") throws {
         guard bias.count == weight.cols else {
             throw ArborError.dimensionMismatch(field: "\(name).bias", expected: weight.cols, found: bias.count)
         }
@@ -67,7 +67,7 @@ public struct DenseLayer: Sendable, Equatable {
 }
 
 /// A stack of dense layers for inference.
-public struct MLP: Sendable, Equatable {
+public struct InferenceMLP: Sendable, Equatable {
     public let layers: [DenseLayer]
 
     /// - Throws: ``ArborError`` when consecutive layers' widths do not chain.

@@ -34,7 +34,7 @@ import ArborTree
         let nodes = randomMatrix(rows: 7, cols: d, seed: 10)
         var scores: [Float] = []
         session.score(nodes: nodes, level: 0, into: &scores)
-        // Reference: the MLP on [u, n, u ⊙ n] directly.
+        // Reference: the InferenceMLP on [u, n, u ⊙ n] directly.
         var input = Matrix(rows: 0, cols: 3 * d)
         for r in 0..<nodes.rows {
             let n = Array(nodes.row(r))
