@@ -3,7 +3,8 @@ import CLMDB
 /// A zero-copy view of a stored key or value: bytes inside LMDB's memory map.
 ///
 /// Lifetime: valid only while the transaction that produced it is alive, and only inside the
-/// closure that lent it; never store or return it. Alignment: LMDB promises only 2-byte alignment,
+/// closure that lent it; never store or return it. In a write transaction, only until the next
+/// put or delete (LMDB may move dirty pages). Alignment: LMDB promises only 2-byte alignment,
 /// so every accessor here loads unaligned (or copies); never bind the bytes to a wider type.
 public struct ValueView {
     @usableFromInline let bytes: UnsafeRawBufferPointer

@@ -211,3 +211,41 @@ import Testing
         #expect(misaligned > 0)
     }
 }
+
+@Suite struct ExplicitTransactionTests {
+    @Test func beginCommitEndAndSmallAccessors() throws {
+        let dir = TemporaryDirectory(); defer { dir.cleanup() }
+        let path = dir.file("x.arbor")
+        let env = try Environment(path: path, access: .readWrite, mapSize: 4 << 20, options: .noSync)
+        #expect(try !env.hasTable("t"))
+        var txn = try env.beginWrite()
+        let t = try txn.createTable("t")
+        try txn.put(t, "b", "second")
+        try txn.put(t, "a", "first")
+        try txn.commit()
+        try env.sync()
+        #expect(try env.hasTable("t"))
+        let info = env.info
+        #expect(info.pageSize >= 4096 && info.lastTransaction == 1 && info.mapSize == 4 << 20)
+        #expect(StoreFiles.size(of: path)! >= (info.lastPage + 1) * info.pageSize)
+
+        let read = try env.beginRead()
+        let first = try read.withCursor(t) { cursor in try cursor.first().map { ($0.key.string, $0.value.string) } }
+        #expect(first?.0 == "a" && first?.1 == "first")
+        #expect(try read.withValue(t, "b") { $0.string } == "second")
+        read.end()
+
+    }
+
+    @Test func readOnlyEnvironmentRefusesWrites() throws {
+        let dir = TemporaryDirectory(); defer { dir.cleanup() }
+        let path = dir.file("ro.arbor")
+        try Environment.replaceAtomically(path: path, mapSize: 4 << 20) { env in
+            try env.write { txn in _ = try txn.createTable("t") }
+        }
+        let ro = try Environment.shared(path: path)
+        #expect(ro.access == .readOnly)
+        let error = #expect(throws: StoreError.self) { _ = try ro.beginWrite() }
+        #expect(error?.path == path)
+    }
+}

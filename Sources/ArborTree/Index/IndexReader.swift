@@ -153,9 +153,11 @@ public final class IndexReader: Sendable {
     /// Calls `body` with a zero-copy view of the extra value `name` (valid only inside `body`;
     /// see ``ValueView``), or returns `nil` if there is none. The checksum is not checked here
     /// (``verify()`` does).
+    /// - Throws: ``IndexError`` when the value is missing from the file, or what `body` throws.
     public func withExtra<R>(named name: String, _ body: (ValueView) throws -> R) throws -> R? {
         guard extraNames.contains(name) else { return nil }
-        let txn = try environment.beginRead()
+        let txn: ReadTransaction
+        do { txn = try environment.beginRead() } catch { throw IndexError(error) }
         return try readLarge(txn, .extra(name: name), verify: false, body)
     }
 
