@@ -29,7 +29,9 @@ let package = Package(
         .target(name: "ArborModels", dependencies: ["ArborCore", "ArborMath", "ArborNN", "ArborTree"]),
         .target(name: "ArborRetrieval", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborModels"]),
         .target(name: "ArborData", dependencies: ["ArborCore"]),
-        .target(name: "ArborEval", dependencies: ["ArborCore", "ArborRetrieval", "ArborData"]),
+        .target(name: "ArborEval", dependencies: [
+            "ArborCore", "ArborMath", "ArborNN", "ArborTree", "ArborModels", "ArborRetrieval", "ArborData",
+        ]),
         .executableTarget(name: "arbor", dependencies: [
             "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborModels", "ArborRetrieval",
             "ArborData", "ArborEval", "ArborNN",
@@ -41,6 +43,9 @@ let package = Package(
         .testTarget(name: "ArborMathTests", dependencies: ["ArborMath"]),
         .testTarget(name: "ArborNNTests", dependencies: ["ArborNN"]),
         .testTarget(name: "ArborTreeTests", dependencies: ["ArborTree", "ArborMath"]),
+        .testTarget(name: "ArborModelsTests", dependencies: [
+            "ArborModels", "ArborNN", "ArborTree", "ArborMath", "ArborRetrieval", "ArborData", "ArborEval",
+        ]),
         .testTarget(name: "ArborRetrievalTests", dependencies: ["ArborRetrieval", "ArborTree", "ArborModels", "ArborMath"]),
         .testTarget(name: "ArborDataTests", dependencies: ["ArborData"]),
         .testTarget(name: "ArborEvalTests", dependencies: ["ArborEval", "ArborRetrieval", "ArborData"]),

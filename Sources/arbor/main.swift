@@ -1,0 +1,1 @@
+print("arbor: work in progress")
