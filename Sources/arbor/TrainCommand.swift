@@ -1,0 +1,289 @@
+import ArborCore
+import ArborData
+import ArborEval
+import ArborMath
+import ArborModels
+import ArborTree
+import ArgumentParser
+import Foundation
+
+/// `arbor train`: trains the two-tower / YouTube-DNN model on a RecBole interaction file, reports
+/// its quality next to popularity (flat scan and tree), and writes the learned item vectors, the
+/// user encoder and optionally a ready index carrying the encoder.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the two-tower (YouTube-DNN) model and build a tree on its item vectors.",
+        discussion: """
+            Trains on every prefix -> next item of the training users, with early stopping on
+            validation NDCG@10 (leave-last-out) or Recall@50 (hold-out), then benchmarks popularity,
+            the exact flat scan and the tree on the test users.
+
+            Examples:
+              arbor train --inter ml-100k.inter --protocol leave-last-out --out model/ --index ml.arbor
+              arbor train --inter ml-100k.inter --protocol hold-out --beams 20,50,100
+              arbor train --inter ml-100k.inter --epochs 2 --threads 1     # throughput at 1 BLAS thread
+
+            Writes <out>/items.npy and <out>/items.ids (the item vectors, for `arbor build`),
+            <out>/encoder.ttw (the user encoder, digest-checked), <out>/checkpoints/{last,best}.ttw,
+            <out>/report.md and <out>/training.json; with --index, an index whose encoder
+            ("two-tower") turns a behaviour list into the query vector.
+            """)
+
+    @Option(help: "RecBole .inter file (user_id, item_id, rating, timestamp).")
+    var inter: String
+
+    @Option(help: "RecBole .item file: item categories for the category embedding (with --categories).")
+    var items: String?
+
+    @Option(help: "Evaluation protocol: 'leave-last-out' (RecBole) or 'hold-out' (TDM user hold-out).")
+    var `protocol`: TwoTowerProtocol = .leaveLastOut
+
+    @Option(help: "Exact leave-last-out split file (user_id item_id timestamp split) used instead of splitting --inter.")
+    var splitFile: String?
+
+    @Option(help: "Keep ratings >= this value as positives (RecBole's ML-100K protocol: 4).")
+    var minRating: Float = 4
+
+    @Option(help: "Minimum positives per user and per item (k-core).")
+    var minCount: Int = 5
+
+    @Option(help: "Output directory for vectors, encoder, checkpoints and report.")
+    var out: String = "two-tower"
+
+    @Option(help: "Also write an index (tree on the learned item vectors + the user encoder) at this path.")
+    var index: String?
+
+    @Option(help: "Embedding width.")
+    var dim: Int = 64
+
+    @Option(help: "Hidden widths of the user tower MLP, comma-separated (empty: one linear layer).")
+    var hidden: String = ""
+
+    @Option(help: "Most recent behaviours pooled by the user tower.")
+    var maxHistory: Int = 50
+
+    @Option(help: "Softmax temperature (cosine similarity); with --dot-product use 1.")
+    var temperature: Float = 0.05
+
+    @Flag(help: "Raw dot product instead of cosine similarity.")
+    var dotProduct = false
+
+    @Flag(help: "Separate user-tower input embeddings (default: shared with the item tower).")
+    var separateEmbeddings = false
+
+    @Flag(help: "Add a category embedding to both towers (needs --items).")
+    var categories = false
+
+    @Option(help: "Loss: 'sampled' (uniform negatives), 'in-batch', or 'mixed' (in-batch + uniform negatives).")
+    var loss: LossKind = .sampled
+
+    @Option(help: "Uniform negatives per batch for 'sampled' and 'mixed' (>= item count: full softmax).")
+    var negatives: Int = 1000
+
+    @Flag(help: "Disable the logQ correction of in-batch / mixed negatives.")
+    var noLogQ = false
+
+    @Option(help: "Frequency estimate of the logQ correction: 'counted' or 'streaming'.")
+    var frequency: FrequencyKind = .counted
+
+    @Option(help: "Mini-batch size.")
+    var batchSize: Int = 256
+
+    @Option(help: "Maximum epochs.")
+    var epochs: Int = 40
+
+    @Option(help: "Early-stopping patience in epochs.")
+    var patience: Int = 5
+
+    @Option(help: "Adam learning rate.")
+    var lr: Float = 2e-3
+
+    @Option(help: "Embedding optimizer: adam, lazyAdam or adagrad.")
+    var embeddingOptimizer: EmbeddingOptimizerKind = .adam
+
+    @Option(help: "Seed of initial weights, sample order and negatives (and the hold-out split).")
+    var seed: UInt64 = 0
+
+    @Option(help: "OpenBLAS threads for training.")
+    var threads: Int = 1
+
+    @Option(help: "Cut-offs reported, comma-separated.")
+    var ks: String = "10,50,200"
+
+    @Option(help: "Tree beam widths, comma-separated.")
+    var beams: String = "20,50,100,200"
+
+    @Option(help: "Tree fan-out.")
+    var fanOut: Int = 2
+
+    @Flag(help: "No progress lines.")
+    var quiet = false
+
+    enum LossKind: String, ExpressibleByArgument, CaseIterable {
+        case sampled, inBatch = "in-batch", mixed
+    }
+
+    enum FrequencyKind: String, ExpressibleByArgument, CaseIterable {
+        case counted, streaming
+    }
+
+    func validate() throws {
+        guard dim >= 1 else { throw ValidationError("--dim must be at least 1") }
+        guard maxHistory >= 1 else { throw ValidationError("--max-history must be at least 1") }
+        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
+        guard negatives >= 1 else { throw ValidationError("--negatives must be at least 1") }
+        guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard patience >= 1 else { throw ValidationError("--patience must be at least 1") }
+        guard lr > 0 else { throw ValidationError("--lr must be positive") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (2...64).contains(fanOut) else { throw ValidationError("--fan-out must be in 2...64") }
+        if categories && items == nil { throw ValidationError("--categories needs --items (the .item file)") }
+        if splitFile != nil && `protocol` != .leaveLastOut { throw ValidationError("--split-file applies to --protocol leave-last-out") }
+        _ = try trainParseList(ks, option: "--ks")
+        _ = try trainParseList(beams, option: "--beams")
+        if !hidden.isEmpty { _ = try trainParseList(hidden, option: "--hidden") }
+    }
+
+    func run() throws {
+        let cancellation = CancellationFlag()
+        TrainInterrupts.install(cancellation)
+        let progress = TrainProgress(enabled: !quiet)
+        BLAS.threads = threads
+        let started = ContinuousClock.now
+
+        let data = try TwoTowerData.load(
+            interactions: inter, items: categories ? items : nil, protocol: `protocol`,
+            filter: PositiveFilter(minRating: minRating, minUserInteractions: minCount, minItemInteractions: minCount),
+            splitFile: splitFile, holdOutSeed: seed)
+        trainNote("data: \(data.protocolName), \(data.catalog.count) items, \(data.sequences.count) training users, "
+            + "\(data.trainEvents) events -> \(data.samples.count) samples; \(data.validation.count) validation, \(data.test.count) test users")
+
+        var options = TwoTowerExperimentOptions(protocol: `protocol`)
+        options.dimension = dim
+        options.hidden = hidden.isEmpty ? [] : try trainParseList(hidden, option: "--hidden")
+        options.maxHistory = maxHistory
+        options.cosine = !dotProduct
+        options.temperature = temperature
+        options.shareEmbeddings = !separateEmbeddings
+        options.useCategories = categories
+        options.ks = try trainParseList(ks, option: "--ks")
+        options.beams = try trainParseList(beams, option: "--beams")
+        options.tree.fanOut = fanOut
+        options.tree.seed = seed
+        let lossChoice: TwoTowerLoss = switch loss {
+        case .sampled: .sampled(negatives: negatives)
+        case .inBatch: .inBatch
+        case .mixed: .mixed(negatives: negatives)
+        }
+        options.training = TwoTowerTrainingOptions(
+            loss: lossChoice, logQCorrection: !noLogQ, frequency: frequency == .counted ? .counted : .streaming(rate: 0.05),
+            batchSize: batchSize, epochs: epochs, learningRate: lr, embeddingOptimizer: embeddingOptimizer,
+            patience: patience, seed: seed, checkpointDirectory: out + "/checkpoints")
+
+        let metricName = options.validationMetric.shortName + "@\(options.validationK)"
+        let result = try TwoTowerExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in
+            let t = e.timing
+            trainNote(String(
+                format: "epoch %2d: loss %.4f, %.0f samples/s (fwd %.2f s, bwd %.2f s, opt %.2f s, batch %.2f s), validation %@ %@%@",
+                e.epoch, e.meanLoss, e.samplesPerSecond, t.forward, t.backward, t.optimizer, t.batching, metricName,
+                e.validation.map { String(format: "%.4f", $0) } ?? "-", e.improved ? " *" : ""))
+        }
+        try TwoTowerExperiment.export(result, to: out, indexPath: index, progress: progress, cancellation: cancellation)
+
+        let metrics: [Metric] = `protocol` == .leaveLastOut ? [.hitRate, .ndcg] : [.recall, .precision, .f1, .ndcg, .hitRate]
+        var report = "# arbor train\n\n- command: arbor train \(CommandLine.arguments.dropFirst(2).joined(separator: " "))\n"
+        report += "- OpenBLAS: \(BLAS.coreName), \(threads) thread(s); seed \(seed)\n\n"
+        let bpr = `protocol` == .leaveLastOut && splitFile != nil || (`protocol` == .leaveLastOut && minRating == 4 && minCount == 5)
+        report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)
+        report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
+        try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(result.training).write(to: URL(fileURLWithPath: out + "/training.json"))
+        print(report)
+        trainNote("wrote \(out)/items.npy, items.ids, encoder.ttw, report.md, training.json" + (index.map { ", \($0)" } ?? ""))
+    }
+}
+
+extension TwoTowerProtocol: ExpressibleByArgument {}
+extension EmbeddingOptimizerKind: ExpressibleByArgument {}
+
+/// Parses "10,50,200" into positive integers.
+private func trainParseList(_ text: String, option: String) throws -> [Int] {
+    try text.split(separator: ",").map { token in
+        guard let v = Int(token.trimmingCharacters(in: .whitespaces)), v >= 1 else {
+            throw ValidationError("\(option): '\(token)' is not a positive integer")
+        }
+        return v
+    }
+}
+
+/// Writes a line to standard error.
+private func trainNote(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Seconds since `start`.
+private func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = start.duration(to: .now)
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+/// Progress of training on standard error: samples done of the epoch, samples/s, ETA; at most
+/// twice a second.
+private final class TrainProgress: ProgressReporter, @unchecked Sendable {
+    private let lock = NSLock()
+    private var started: [String: ContinuousClock.Instant] = [:]
+    private var lastPrint = ContinuousClock.now
+    let enabled: Bool
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func report(task: String, done: Int, total: Int) {
+        guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let now = ContinuousClock.now
+        let start = started[task] ?? now
+        if started[task] == nil { started[task] = now }
+        guard lastPrint.duration(to: now) >= .milliseconds(500) else { return }
+        lastPrint = now
+        let elapsed = seconds(since: start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        var line = "\(task): \(done)"
+        if total > 0 { line += "/\(total)" }
+        line += String(format: ", %.0f/s", rate)
+        if total > 0, rate > 0 { line += String(format: ", ETA %.0f s", Double(total - done) / rate) }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+    }
+
+    func finish(task: String) {
+        guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        started[task] = nil
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+/// SIGINT/SIGTERM set the cancellation flag (training stops between batches, keeping the best
+/// weights and the last checkpoint); a second signal exits at once.
+private enum TrainInterrupts {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    static func install(_ flag: CancellationFlag) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                if flag.isCancelled { exit(130) }
+                FileHandle.standardError.write(Data("\narbor train: interrupted; stopping after this batch\n".utf8))
+                flag.cancel()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
