@@ -347,13 +347,13 @@ struct TwoTowerBadInputTests {
         let samples = try TwoTowerSamples(sequences: Planted.sequences(users: 40, seed: 5), itemCount: Planted.itemCount)
         var afterEpochOne: [[Float]] = []
         do {
-            _ = try trainer.train(samples: samples) { stats in
+            _ = try trainer.train(samples: samples, onEpoch: { stats in
                 guard stats.epoch == 1 else { return }
                 afterEpochOne = model.snapshot()
                 // Poison every weight of the MLP: the next forward pass is NaN.
                 let w = model.tower.layers[0].weight
                 try? w.assign([Float](repeating: .nan, count: w.count))
-            }
+            })
             Issue.record("training went on through a NaN loss")
         } catch let TwoTowerError.nonFiniteLoss(epoch, batch, good, checkpoint) {
             #expect(epoch == 2 && batch == 1 && good == 1)
