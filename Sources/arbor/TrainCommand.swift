@@ -42,6 +42,9 @@ struct Train: ParsableCommand {
     @Option(help: "Exact leave-last-out split file (user_id item_id timestamp split) used instead of splitting --inter.")
     var splitFile: String?
 
+    @Option(help: "Hold-out protocol: share of users held out for test, and again for validation.")
+    var holdOut: Double = 0.1
+
     @Option(help: "Keep ratings >= this value as positives (RecBole's ML-100K protocol: 4).")
     var minRating: Float = 4
 
@@ -139,6 +142,7 @@ struct Train: ParsableCommand {
         guard lr > 0 else { throw ValidationError("--lr must be positive") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard (2...64).contains(fanOut) else { throw ValidationError("--fan-out must be in 2...64") }
+        guard holdOut > 0, holdOut < 0.5 else { throw ValidationError("--hold-out must be in (0, 0.5)") }
         if categories && items == nil { throw ValidationError("--categories needs --items (the .item file)") }
         if splitFile != nil && `protocol` != .leaveLastOut { throw ValidationError("--split-file applies to --protocol leave-last-out") }
         _ = try trainParseList(ks, option: "--ks")
@@ -156,7 +160,7 @@ struct Train: ParsableCommand {
         let data = try TwoTowerData.load(
             interactions: inter, items: categories ? items : nil, protocol: `protocol`,
             filter: PositiveFilter(minRating: minRating, minUserInteractions: minCount, minItemInteractions: minCount),
-            splitFile: splitFile, holdOutSeed: seed)
+            splitFile: splitFile, holdOut: (.fraction(holdOut), .fraction(holdOut)), holdOutSeed: seed)
         trainNote("data: \(data.protocolName), \(data.catalog.count) items, \(data.sequences.count) training users, "
             + "\(data.trainEvents) events -> \(data.samples.count) samples; \(data.validation.count) validation, \(data.test.count) test users")
 
@@ -193,7 +197,9 @@ struct Train: ParsableCommand {
         try TwoTowerExperiment.export(result, to: out, indexPath: index, progress: progress, cancellation: cancellation)
 
         let metrics: [Metric] = `protocol` == .leaveLastOut ? [.hitRate, .ndcg] : [.recall, .precision, .f1, .ndcg, .hitRate]
-        var report = "# arbor train\n\n- command: arbor train \(CommandLine.arguments.dropFirst(2).joined(separator: " "))\n"
+        var args = CommandLine.arguments.dropFirst()
+        if args.first == "train" { args = args.dropFirst() }
+        var report = "# arbor train\n\n- command: arbor train \(args.joined(separator: " "))\n"
         report += "- OpenBLAS: \(BLAS.coreName), \(threads) thread(s); seed \(seed)\n\n"
         let bpr = `protocol` == .leaveLastOut && splitFile != nil || (`protocol` == .leaveLastOut && minRating == 4 && minCount == 5)
         report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)

@@ -271,8 +271,8 @@ public struct TwoTowerExperimentResult: Sendable {
     }
 
     /// A Markdown summary: the data, the training (epochs, best epoch, time, samples/s and the
-    /// forward/backward/optimizer split), then a table of the chosen metrics at each k for every
-    /// retriever, and, when `reference` is given (name → HR@10, HR@50, NDCG@10), the ratio of
+    /// forward/backward/optimizer split), then a table of the chosen metrics and the model
+    /// evaluations per query at each k for every retriever (tree beams are raised to k), and, when `reference` is given (name → HR@10, HR@50, NDCG@10), the ratio of
     /// the flat two-tower's figures to it.
     public func markdown(metrics: [Metric], reference: (name: String, hr10: Double, hr50: Double, ndcg10: Double)? = nil) -> String {
         var s = "## Two-tower, \(protocolName)\n\n"
@@ -292,8 +292,11 @@ public struct TwoTowerExperimentResult: Sendable {
         s += "\n"
         let ks = Array(Set(rows.map(\.k))).sorted()
         var header = ["retriever", "parameters"]
-        for k in ks { for m in metrics { header.append("\(m.shortName)@\(k)") } }
-        header += ["evals/query", "p50 ms"]
+        for k in ks {
+            for m in metrics { header.append("\(m.shortName)@\(k)") }
+            header.append("evals@\(k)")
+        }
+        header.append("p50 ms@\(ks.last!)")
         s += "| " + header.joined(separator: " | ") + " |\n"
         s += "|" + header.map { _ in "---" }.joined(separator: "|") + "|\n"
         var seen = Set<String>()
@@ -302,9 +305,10 @@ public struct TwoTowerExperimentResult: Sendable {
             for k in ks {
                 let row = self.row(r.retriever, k: k, parameters: r.parameters)
                 for m in metrics { cells.append(row?.metrics[m].map { String(format: "%.4f", $0) } ?? "-") }
+                cells.append(row.map { String(format: "%.0f", $0.evaluationsPerQuery) } ?? "-")
             }
             let last = self.row(r.retriever, k: ks.last!, parameters: r.parameters) ?? r
-            cells += [String(format: "%.0f", last.evaluationsPerQuery), String(format: "%.3f", last.latency.p50Ms)]
+            cells.append(String(format: "%.3f", last.latency.p50Ms))
             s += "| " + cells.joined(separator: " | ") + " |\n"
         }
         if let reference, let r10 = row("two-tower flat", k: 10) {

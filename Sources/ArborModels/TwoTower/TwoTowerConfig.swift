@@ -164,6 +164,7 @@ public enum TwoTowerError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A shape or argument check of a lower layer failed.
     case invalidInput(ArborError)
 
+    /// A one-line message naming what is at fault (what the CLI prints).
     public var description: String {
         switch self {
         case let .invalidConfiguration(field, reason): return "two-tower: invalid \(field): \(reason)"
