@@ -133,3 +133,40 @@ struct TwoTowerPipelineTests {
         #expect(throws: ArborError.self) { try PopularityRetriever(counts: [:]) }
     }
 }
+
+/// The ML-100K figures of the report, on the real data (shared folder). Off by default (about a
+/// minute in release, much longer in debug); run with
+/// `ARBOR_TWO_TOWER_ML100K=1 swift test -c release --filter TwoTowerML100K`.
+@Suite("TwoTowerML100K", .enabled(if: ProcessInfo.processInfo.environment["ARBOR_TWO_TOWER_ML100K"] != nil))
+struct TwoTowerML100KTests {
+    static let inter: String = {
+        let here = URL(fileURLWithPath: #filePath)
+        let root = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k/ml-100k.inter").path
+    }()
+
+    @Test func leaveLastOutBeatsPopularityAndNearsBPR() throws {
+        let data = try TwoTowerData.load(interactions: Self.inter, protocol: .leaveLastOut)
+        #expect(data.catalog.count == 1008 && data.test.count == 938)
+        let result = try TwoTowerExperiment.run(data: data, options: TwoTowerExperimentOptions(protocol: .leaveLastOut))
+        print(result.markdown(metrics: [.hitRate, .ndcg], reference: (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632)))
+        let pop = try #require(result.row("popularity", k: 10))
+        let flat10 = try #require(result.row("two-tower flat", k: 10))
+        let flat50 = try #require(result.row("two-tower flat", k: 50))
+        #expect(abs(pop.metrics.hitRate! - 0.0810) < 0.005)  // RecBole's Pop
+        #expect(flat10.metrics.hitRate! > 0.0810 * 1.3)
+        #expect(flat10.metrics.ndcg! > 0.0404 * 1.3)
+        #expect(flat50.metrics.hitRate! > 0.3721 * 0.85)  // within reach of BPR
+    }
+
+    @Test func userHoldOutFlatAgainstTree() throws {
+        let data = try TwoTowerData.load(interactions: Self.inter, protocol: .userHoldOut)
+        let result = try TwoTowerExperiment.run(data: data, options: TwoTowerExperimentOptions(protocol: .userHoldOut))
+        print(result.markdown(metrics: [.recall, .precision, .f1]))
+        let pop = try #require(result.row("popularity", k: 50))
+        let flat = try #require(result.row("two-tower flat", k: 50))
+        let tree = try #require(result.row("two-tower tree", k: 50, parameters: "beam=200"))
+        #expect(flat.metrics.recall! > pop.metrics.recall!)
+        #expect(tree.metrics.recall! > flat.metrics.recall! * 0.95)
+    }
+}
