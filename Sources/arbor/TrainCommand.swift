@@ -57,6 +57,9 @@ struct Train: ParsableCommand {
     @Option(help: "Also write an index (tree on the learned item vectors + the user encoder) at this path.")
     var index: String?
 
+    @Option(help: "Start from this checkpoint (<out>/checkpoints/last.ttw or best.ttw) instead of random weights.")
+    var initFrom: String?
+
     @Option(help: "Embedding width.")
     var dim: Int = 64
 
@@ -185,6 +188,8 @@ struct Train: ParsableCommand {
             loss: lossChoice, logQCorrection: !noLogQ, frequency: frequency == .counted ? .counted : .streaming(rate: 0.05),
             batchSize: batchSize, epochs: epochs, learningRate: lr, embeddingOptimizer: embeddingOptimizer,
             patience: patience, seed: seed, checkpointDirectory: out + "/checkpoints")
+
+        if let initFrom { options.initialWeights = try TwoTowerWeightsFile.read(at: initFrom) }
 
         let metricName = options.validationMetric.shortName + "@\(options.validationK)"
         let result = try TwoTowerExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in

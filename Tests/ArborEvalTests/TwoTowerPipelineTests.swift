@@ -170,3 +170,29 @@ struct TwoTowerML100KTests {
         #expect(tree.metrics.recall! > flat.metrics.recall! * 0.95)
     }
 }
+
+@Suite("TwoTower pipeline: starting from a checkpoint")
+struct TwoTowerInitialWeightsTests {
+    @Test func aCheckpointOfOtherShapesOrItemsIsRefused() throws {
+        let split = try LeaveLastOutSplit.make(
+            from: try plantedLog(), filter: PositiveFilter(minRating: 4, minUserInteractions: 2, minItemInteractions: 2))
+        let data = try TwoTowerData.leaveLastOut(split: split)
+        var options = smallOptions(.leaveLastOut)
+        options.training.epochs = 1
+        var wide = options.config(for: data.catalog)
+        wide.dimension = 8
+        let other = try TwoTowerModel(config: wide, catalog: data.catalog)
+        options.initialWeights = other.checkpoint(epoch: 1, metric: nil)
+        #expect(throws: TwoTowerError.shapeMismatch(name: "two-tower.item.table", expected: [40, 16], found: [40, 8])) {
+            try TwoTowerExperiment.run(data: data, options: options)
+        }
+        let fewer = try TwoTowerModel(config: TwoTowerConfig(itemCount: 3, dimension: 16), catalog: try TwoTowerCatalog(ids: [1, 2, 3]))
+        options.initialWeights = fewer.checkpoint(epoch: 1, metric: nil)
+        #expect(throws: TwoTowerError.self) { try TwoTowerExperiment.run(data: data, options: options) }
+        // The right checkpoint resumes.
+        let same = try TwoTowerModel(config: options.config(for: data.catalog), catalog: data.catalog, seed: 9)
+        options.initialWeights = same.checkpoint(epoch: 1, metric: nil)
+        let result = try TwoTowerExperiment.run(data: data, options: options)
+        #expect(result.training.epochs.count == 1)
+    }
+}

@@ -218,6 +218,9 @@ public struct TwoTowerExperimentOptions: Sendable {
     public var tree = TreeBuildOptions(fanOut: 2, iterations: 10, seed: 0, innerNodes: .normalizedMean)
     /// Threads the benchmark spreads the test queries over.
     public var queryThreads: Int = 1
+    /// A checkpoint to start from (resume, or fine-tune) instead of random weights; its
+    /// catalogue must equal the data's and its tensors must fit the configuration.
+    public var initialWeights: TwoTowerWeightsFile? = nil
 
     /// Defaults for `protocol` (validation metric NDCG@10 or Recall@50).
     public init(protocol kind: TwoTowerProtocol = .leaveLastOut) {
@@ -332,14 +335,24 @@ public enum TwoTowerExperiment {
     /// Runs the experiment.
     /// - Parameters:
     ///   - onEpoch: called after each training epoch (for printing progress).
-    /// - Throws: ``TwoTowerError`` (training, NaN loss), ``ArborError`` (tree, benchmark),
-    ///   `CancellationError`.
+    /// - Throws: ``TwoTowerError`` (training, NaN loss, initial weights of another catalogue or
+    ///   shape), ``ArborError`` (tree, benchmark), `CancellationError`.
     public static func run(
         data: TwoTowerData, options: TwoTowerExperimentOptions, progress: some ProgressReporter = SilentProgress(),
         cancellation: CancellationFlag? = nil, onEpoch: ((TwoTowerEpochStats) -> Void)? = nil
     ) throws -> TwoTowerExperimentResult {
         let config = options.config(for: data.catalog)
         let model = try TwoTowerModel(config: config, catalog: data.catalog, seed: options.training.seed)
+        if let initial = options.initialWeights {
+            guard initial.kind == .checkpoint else {
+                throw TwoTowerError.badWeightsFile(path: "initial weights", reason: "holds a \(initial.kind.rawValue), not a checkpoint")
+            }
+            guard initial.ids == data.catalog.ids else {
+                throw TwoTowerError.invalidConfiguration(
+                    field: "initial weights", reason: "the checkpoint's \(initial.ids.count) items differ from the data's \(data.catalog.count)")
+            }
+            try model.load(initial.tensors)
+        }
         let trainer = try TwoTowerTrainer(model: model, options: options.training)
         let frequencies = data.samples.targetCounts(itemCount: data.catalog.count)
         let validate = data.validation.isEmpty
