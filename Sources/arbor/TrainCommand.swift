@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
     @Option(help: "Uniform negatives per batch for 'sampled' and 'mixed' (>= item count: full softmax).")
     var negatives: Int = 1000
 
-    @Flag(help: "Disable the logQ correction of in-batch / mixed negatives.")
+    @Flag(name: .customLong("no-logq"), help: "Disable the logQ correction of in-batch / mixed negatives.")
     var noLogQ = false
 
     @Option(help: "Frequency estimate of the logQ correction: 'counted' or 'streaming'.")
