@@ -209,7 +209,7 @@ struct Train: ParsableCommand {
         // RecBole's BPR figures (ANCHORS.md) apply to ML-100K leave-last-out with the default filter only.
         let bpr = `protocol` == .leaveLastOut && inter.lowercased().contains("ml-100k") && minRating == 4 && minCount == 5
         report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)
-        report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
+        report += String(format: "\nTotal wall time: %.1f s\n", trainSeconds(since: started))
         try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -238,7 +238,7 @@ private func trainNote(_ text: String) {
 }
 
 /// Seconds since `start`.
-private func seconds(since start: ContinuousClock.Instant) -> Double {
+private func trainSeconds(since start: ContinuousClock.Instant) -> Double {
     let d = start.duration(to: .now)
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }
@@ -262,7 +262,7 @@ private final class TrainProgress: ProgressReporter, @unchecked Sendable {
         if started[task] == nil { started[task] = now }
         guard lastPrint.duration(to: now) >= .milliseconds(500) else { return }
         lastPrint = now
-        let elapsed = seconds(since: start)
+        let elapsed = trainSeconds(since: start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         var line = "\(task): \(done)"
         if total > 0 { line += "/\(total)" }

@@ -367,7 +367,7 @@ public enum TwoTowerExperiment {
         let treeStart = ContinuousClock.now
         let tree = try TreeBuilder.balancedKMeans(embeddings: vectors, items: ids, options: options.tree,
                                                   progress: progress, cancellation: cancellation)
-        let treeSeconds = seconds(since: treeStart)
+        let treeSeconds = twoTowerSeconds(since: treeStart)
 
         guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
         let encoded = try encoder.encode(histories: data.test.map(\.history))
@@ -425,7 +425,7 @@ public enum TwoTowerExperiment {
 }
 
 /// Seconds since `start`.
-private func seconds(since start: ContinuousClock.Instant) -> Double {
+private func twoTowerSeconds(since start: ContinuousClock.Instant) -> Double {
     let d = start.duration(to: .now)
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }

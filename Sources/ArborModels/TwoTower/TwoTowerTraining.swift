@@ -356,7 +356,7 @@ public final class TwoTowerTrainer {
             var timing = TwoTowerTiming()
             var t0 = ContinuousClock.now
             NNRandom.shuffle(&order, &rng)
-            timing.batching += seconds(since: t0)
+            timing.batching += twoTowerSeconds(since: t0)
             var lossSum = 0.0
             var batches = 0
             var trained = 0
@@ -374,12 +374,12 @@ public final class TwoTowerTrainer {
                 t0 = ContinuousClock.now
                 let (batch, length) = assemble(samples: samples, order: order[start ..< end])
                 prepareNegativesAndCorrection(batch: batch, counts: counts, totalTargets: totalTargets)
-                timing.batching += seconds(since: t0)
+                timing.batching += twoTowerSeconds(since: t0)
 
                 t0 = ContinuousClock.now
                 let tape = Tape()
                 let loss = try forward(tape: tape, batch: batch, length: length)
-                timing.forward += seconds(since: t0)
+                timing.forward += twoTowerSeconds(since: t0)
                 do {
                     try loss.checkFinite()
                 } catch {
@@ -391,13 +391,13 @@ public final class TwoTowerTrainer {
                 lossSum += Double(loss.scalar)
                 t0 = ContinuousClock.now
                 try tape.backward(loss)
-                timing.backward += seconds(since: t0)
+                timing.backward += twoTowerSeconds(since: t0)
 
                 t0 = ContinuousClock.now
                 if let clip = options.gradientClip { clipGradientNorm(model.parameters, maxNorm: clip) }
                 denseOptimizer.step(model.denseParameters)
                 embeddingOptimizer.step(model.embeddingParameters)
-                timing.optimizer += seconds(since: t0)
+                timing.optimizer += twoTowerSeconds(since: t0)
                 batches += 1
                 trained += end - start
                 step += 1
@@ -410,7 +410,7 @@ public final class TwoTowerTrainer {
             if let validate {
                 t0 = ContinuousClock.now
                 let m = try validate(model)
-                timing.validation += seconds(since: t0)
+                timing.validation += twoTowerSeconds(since: t0)
                 metric = m
                 if best == nil || m > best!.metric {
                     best = (epoch, m, model.snapshot())
@@ -427,7 +427,7 @@ public final class TwoTowerTrainer {
                 try model.checkpoint(epoch: epoch, metric: metric).write(to: last)
                 lastCheckpoint = last
                 if improved { try model.checkpoint(epoch: epoch, metric: metric).write(to: dir + "/best.ttw") }
-                timing.checkpoint += seconds(since: t0)
+                timing.checkpoint += twoTowerSeconds(since: t0)
             }
             let stats = TwoTowerEpochStats(
                 epoch: epoch, meanLoss: batches > 0 ? lossSum / Double(batches) : .nan, samples: trained,
@@ -447,7 +447,7 @@ public final class TwoTowerTrainer {
             bestEpoch = best.epoch
         }
         return TwoTowerTrainingReport(epochs: epochs, bestEpoch: bestEpoch, bestMetric: best?.metric,
-                                      stoppedEarly: stoppedEarly, timing: total, wallSeconds: seconds(since: wallStart))
+                                      stoppedEarly: stoppedEarly, timing: total, wallSeconds: twoTowerSeconds(since: wallStart))
     }
 
     /// Fills the history, mask and target buffers for the samples `order` (padded to the longest
@@ -559,7 +559,7 @@ public final class TwoTowerTrainer {
 }
 
 /// Seconds since `start`.
-func seconds(since start: ContinuousClock.Instant) -> Double {
+private func twoTowerSeconds(since start: ContinuousClock.Instant) -> Double {
     let d = start.duration(to: .now)
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }
