@@ -20,6 +20,19 @@ public struct RunMetadata: Sendable, Equatable, Codable {
     }
 }
 
+extension RunMetadata {
+    /// What Foundation knows about this machine: "os", "cores" (active processors) and "memory GB".
+    /// Callers add the CPU model, BLAS core (`openblas_get_corename()`) and Swift version.
+    public static func basicMachineInfo() -> [String: String] {
+        let info = ProcessInfo.processInfo
+        return [
+            "os": info.operatingSystemVersionString,
+            "cores": String(info.activeProcessorCount),
+            "memory GB": String(format: "%.1f", Double(info.physicalMemory) / 1_073_741_824),
+        ]
+    }
+}
+
 /// A benchmark's rows with their metadata, renderable as Markdown, JSON and CSV (and plots, see
 /// ``recallPlot(k:metric:x:logX:threads:title:)``).
 public struct BenchmarkReport: Sendable, Equatable, Codable {

@@ -155,6 +155,12 @@ public struct TimedRun: Sendable {
 /// computed after the timed pass, in query order, so quality numbers do not depend on the thread
 /// count. Progress goes to the reporter: task "benchmark" counts timed runs; a task per run
 /// ("tree beam=200 k=100 t=2") counts its queries.
+///
+/// Protocols: the runner scores what the retrievers return. For the masked full-ranking protocol
+/// (RecBole, MIND: seen items removed) put each user's seen items in `Query.excluded`, so retrievers
+/// filter them at the leaves; for TDM's seen-categories-excluded figures give
+/// ``GroundTruth/seenCategories``. `run` blocks the calling thread; call it off the cooperative pool
+/// (or from a plain thread) in async code. With several threads, keep BLAS single-threaded.
 public struct BenchmarkRunner: Sendable {
     /// Cut-offs, threads, warm-up.
     public var configuration: BenchmarkConfiguration

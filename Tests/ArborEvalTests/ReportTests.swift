@@ -201,3 +201,9 @@ private func parseSVG(_ svg: String) -> (ok: Bool, collector: SVGCollector, erro
         #expect(parseSVG(try String(contentsOf: svgURL, encoding: .utf8)).ok)
     }
 }
+
+@Test func basicMachineInfoHasCores() {
+    let info = RunMetadata.basicMachineInfo()
+    #expect(Int(info["cores"] ?? "") ?? 0 >= 1)
+    #expect(info["os"] != nil)
+}

@@ -202,3 +202,26 @@ private final class RecordingProgress: ProgressReporter {
         #expect(SweepPoint.efSearch(64).parameters.efSearch == 64)
     }
 }
+
+@Suite struct PopularityTests {
+    @Test func ranksByCountAndHonoursExclusions() throws {
+        let pop = PopularityRetriever(interactions: [3, 1, 3, 2, 2, 3, 5].map { ItemID($0) })
+        #expect(pop.itemCount == 4)
+        let all = try pop.search(Query(), parameters: SearchParameters(k: 10))
+        // 3 (x3), then 2 (x2), then 1 and 5 (x1, smaller id first).
+        #expect(all.items.map(\.item.rawValue) == [3, 2, 1, 5])
+        #expect(all.items.map(\.score) == [3, 2, 1, 1])
+        let masked = try pop.search(Query(excluded: [ItemID(3)]), parameters: SearchParameters(k: 2))
+        #expect(masked.items.map(\.item.rawValue) == [2, 1])
+        #expect(masked.statistics.modelEvaluations == 3)
+        #expect(throws: ArborError.self) { try pop.search(Query(), parameters: SearchParameters(k: 0)) }
+
+        // In the runner: one target per user, masked, Recall@k = HitRate@k.
+        let queries = [Query(excluded: [ItemID(3)]), Query()]
+        let truth = GroundTruth.items([[ItemID(2)], [ItemID(5)]])
+        let rows = try BenchmarkRunner(configuration: BenchmarkConfiguration(kValues: [1, 4])).run(
+            entries: [BenchmarkEntry(retriever: pop, parameters: [SearchParameters()])], queries: queries, truth: truth)
+        #expect(rows.map(\.metrics.recall) == [0.5, 1])
+        #expect(rows.map(\.metrics.hitRate) == [0.5, 1])
+    }
+}
