@@ -1,5 +1,6 @@
 import ArborCore
 import ArborData
+import ArborModels
 import ArborTree
 import ArgumentParser
 import Foundation
@@ -7,8 +8,12 @@ import Foundation
 /// `arbor build`: item vectors in, tree index file out (atomically).
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Build a tree index from item vectors (.npy + ids) or from a synthetic catalogue.",
+        abstract: "Build a tree index from item vectors (.npy + ids), a behaviour log, or a synthetic catalogue.",
         discussion: """
+            From a behaviour log (--dataset), item vectors are an untrained co-occurrence sketch (a
+            random projection of the item × user matrix) until a trained model provides them
+            (`arbor train`); with --init-method category the tree starts from the item categories,
+            as TDM's initial tree does.
             The index is written to a temporary file and moved over --out only when complete: an
             interrupted or failed build (Ctrl-C, kill, bad input) leaves an existing index intact.
             """)
@@ -22,10 +27,12 @@ struct Build: ParsableCommand {
     @Option(help: "Item categories, one unsigned integer a line, in the rows' order (optional).")
     var categories: String?
 
+    @OptionGroup var source: DatasetOptions
+
     @Option(help: "Build from a synthetic catalogue of this many items instead of --vectors.")
     var synthetic: Int?
 
-    @Option(help: "Embedding width of the synthetic catalogue.")
+    @Option(help: "Embedding width of the synthetic catalogue or the co-occurrence sketch.")
     var dim: Int = 64
 
     @Option(help: "Seed of the synthetic catalogue.")
@@ -37,8 +44,8 @@ struct Build: ParsableCommand {
     @OptionGroup var tree: TreeOptions
 
     func validate() throws {
-        guard (vectors == nil) != (synthetic == nil) else {
-            throw ValidationError("give exactly one of --vectors and --synthetic")
+        guard [vectors != nil, synthetic != nil, source.dataset != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --vectors, --dataset and --synthetic")
         }
         if let synthetic, synthetic < 1 { throw ValidationError("--synthetic must be at least 1") }
     }
@@ -65,6 +72,17 @@ struct Build: ParsableCommand {
             let options = SyntheticOptions.make(items: synthetic, dim: dim, seed: seed)
             let catalog = try options.catalog(progress: progress, cancellation: cancellation)
             return (catalog.embeddings, catalog.itemIDs, catalog.categories)
+        }
+        if source.dataset != nil {
+            let dataset = try source.load(progress: progress)
+            guard dataset.interactionCount > 0 else { throw ArborError.empty(what: "interactions in \(source.dataset!)") }
+            let codes = dataset.denseCodes()
+            let matrix = try CooccurrenceSketch.embed(users: codes.userCodes, items: codes.itemCodes,
+                                                      itemCount: codes.items.count, dimension: dim, seed: seed)
+            let itemIDs = codes.items.ids.map { ItemID($0) }
+            let itemCategories = dataset.itemCategories.isEmpty ? [] : itemIDs.map { dataset.itemCategories[$0] ?? 0 }
+            note("arbor: \(dataset.interactionCount) interactions, \(codes.users.count) users, \(itemIDs.count) items; co-occurrence sketch d = \(dim)")
+            return (matrix, itemIDs, itemCategories)
         }
         let matrix = try NPY.readMatrix(at: vectors!)
         var itemIDs: [ItemID]
