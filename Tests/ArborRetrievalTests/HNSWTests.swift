@@ -87,23 +87,21 @@ private func recall(
 struct HNSWTests {
     @Test("inner product: recall rises with efSearch and reaches 0.99")
     func innerProductRecall() throws {
-        let (items, queries) = clusteredData(n: 3000, queries: 40, d: 24)
-        let index = try HNSWIndex.build(items, configuration: .init(metric: .innerProduct, m: 12, efConstruction: 100))
+        let (items, queries) = clusteredData(n: 3000, queries: 40, d: 32, clusters: 300, sigma: 1.0)
+        let index = try HNSWIndex.build(items, configuration: .init(metric: .innerProduct, m: 8, efConstruction: 64))
         let r = try [10, 40, 400].map { try recall(index, items, queries, k: 10, ef: $0) }
         print("HNSW ip recall@10 at ef 10/40/400:", r)
-        #expect(r[0] <= r[1] + 0.01 && r[1] <= r[2] + 0.01)
-        #expect(r[0] < r[2])
+        #expect(r[0] < r[1] && r[1] <= r[2])
         #expect(r[2] >= 0.99)
     }
 
     @Test("cosine: recall rises with efSearch and reaches 0.99")
     func cosineRecall() throws {
-        let (items, queries) = clusteredData(n: 3000, queries: 40, d: 16, unevenNorms: true, seed: 11)
-        let index = try HNSWIndex.build(items, configuration: .init(metric: .cosine, m: 12, efConstruction: 100))
+        let (items, queries) = clusteredData(n: 3000, queries: 40, d: 32, clusters: 300, sigma: 1.0, unevenNorms: true, seed: 11)
+        let index = try HNSWIndex.build(items, configuration: .init(metric: .cosine, m: 8, efConstruction: 64))
         let r = try [10, 40, 400].map { try recall(index, items, queries, k: 10, ef: $0, score: cosine) }
         print("HNSW cosine recall@10 at ef 10/40/400:", r)
-        #expect(r[0] <= r[1] + 0.01 && r[1] <= r[2] + 0.01)
-        #expect(r[0] < r[2])
+        #expect(r[0] < r[1] && r[1] <= r[2])
         #expect(r[2] >= 0.99)
         // Scores are cosines.
         let top = try index.search(queries[0], parameters: SearchParameters(k: 1, efSearch: 400)).items[0]
