@@ -176,6 +176,12 @@ struct HNSWTests {
         let all = try index.search(queries[0], parameters: SearchParameters(k: 2000, efSearch: 10))
         #expect(all.items.count == index.liveCount)
         #expect(all.items.allSatisfy { !deleted.contains(Int($0.item.rawValue)) })
+        // k above the live count (most items deleted) returns every live item.
+        var sparse = index
+        for r in 0..<995 where !deleted.contains(r) { try sparse.markDeleted(ItemID(UInt64(r))) }
+        #expect(sparse.liveCount == 3 && index.liveCount == 1000 - deleted.count)
+        let rest = try sparse.search(queries[0], parameters: SearchParameters(k: 10, efSearch: 10))
+        #expect(rest.items.map(\.item) == exactTopK(items, queries[0], k: 10, skip: Set(0..<995).union(deleted)).map { ItemID(UInt64($0)) })
         try index.unmarkDeleted(3)
         #expect(index.deletedCount == deleted.count - 1)
         #expect(throws: ArborError.unknownItem(123_456)) { try index.markDeleted(123_456) }

@@ -62,6 +62,8 @@ public struct HNSWConfiguration: Sendable, Equatable, Codable {
     /// What "similar" means. See ``HNSWMetric``.
     public var metric: HNSWMetric
     /// Neighbours kept per node on layers ≥ 1 (`M`); layer 0 keeps ``maxNeighboursLayer0`` = `2M`.
+    /// As in hnswlib, a new node chooses `M` neighbours on every layer; its layer-0 list then fills up
+    /// to `2M` through links from later nodes, and any full list is pruned with ``neighbourSelection``.
     /// Must be in `2 ... 4096`. Memory per node ≈ `4 · 2M` bytes plus `4 · M` per upper layer.
     public var m: Int
     /// Size of the candidate list while inserting (`efConstruction`). Larger = better graph, slower

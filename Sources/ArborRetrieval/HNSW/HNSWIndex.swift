@@ -251,10 +251,11 @@ public struct HNSWIndex: Sendable {
     ///
     /// Greedy descent from the entry point through the upper layers, then ef-search on layer 0 with
     /// `ef = max(parameters.efSearch, parameters.k)` (an `efSearch` below `k` is raised to `k`).
-    /// Deleted and `excluded` items are traversed but never returned. When `ef ≥ count` the graph would
-    /// visit every node anyway, so the index scans all nodes exactly instead: in particular a `k` larger
-    /// than ``liveCount`` returns all live items (fewer than `k`), exactly ranked. An empty index (or
-    /// one whose items are all deleted) returns no items.
+    /// Deleted and `excluded` items are traversed but never returned. When `ef ≥ count` (the graph would
+    /// visit every node anyway) or `k ≥` ``liveCount`` (the caller wants every item), the index scans all
+    /// nodes exactly instead: in particular a `k` larger than ``liveCount`` returns all live items that
+    /// are not excluded (fewer than `k`), exactly ranked, without throwing. An empty index (or one whose
+    /// items are all deleted) returns no items.
     ///
     /// Scores: `q · x` (``HNSWMetric/innerProduct``, ``HNSWMetric/normAugmentedInnerProduct``) or the
     /// cosine (``HNSWMetric/cosine``). Statistics: `modelEvaluations` = distance computations, `steps` =
@@ -283,7 +284,7 @@ public struct HNSWIndex: Sendable {
             let q = UnsafePointer(ctx.query)
             var statistics = SearchStatistics()
             var results: CandidateHeap
-            if ef >= n {
+            if ef >= n || k >= liveCount {
                 results = CandidateHeap(base: ctx.topStorage)
                 for node in 0..<Int32(n) where filter.accepts(node, g) {
                     results.push(g.distance(q, node), node)
