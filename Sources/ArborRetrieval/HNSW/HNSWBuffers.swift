@@ -20,7 +20,7 @@ struct RawBuffer<Element: BitwiseCopyable> {
     init(copying source: UnsafeBufferPointer<Element>) {
         self.init()
         reserve(source.count)
-        if let from = source.baseAddress { base.update(from: from, count: source.count) }
+        if let from = source.baseAddress { base.initialize(from: from, count: source.count) }
         count = source.count
     }
 
@@ -29,7 +29,7 @@ struct RawBuffer<Element: BitwiseCopyable> {
         guard total > capacity else { return }
         let newCapacity = max(total, capacity * 2)
         let fresh = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
-        fresh.update(from: base, count: count)
+        fresh.initialize(from: base, count: count)
         base.deallocate()
         base = fresh
         capacity = newCapacity
@@ -45,7 +45,7 @@ struct RawBuffer<Element: BitwiseCopyable> {
     /// Appends the elements of `source`.
     mutating func append(contentsOf source: UnsafeBufferPointer<Element>) {
         reserve(count + source.count)
-        if let from = source.baseAddress { (base + count).update(from: from, count: source.count) }
+        if let from = source.baseAddress { (base + count).initialize(from: from, count: source.count) }
         count += source.count
     }
 
@@ -216,7 +216,7 @@ final class ContextPool: Sendable {
     }
 
     /// Runs `body` with a context prepared for `nodes` nodes and lists of `ef`.
-    func withContext<R>(nodes: Int, ef: Int, _ body: (SearchContext) throws(ArborError) -> R) throws(ArborError) -> R {
+    func withContext<R, E: Error>(nodes: Int, ef: Int, _ body: (SearchContext) throws(E) -> R) throws(E) -> R {
         let context = free.withLock { $0.popLast() } ?? SearchContext(nodes: nodes, ef: ef, m0: m0, stride: stride)
         context.prepare(nodes: nodes, ef: ef)
         defer {

@@ -185,7 +185,7 @@ public struct HNSWIndex: Sendable {
         let batch = end - start
         var linkedEnd = start
         if threads <= 1 {
-            try? pool.withContext(nodes: end, ef: efConstruction) { ctx in
+            pool.withContext(nodes: end, ef: efConstruction) { ctx in
                 for i in start..<end {
                     if cancellation?.isCancelled == true { break }
                     g.insert(Int32(i), efConstruction: efConstruction, rule: rule, entry: entry, context: ctx, locks: nil)
@@ -204,7 +204,7 @@ public struct HNSWIndex: Sendable {
             let alreadyDone = first - start
             let locks = StripedLocks()
             DispatchQueue.concurrentPerform(iterations: threads) { _ in
-                try? pool.withContext(nodes: end, ef: efConstruction) { ctx in
+                pool.withContext(nodes: end, ef: efConstruction) { ctx in
                     while cancellation?.isCancelled != true {
                         let i = work.next.add(1, ordering: .relaxed).oldValue
                         if i >= end { break }
