@@ -297,6 +297,7 @@ struct HNSWTests {
         let graph = index.graph
         try graph.validate()
         #expect(graph.count == 500 && graph.levels.contains { $0 > 0 })
+        #expect(index.graphBytes >= 500 * (8 * 4 + 12 * 4 + 8))
         let restored = try HNSWIndex(graph: graph)
         #expect(restored.graph == graph)
         #expect(restored.deletedCount == 1 && restored.maxLevel == index.maxLevel)

@@ -87,6 +87,13 @@ public struct HNSWIndex: Sendable {
     public var maxLevel: Int { Int(storage.maxLevel) }
     /// The dot-product kernel in use (`.simd` or `.blas`; `.automatic` is resolved at creation).
     public var resolvedKernel: HNSWDistanceKernel { kernel == .simd ? .simd : .blas }
+    /// Bytes held by the graph's arrays (vectors, levels, neighbour slots and counts, marks, ids), not
+    /// counting the id dictionary and the per-thread search contexts; for the benchmark's size column.
+    public var graphBytes: Int {
+        storage.vectors.count * 4 + storage.levels.count * 4 + storage.upperStart.count * 4
+            + storage.layer0.count * 4 + storage.layer0Counts.count * 4 + storage.upper.count * 4
+            + storage.upperCounts.count * 4 + storage.deleted.count + storage.ids.count * 8
+    }
     /// Whether `id` is in the index (deleted or not).
     public func contains(_ id: ItemID) -> Bool { nodeOf[id] != nil }
     /// Whether `id` carries a deletion mark.
