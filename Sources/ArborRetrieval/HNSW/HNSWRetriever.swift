@@ -11,6 +11,15 @@
 ///
 /// Thread safety: safe to call from many threads at once. The retriever holds a snapshot of the index
 /// (value semantics): later changes to the caller's `HNSWIndex` variable do not affect it.
+///
+/// Benchmarking (no timings in tests; the library has no executable): from a release build of a
+/// client (the `arbor bench` runner, or a throwaway package depending on Arbor by path), build with
+/// `HNSWIndex.build(items, configuration: .init(m: 16, efConstruction: 200, buildThreads: 2))`, take
+/// the exact top-k from one GEMM (`BLAS.gemm` of queries by items transposed) as ground truth, then for
+/// `efSearch` in 100, 160, 200, 320, 400, 800 measure recall@k and QPS over ≥ 500 queries on one thread
+/// (median of a few passes), with `statistics.modelEvaluations` as the cost column. Set
+/// `BLAS.threads = 1` first. Compare with hnswlib through `shared/peers/peers_bench.py --items … --queries …`
+/// on the same vectors exported as `.npy`; run both metrics (`innerProduct`, `normAugmentedInnerProduct`).
 public struct HNSWRetriever: Retriever {
     /// The index searched.
     public let index: HNSWIndex
