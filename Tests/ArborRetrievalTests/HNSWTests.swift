@@ -368,6 +368,17 @@ struct HNSWTests {
         #expect(try HNSWIndex.build(items, configuration: other).graph.levels != a.graph.levels)
     }
 
+    @Test("adding in batches (or one item at a time) gives the same graph as one batch, with one thread")
+    func incrementalAdd() throws {
+        let (items, _) = clusteredData(n: 300, queries: 0, d: 8, seed: 23)
+        let configuration = HNSWConfiguration(m: 6, efConstruction: 24)
+        let whole = try HNSWIndex.build(items, configuration: configuration)
+        var pieces = try HNSWIndex(dimension: 8, configuration: configuration)
+        try pieces.add(Matrix(rows: 100, cols: 8, values: Array(items.values[0 ..< 800])))
+        for r in 100..<300 { try pieces.add(Matrix(rows: 1, cols: 8, values: Array(items.row(r)))) }
+        #expect(pieces.graph == whole.graph)
+    }
+
     @Test("two-thread build gives a valid graph with similar recall")
     func twoThreadBuild() throws {
         let (items, queries) = clusteredData(n: 2000, queries: 30, d: 16, seed: 15)

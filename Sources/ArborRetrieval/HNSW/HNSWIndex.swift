@@ -132,11 +132,8 @@ public struct HNSWIndex: Sendable {
         guard newIDs.count == rows else {
             throw ArborError.dimensionMismatch(field: "ids", expected: rows, found: newIDs.count)
         }
-        var newNodeOf = nodeOf
-        newNodeOf.reserveCapacity(start + rows)
-        for (r, id) in newIDs.enumerated() {
-            guard newNodeOf.updateValue(Int32(start + r), forKey: id) == nil else { throw ArborError.duplicateItem(id) }
-        }
+        var batch = Set<ItemID>(minimumCapacity: rows)
+        for id in newIDs where nodeOf[id] != nil || !batch.insert(id).inserted { throw ArborError.duplicateItem(id) }
         guard start + rows < Int(Int32.max) else {
             throw ArborError.invalidArgument(name: "item vectors", reason: "an HNSW index holds fewer than 2^31 items")
         }
@@ -158,7 +155,8 @@ public struct HNSWIndex: Sendable {
 
         // From here on the index changes.
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
-        nodeOf = newNodeOf
+        nodeOf.reserveCapacity(start + rows)
+        for (r, id) in newIDs.enumerated() { nodeOf[id] = Int32(start + r) }
         normBound = bound
         let multiplier = configuration.levelMultiplier
         stored.withUnsafeBufferPointer { all in
