@@ -10,7 +10,7 @@ import Darwin
 
 // MARK: - Test data
 
-/// Seeded generator for test data (SplitMix64).
+/// Seeded generator for test data (HNSWSplitMix64).
 private struct TestRNG {
     var state: UInt64
     mutating func next() -> UInt64 {
@@ -439,7 +439,7 @@ struct HNSWTests {
         for n in [1, 7, 8, 16, 31, 32, 33, 65, 100] {
             let a = (0..<n).map { _ in rng.gaussian() }, b = (0..<n).map { _ in rng.gaussian() }
             let s = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
-                simdDot(pa.baseAddress!, pb.baseAddress!, n) } }
+                hnswSIMDDot(pa.baseAddress!, pb.baseAddress!, n) } }
             #expect(abs(s - BLAS.dot(a, b)) <= 1e-4 * Float(n))
         }
         let (items, queries) = clusteredData(n: 300, queries: 3, d: 16, seed: 20)

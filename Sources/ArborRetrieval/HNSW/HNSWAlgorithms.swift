@@ -1,4 +1,4 @@
-// The HNSW algorithms over ``GraphPointers``, after the paper and hnswlib (`hnswalg.h`):
+// The HNSW algorithms over ``HNSWGraphPointers``, after the paper and hnswlib (`hnswalg.h`):
 // greedy descent on upper layers, ef-search on one layer (Algorithm 2), neighbour selection
 // (Algorithm 3 / 4), and insertion (Algorithm 1) with pruning of full neighbour lists.
 //
@@ -9,15 +9,15 @@
 import Synchronization
 
 /// Which visited nodes may enter the result list.
-struct ResultFilter {
+struct HNSWResultFilter {
     /// Skip nodes with a deletion mark (queries); builds link to deleted nodes like any other.
     var skipDeleted: Bool
     /// Items the query excludes (`nil` when none).
     var excluded: Set<ItemID>?
 
-    static let all = ResultFilter(skipDeleted: false, excluded: nil)
+    static let all = HNSWResultFilter(skipDeleted: false, excluded: nil)
 
-    @inline(__always) func accepts(_ node: Int32, _ g: GraphPointers) -> Bool {
+    @inline(__always) func accepts(_ node: Int32, _ g: HNSWGraphPointers) -> Bool {
         if !skipDeleted { return true }
         if g.deleted[Int(node)] { return false }
         if let excluded, excluded.contains(ItemID(rawValue: g.ids[Int(node)])) { return false }
@@ -25,11 +25,11 @@ struct ResultFilter {
     }
 }
 
-extension GraphPointers {
+extension HNSWGraphPointers {
     /// The neighbours of `node` on `layer`: the slots themselves, or (under a concurrent build) a copy
     /// taken under the node's lock into `scratch`.
     @inline(__always)
-    func neighbours(of node: Int32, layer: Int, locks: StripedLocks?, scratch: UnsafeMutablePointer<Int32>)
+    func neighbours(of node: Int32, layer: Int, locks: HNSWStripedLocks?, scratch: UnsafeMutablePointer<Int32>)
         -> (UnsafePointer<Int32>, Int)
     {
         let (slots, count) = list(node, layer: layer)
@@ -46,7 +46,7 @@ extension GraphPointers {
     /// on each layer, move to the closest neighbour while one is closer. Returns the node reached.
     func greedyDescent(
         query q: UnsafePointer<Float>, entry: Int32, entryDistance: Float, from: Int, to: Int,
-        context ctx: SearchContext, locks: StripedLocks?, statistics: inout SearchStatistics
+        context ctx: HNSWSearchContext, locks: HNSWStripedLocks?, statistics: inout SearchStatistics
     ) -> (node: Int32, distance: Float) {
         var current = entry, currentDistance = entryDistance
         var layer = from
@@ -76,12 +76,12 @@ extension GraphPointers {
     /// Returns the result heap (worst on top) over `ctx`'s memory; valid until the context is reused.
     func searchLayer(
         query q: UnsafePointer<Float>, entry: Int32, entryDistance: Float, layer: Int, ef: Int,
-        filter: ResultFilter, context ctx: SearchContext, locks: StripedLocks?,
+        filter: HNSWResultFilter, context ctx: HNSWSearchContext, locks: HNSWStripedLocks?,
         statistics: inout SearchStatistics
-    ) -> CandidateHeap {
+    ) -> HNSWCandidateHeap {
         let visited = ctx.visited, epoch = ctx.nextEpoch()
-        var top = CandidateHeap(base: ctx.topStorage)      // max-heap on distance: worst result on top
-        var queue = CandidateHeap(base: ctx.queueStorage)  // max-heap on -distance: closest candidate on top
+        var top = HNSWCandidateHeap(base: ctx.topStorage)      // max-heap on distance: worst result on top
+        var queue = HNSWCandidateHeap(base: ctx.queueStorage)  // max-heap on -distance: closest candidate on top
         var bound = Float.infinity                          // distance of the worst kept result
         if filter.accepts(entry, self) {
             top.push(entryDistance, entry)
@@ -116,7 +116,7 @@ extension GraphPointers {
     }
 
     /// Empties `heap` into `out` sorted by ascending distance (ties: smaller node first); returns the count.
-    func drainSorted(_ heap: inout CandidateHeap, into out: UnsafeMutablePointer<Candidate>) -> Int {
+    func drainSorted(_ heap: inout HNSWCandidateHeap, into out: UnsafeMutablePointer<HNSWCandidate>) -> Int {
         let n = heap.count
         var i = n
         while !heap.isEmpty {
@@ -143,8 +143,8 @@ extension GraphPointers {
     /// `.heuristic` is Algorithm 4: keep a candidate only if it is closer to the base element than to
     /// every neighbour already kept. `pruned` is scratch for `.heuristicKeepingPruned`.
     func selectNeighbours(
-        _ candidates: UnsafeMutablePointer<Candidate>, count: Int, limit: Int,
-        rule: HNSWNeighbourSelection, pruned: UnsafeMutablePointer<Candidate>
+        _ candidates: UnsafeMutablePointer<HNSWCandidate>, count: Int, limit: Int,
+        rule: HNSWNeighbourSelection, pruned: UnsafeMutablePointer<HNSWCandidate>
     ) -> Int {
         if count <= limit || rule == .simple { return min(count, limit) }
         var kept = 0, discarded = 0
@@ -179,7 +179,7 @@ extension GraphPointers {
     /// Adds `newNode` (at distance `d` from `node`) to `node`'s list on `layer`, pruning with `rule`
     /// when the list is full (hnswlib `connectNewElement`, the neighbour side).
     func link(_ node: Int32, to newNode: Int32, distance d: Float, layer: Int,
-              rule: HNSWNeighbourSelection, context ctx: SearchContext, locks: StripedLocks?)
+              rule: HNSWNeighbourSelection, context ctx: HNSWSearchContext, locks: HNSWStripedLocks?)
     {
         func update() {
             let (slots, countCell) = self.list(node, layer: layer)
@@ -192,9 +192,9 @@ extension GraphPointers {
             // Full: choose `capacity` among the current neighbours and the new node.
             let candidates = ctx.prune
             let base = self.vector(node)
-            candidates[0] = Candidate(distance: d, node: newNode)
-            for j in 0..<n { candidates[j + 1] = Candidate(distance: self.distance(base, slots[j]), node: slots[j]) }
-            sortByDistance(candidates, count: n + 1)
+            candidates[0] = HNSWCandidate(distance: d, node: newNode)
+            for j in 0..<n { candidates[j + 1] = HNSWCandidate(distance: self.distance(base, slots[j]), node: slots[j]) }
+            hnswSortByDistance(candidates, count: n + 1)
             let kept = self.selectNeighbours(candidates, count: n + 1, limit: capacity, rule: rule, pruned: ctx.pruned)
             for j in 0..<kept { slots[j] = candidates[j].node }
             countCell.pointee = Int32(kept)
@@ -206,13 +206,13 @@ extension GraphPointers {
     /// point and top level are in `entry` (Algorithm 1). Raises the entry point when the node's level
     /// is above the current top.
     func insert(
-        _ node: Int32, efConstruction: Int, rule: HNSWNeighbourSelection, entry: borrowing Mutex<EntryPoint>,
-        context ctx: SearchContext, locks: StripedLocks?
+        _ node: Int32, efConstruction: Int, rule: HNSWNeighbourSelection, entry: borrowing Mutex<HNSWEntryPoint>,
+        context ctx: HNSWSearchContext, locks: HNSWStripedLocks?
     ) {
         let level = Int(levels[Int(node)])
         let start = entry.withLock { $0 }
         if start.node < 0 {
-            entry.withLock { state in if state.node < 0 { state = EntryPoint(node: node, level: Int32(level)) } }
+            entry.withLock { state in if state.node < 0 { state = HNSWEntryPoint(node: node, level: Int32(level)) } }
             return
         }
         let q = vector(node)
@@ -255,20 +255,20 @@ extension GraphPointers {
         }
         if level > top {
             entry.withLock { state in
-                if Int32(level) > state.level { state = EntryPoint(node: node, level: Int32(level)) }
+                if Int32(level) > state.level { state = HNSWEntryPoint(node: node, level: Int32(level)) }
             }
         }
     }
 }
 
 /// The graph's entry point and top level (`node == -1` when empty).
-struct EntryPoint: Sendable, Equatable {
+struct HNSWEntryPoint: Sendable, Equatable {
     var node: Int32
     var level: Int32
 }
 
 /// Insertion sort by (distance, node); lists here hold at most `M0 + 1` entries.
-func sortByDistance(_ a: UnsafeMutablePointer<Candidate>, count n: Int) {
+func hnswSortByDistance(_ a: UnsafeMutablePointer<HNSWCandidate>, count n: Int) {
     var i = 1
     while i < n {
         let x = a[i]

@@ -6,7 +6,7 @@ import Synchronization
 
 /// A growable, manually managed array of plain values. Not copy-on-write: its owner
 /// (``HNSWStorage``) frees it and copies it explicitly.
-struct RawBuffer<Element: BitwiseCopyable> {
+struct HNSWRawBuffer<Element: BitwiseCopyable> {
     private(set) var base: UnsafeMutablePointer<Element>
     private(set) var count: Int
     private(set) var capacity: Int
@@ -56,7 +56,7 @@ struct RawBuffer<Element: BitwiseCopyable> {
     }
 
     /// An independent copy with the same contents.
-    func copy() -> RawBuffer { RawBuffer(copying: UnsafeBufferPointer(start: base, count: count)) }
+    func copy() -> HNSWRawBuffer { HNSWRawBuffer(copying: UnsafeBufferPointer(start: base, count: count)) }
 
     /// The contents as an `Array`.
     var array: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }
@@ -70,7 +70,7 @@ struct RawBuffer<Element: BitwiseCopyable> {
 }
 
 /// A (distance, node) pair; smaller distance = more similar.
-struct Candidate: Equatable {
+struct HNSWCandidate: Equatable {
     var distance: Float
     var node: Int32
 }
@@ -78,14 +78,14 @@ struct Candidate: Equatable {
 /// A binary max-heap (largest distance on top) over caller-provided memory. Used as is for the result
 /// list (`top`, worst on top) and with negated distances for the candidate queue (closest on top),
 /// as hnswlib does with `std::priority_queue`. The caller guarantees the capacity.
-struct CandidateHeap {
-    let base: UnsafeMutablePointer<Candidate>
+struct HNSWCandidateHeap {
+    let base: UnsafeMutablePointer<HNSWCandidate>
     private(set) var count = 0
 
-    init(base: UnsafeMutablePointer<Candidate>) { self.base = base }
+    init(base: UnsafeMutablePointer<HNSWCandidate>) { self.base = base }
 
     var isEmpty: Bool { count == 0 }
-    var top: Candidate { base[0] }
+    var top: HNSWCandidate { base[0] }
 
     mutating func push(_ distance: Float, _ node: Int32) {
         var i = count
@@ -96,11 +96,11 @@ struct CandidateHeap {
             base[i] = base[parent]
             i = parent
         }
-        base[i] = Candidate(distance: distance, node: node)
+        base[i] = HNSWCandidate(distance: distance, node: node)
     }
 
     @discardableResult
-    mutating func pop() -> Candidate {
+    mutating func pop() -> HNSWCandidate {
         let result = base[0]
         count &-= 1
         if count > 0 {
@@ -125,23 +125,23 @@ struct CandidateHeap {
 /// Everything one search (or one insertion) needs, allocated once and reused: an epoch-stamped visited
 /// set (a node is visited iff `visited[node] == epoch`; a new search bumps the epoch instead of
 /// clearing), the two heaps, and scratch lists. One context is used by one thread at a time; the
-/// ``ContextPool`` hands them out.
-final class SearchContext: @unchecked Sendable {
+/// ``HNSWContextPool`` hands them out.
+final class HNSWSearchContext: @unchecked Sendable {
     private(set) var visited: UnsafeMutablePointer<UInt32>
     private(set) var visitedCapacity: Int
     private(set) var epoch: UInt32 = 0
     /// Result heap: `ef + 1` slots.
-    private(set) var topStorage: UnsafeMutablePointer<Candidate>
-    /// Candidate queue: one slot per node (a node enters at most once per search).
-    private(set) var queueStorage: UnsafeMutablePointer<Candidate>
+    private(set) var topStorage: UnsafeMutablePointer<HNSWCandidate>
+    /// HNSWCandidate queue: one slot per node (a node enters at most once per search).
+    private(set) var queueStorage: UnsafeMutablePointer<HNSWCandidate>
     /// Sorted results / selection scratch: `ef + 1` slots.
-    private(set) var sorted: UnsafeMutablePointer<Candidate>
+    private(set) var sorted: UnsafeMutablePointer<HNSWCandidate>
     private(set) var efCapacity: Int
     /// Neighbour-list copy (read under a lock during concurrent builds): `M0` slots.
     let neighbours: UnsafeMutablePointer<Int32>
     /// Pruning scratch: `M0 + 1` slots each.
-    let prune: UnsafeMutablePointer<Candidate>
-    let pruned: UnsafeMutablePointer<Candidate>
+    let prune: UnsafeMutablePointer<HNSWCandidate>
+    let pruned: UnsafeMutablePointer<HNSWCandidate>
     /// The prepared (normalised / augmented) query: `stride` floats.
     let query: UnsafeMutablePointer<Float>
 
@@ -203,10 +203,10 @@ final class SearchContext: @unchecked Sendable {
     }
 }
 
-/// A thread-safe free list of ``SearchContext``s: a search takes one (creating it only when all are in
+/// A thread-safe free list of ``HNSWSearchContext``s: a search takes one (creating it only when all are in
 /// use, i.e. at most one per concurrent thread) and returns it, so steady-state queries allocate nothing.
-final class ContextPool: Sendable {
-    private let free = Mutex<[SearchContext]>([])
+final class HNSWContextPool: Sendable {
+    private let free = Mutex<[HNSWSearchContext]>([])
     let m0: Int
     let stride: Int
 
@@ -216,8 +216,8 @@ final class ContextPool: Sendable {
     }
 
     /// Runs `body` with a context prepared for `nodes` nodes and lists of `ef`.
-    func withContext<R, E: Error>(nodes: Int, ef: Int, _ body: (SearchContext) throws(E) -> R) throws(E) -> R {
-        let context = free.withLock { $0.popLast() } ?? SearchContext(nodes: nodes, ef: ef, m0: m0, stride: stride)
+    func withContext<R, E: Error>(nodes: Int, ef: Int, _ body: (HNSWSearchContext) throws(E) -> R) throws(E) -> R {
+        let context = free.withLock { $0.popLast() } ?? HNSWSearchContext(nodes: nodes, ef: ef, m0: m0, stride: stride)
         context.prepare(nodes: nodes, ef: ef)
         defer {
             free.withLock { list in
@@ -231,7 +231,7 @@ final class ContextPool: Sendable {
 /// Lock striping for neighbour lists during a concurrent build: node `i` is guarded by stripe
 /// `i mod stripes`. A thread holds at most one stripe at a time, so there is no lock ordering to get
 /// wrong and no deadlock.
-final class StripedLocks: Sendable {
+final class HNSWStripedLocks: Sendable {
     private final class Stripe: Sendable {
         let mutex = Mutex<Void>(())
     }

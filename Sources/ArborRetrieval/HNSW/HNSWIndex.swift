@@ -42,9 +42,9 @@ public struct HNSWIndex: Sendable {
     public private(set) var deletedCount = 0
 
     private var storage: HNSWStorage
-    private let pool: ContextPool
-    private let kernel: DotKernel
-    private var generator: SplitMix64
+    private let pool: HNSWContextPool
+    private let kernel: HNSWDotKernel
+    private var generator: HNSWSplitMix64
     private var nodeOf: [ItemID: Int32] = [:]
 
     /// An empty index for `dimension`-long vectors.
@@ -59,9 +59,9 @@ public struct HNSWIndex: Sendable {
         self.dimension = dimension
         let stride = configuration.metric == .normAugmentedInnerProduct ? dimension + 1 : dimension
         storage = HNSWStorage(stride: stride, m: configuration.m, m0: configuration.maxNeighboursLayer0)
-        pool = ContextPool(m0: configuration.maxNeighboursLayer0, stride: stride)
-        kernel = DotKernel.resolve(configuration.kernel, dimension: stride)
-        generator = SplitMix64(seed: configuration.seed)
+        pool = HNSWContextPool(m0: configuration.maxNeighboursLayer0, stride: stride)
+        kernel = HNSWDotKernel.resolve(configuration.kernel, dimension: stride)
+        generator = HNSWSplitMix64(seed: configuration.seed)
         normBound = configuration.metric == .normAugmentedInnerProduct ? configuration.normBound : nil
     }
 
@@ -182,7 +182,7 @@ public struct HNSWIndex: Sendable {
         from start: Int, to end: Int, progress: any ProgressReporter, cancellation: CancellationFlag?
     ) -> Int {
         let g = storage.pointers(kernel: kernel)
-        let entry = Mutex(EntryPoint(node: storage.entryPoint, level: storage.maxLevel))
+        let entry = Mutex(HNSWEntryPoint(node: storage.entryPoint, level: storage.maxLevel))
         let efConstruction = max(configuration.efConstruction, configuration.m)
         let rule = configuration.neighbourSelection
         let threads = min(configuration.buildThreads, end - start)
@@ -202,12 +202,12 @@ public struct HNSWIndex: Sendable {
             var first = start
             if entry.withLock({ $0.node }) < 0 {  // the first node becomes the entry point, alone
                 g.insert(Int32(start), efConstruction: efConstruction, rule: rule, entry: entry,
-                         context: SearchContext(nodes: 1, ef: 1, m0: g.m0, stride: g.stride), locks: nil)
+                         context: HNSWSearchContext(nodes: 1, ef: 1, m0: g.m0, stride: g.stride), locks: nil)
                 first = start + 1
             }
-            let work = BuildWork(next: first)
+            let work = HNSWBuildWork(next: first)
             let alreadyDone = first - start
-            let locks = StripedLocks()
+            let locks = HNSWStripedLocks()
             DispatchQueue.concurrentPerform(iterations: threads) { _ in
                 pool.withContext(nodes: end, ef: efConstruction) { ctx in
                     while cancellation?.isCancelled != true {
@@ -281,16 +281,16 @@ public struct HNSWIndex: Sendable {
         if n == 0 || liveCount == 0 { return SearchResult(items: []) }
         let k = parameters.k, ef = max(parameters.efSearch, k)
         let g = storage.pointers(kernel: kernel)
-        let filter = ResultFilter(skipDeleted: deletedCount > 0 || !excluded.isEmpty, excluded: excluded.isEmpty ? nil : excluded)
+        let filter = HNSWResultFilter(skipDeleted: deletedCount > 0 || !excluded.isEmpty, excluded: excluded.isEmpty ? nil : excluded)
         let scale = normBound ?? 1
         let entryPoint = storage.entryPoint, top = Int(storage.maxLevel)
         return try pool.withContext(nodes: n, ef: ef) { (ctx) throws(ArborError) -> SearchResult in
             try prepareQuery(vector, into: ctx.query)
             let q = UnsafePointer(ctx.query)
             var statistics = SearchStatistics()
-            var results: CandidateHeap
+            var results: HNSWCandidateHeap
             if ef >= n || k >= liveCount {
-                results = CandidateHeap(base: ctx.topStorage)
+                results = HNSWCandidateHeap(base: ctx.topStorage)
                 for node in 0..<Int32(n) where filter.accepts(node, g) {
                     results.push(g.distance(q, node), node)
                     if results.count > k { results.pop() }
@@ -416,12 +416,12 @@ public struct HNSWIndex: Sendable {
         for (i, id) in graph.ids.enumerated() { nodeOf[id] = Int32(i) }
         deletedCount = graph.deleted.count(where: { $0 })
         normBound = graph.configuration.metric == .normAugmentedInnerProduct ? graph.normBound : nil
-        generator = SplitMix64(seed: graph.configuration.seed ^ (UInt64(n) &* 0x9E37_79B9_7F4A_7C15))
+        generator = HNSWSplitMix64(seed: graph.configuration.seed ^ (UInt64(n) &* 0x9E37_79B9_7F4A_7C15))
     }
 }
 
 /// Shared counters of a concurrent build.
-private final class BuildWork: Sendable {
+private final class HNSWBuildWork: Sendable {
     let next: Atomic<Int>
     let done = Atomic<Int>(0)
     init(next: Int) { self.next = Atomic(next) }

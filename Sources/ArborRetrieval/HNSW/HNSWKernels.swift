@@ -11,7 +11,7 @@ import Darwin
 #endif
 
 /// A resolved kernel (``HNSWDistanceKernel`` minus `.automatic`).
-enum DotKernel: Sendable, Equatable {
+enum HNSWDotKernel: Sendable, Equatable {
     case simd
     case blas
 
@@ -19,13 +19,13 @@ enum DotKernel: Sendable, Equatable {
     @inline(__always)
     func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         switch self {
-        case .simd: return simdDot(a, b, n)
+        case .simd: return hnswSIMDDot(a, b, n)
         case .blas: return cblas_sdot(Int32(n), a, 1, b, 1)
         }
     }
 
     /// The kernel for `choice` at dimension `n`; `.automatic` measures once per process and dimension.
-    static func resolve(_ choice: HNSWDistanceKernel, dimension n: Int) -> DotKernel {
+    static func resolve(_ choice: HNSWDistanceKernel, dimension n: Int) -> HNSWDotKernel {
         switch choice {
         case .simd: return .simd
         case .blas: return .blas
@@ -41,25 +41,25 @@ enum DotKernel: Sendable, Equatable {
     }
 
     /// Per-dimension choices of `.automatic`, for the life of the process.
-    private static let calibrated = Mutex<[Int: DotKernel]>([:])
+    private static let calibrated = Mutex<[Int: HNSWDotKernel]>([:])
 
     /// Times both kernels over a small block of vectors (best of 3 trials) and returns the faster.
-    static func measureFaster(dimension n: Int) -> DotKernel {
+    static func measureFaster(dimension n: Int) -> HNSWDotKernel {
         let rows = 64
-        var generator = SplitMix64(seed: 0x5eed)
+        var generator = HNSWSplitMix64(seed: 0x5eed)
         let data = (0..<(rows * max(n, 1))).map { _ in Float(generator.nextUnit()) - 0.5 }
         let query = (0..<max(n, 1)).map { _ in Float(generator.nextUnit()) - 0.5 }
-        var best: [DotKernel: UInt64] = [:]
+        var best: [HNSWDotKernel: UInt64] = [:]
         var sink: Float = 0
         data.withUnsafeBufferPointer { d in
             query.withUnsafeBufferPointer { q in
                 for _ in 0..<3 {
-                    for kernel in [DotKernel.simd, .blas] {
-                        let start = monotonicNanoseconds()
+                    for kernel in [HNSWDotKernel.simd, .blas] {
+                        let start = hnswMonotonicNanoseconds()
                         for _ in 0..<8 {
                             for r in 0..<rows { sink += kernel.dot(q.baseAddress!, d.baseAddress! + r * n, n) }
                         }
-                        let elapsed = monotonicNanoseconds() - start
+                        let elapsed = hnswMonotonicNanoseconds() - start
                         best[kernel] = min(best[kernel] ?? .max, elapsed)
                     }
                 }
@@ -73,7 +73,7 @@ enum DotKernel: Sendable, Equatable {
 /// Unrolled dot product: four `SIMD8<Float>` accumulators (32 floats per step), then 8 at a time,
 /// then a scalar tail. Loads are unaligned (rows of an odd dimension are not 32-byte aligned).
 @inline(__always)
-func simdDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+func hnswSIMDDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     let pa = UnsafeRawPointer(a), pb = UnsafeRawPointer(b)
     var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
     var i = 0
@@ -104,14 +104,14 @@ func simdDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> 
 }
 
 /// Nanoseconds from a monotonic clock (for the one-time kernel choice only).
-func monotonicNanoseconds() -> UInt64 {
+func hnswMonotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): a small, fast, seedable generator for node levels.
-struct SplitMix64: RandomNumberGenerator, Sendable, Equatable {
+/// HNSWSplitMix64 (Steele, Lea & Flood 2014): a small, fast, seedable generator for node levels.
+struct HNSWSplitMix64: RandomNumberGenerator, Sendable, Equatable {
     private(set) var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

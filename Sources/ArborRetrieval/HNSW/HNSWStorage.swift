@@ -10,20 +10,20 @@
 
 /// Owner of the raw buffers. Copied explicitly by ``HNSWIndex`` before a mutation when shared
 /// (copy-on-write at the index level). Mutated only by one thread, or by build workers under
-/// ``StripedLocks`` through ``GraphPointers``.
+/// ``HNSWStripedLocks`` through ``HNSWGraphPointers``.
 final class HNSWStorage: @unchecked Sendable {
     let stride: Int
     let m: Int
     let m0: Int
-    var vectors = RawBuffer<Float>()
-    var levels = RawBuffer<Int32>()
-    var upperStart = RawBuffer<Int32>()
-    var layer0 = RawBuffer<Int32>()
-    var layer0Counts = RawBuffer<Int32>()
-    var upper = RawBuffer<Int32>()
-    var upperCounts = RawBuffer<Int32>()
-    var deleted = RawBuffer<Bool>()
-    var ids = RawBuffer<UInt64>()
+    var vectors = HNSWRawBuffer<Float>()
+    var levels = HNSWRawBuffer<Int32>()
+    var upperStart = HNSWRawBuffer<Int32>()
+    var layer0 = HNSWRawBuffer<Int32>()
+    var layer0Counts = HNSWRawBuffer<Int32>()
+    var upper = HNSWRawBuffer<Int32>()
+    var upperCounts = HNSWRawBuffer<Int32>()
+    var deleted = HNSWRawBuffer<Bool>()
+    var ids = HNSWRawBuffer<UInt64>()
     var entryPoint: Int32 = -1
     var maxLevel: Int32 = -1
 
@@ -87,8 +87,8 @@ final class HNSWStorage: @unchecked Sendable {
     }
 
     /// Raw views of the buffers, valid until the next append/reserve/truncate.
-    func pointers(kernel: DotKernel) -> GraphPointers {
-        GraphPointers(
+    func pointers(kernel: HNSWDotKernel) -> HNSWGraphPointers {
+        HNSWGraphPointers(
             vectors: vectors.base, stride: stride, levels: levels.base, upperStart: upperStart.base,
             layer0: layer0.base, layer0Counts: layer0Counts.base, upper: upper.base,
             upperCounts: upperCounts.base, deleted: deleted.base, ids: ids.base, m: m, m0: m0,
@@ -97,8 +97,8 @@ final class HNSWStorage: @unchecked Sendable {
 }
 
 /// Plain pointers into an ``HNSWStorage`` for the hot loops (no class or array access per step).
-/// Sendable so build workers can share it; every write through it happens under ``StripedLocks``.
-struct GraphPointers: @unchecked Sendable {
+/// Sendable so build workers can share it; every write through it happens under ``HNSWStripedLocks``.
+struct HNSWGraphPointers: @unchecked Sendable {
     let vectors: UnsafeMutablePointer<Float>
     let stride: Int
     let levels: UnsafeMutablePointer<Int32>
@@ -111,7 +111,7 @@ struct GraphPointers: @unchecked Sendable {
     let ids: UnsafeMutablePointer<UInt64>
     let m: Int
     let m0: Int
-    let kernel: DotKernel
+    let kernel: HNSWDotKernel
 
     @inline(__always) func vector(_ node: Int32) -> UnsafePointer<Float> {
         UnsafePointer(vectors + Int(node) &* stride)
