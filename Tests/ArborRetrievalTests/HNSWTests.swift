@@ -217,6 +217,7 @@ struct HNSWTests {
         let (items, queries) = clusteredData(n: 1000, queries: 5, d: 16, seed: 9)
         let retriever = HNSWRetriever(index: try HNSWIndex.build(items, configuration: .init(m: 8, efConstruction: 64)))
         #expect(retriever.name == "hnsw")
+        #expect(HNSWRetriever(index: retriever.index, name: "hnsw-aug").name == "hnsw-aug")
         #expect(retriever.itemCount == 1000)
         let results = try retriever.search(batch: queries.map { Query(vector: $0) }, parameters: SearchParameters(k: 10, efSearch: 40))
         for result in results {

@@ -24,11 +24,15 @@ public struct HNSWRetriever: Retriever {
     /// The index searched.
     public let index: HNSWIndex
 
-    /// A retriever over `index`.
-    public init(index: HNSWIndex) { self.index = index }
+    /// A retriever over `index`, reported as `name` (e.g. `"hnsw-ip"` and `"hnsw-aug"` to put both
+    /// inner-product modes in one benchmark table).
+    public init(index: HNSWIndex, name: String = "hnsw") {
+        self.index = index
+        self.name = name
+    }
 
-    /// `"hnsw"`.
-    public var name: String { "hnsw" }
+    /// The name in reports, `"hnsw"` by default.
+    public let name: String
 
     /// Live (not deleted) items.
     public var itemCount: Int { index.liveCount }
