@@ -382,26 +382,37 @@ struct HNSWTests {
 
     @Test("two-thread build gives a valid graph with similar recall")
     func twoThreadBuild() throws {
-        let (items, queries) = clusteredData(n: 2000, queries: 30, d: 16, seed: 15)
-        var configuration = HNSWConfiguration(m: 10, efConstruction: 64)
+        let (items, queries) = clusteredData(n: 2000, queries: 30, d: 32, clusters: 300, sigma: 1.0, seed: 15)
+        var configuration = HNSWConfiguration(metric: .cosine, m: 8, efConstruction: 48)
         let one = try HNSWIndex.build(items, configuration: configuration)
         configuration.buildThreads = 2
         let two = try HNSWIndex.build(items, configuration: configuration)
         try two.graph.validate()
         #expect(two.count == 2000)
-        let r1 = try recall(one, items, queries, k: 10, ef: 64)
-        let r2 = try recall(two, items, queries, k: 10, ef: 64)
+        // Nodes nobody links to on layer 0. Pruning makes a few in any HNSW build; a concurrent insert
+        // once made more by overwriting back-links another thread had just added.
+        let orphans = [one, two].map { index in
+            let g = index.graph, m0 = g.configuration.maxNeighboursLayer0
+            var linked = [Bool](repeating: false, count: g.count)
+            linked[Int(g.entryPoint)] = true
+            for i in 0..<g.count { for j in 0..<Int(g.layer0Counts[i]) { linked[Int(g.layer0Neighbours[i * m0 + j])] = true } }
+            return linked.filter { !$0 }.count
+        }
+        print("HNSW nodes without a layer-0 in-link: 1 thread \(orphans[0]), 2 threads \(orphans[1])")
+        #expect(orphans[1] <= orphans[0] + 1)
+        let r1 = try recall(one, items, queries, k: 10, ef: 64, score: cosine)
+        let r2 = try recall(two, items, queries, k: 10, ef: 64, score: cosine)
         print("HNSW recall@10 ef 64: 1 thread \(r1), 2 threads \(r2)")
         #expect(r2 >= r1 - 0.03)
-        #expect(r2 >= 0.9)
+        #expect(r2 >= 0.85)
         // Incremental add with two threads into the existing graph.
         var grown = two
-        let (more, _) = clusteredData(n: 300, queries: 0, d: 16, seed: 16)
+        let (more, _) = clusteredData(n: 300, queries: 0, d: 32, clusters: 300, sigma: 1.0, seed: 16)
         try grown.add(more, ids: (0..<300).map { ItemID(UInt64(5000 + $0)) })
         try grown.graph.validate()
         #expect(grown.count == 2300 && two.count == 2000)  // copy-on-write: `two` unchanged
         let hit = try grown.search(Array(more.row(17)), parameters: SearchParameters(k: 1, efSearch: 64))
-        #expect(hit.items.first.map { $0.item == 5017 || $0.score >= dot(more.row(17), Array(more.row(17))) } == true)
+        #expect(hit.items.first?.item == 5017)
     }
 
     @Test("neighbour selection rules all build searchable graphs")

@@ -243,8 +243,30 @@ extension HNSWGraphPointers {
             let kept = selectNeighbours(sorted, count: n, limit: m, rule: rule, pruned: ctx.pruned)
             let (slots, countCell) = list(node, layer: layer)
             func write() {
-                for j in 0..<kept { slots[j] = sorted[j].node }
-                countCell.pointee = Int32(kept)
+                let existing = Int(countCell.pointee)
+                if existing == 0 {
+                    for j in 0..<kept { slots[j] = sorted[j].node }
+                    countCell.pointee = Int32(kept)
+                    return
+                }
+                // Concurrent builds only: another thread reached this node through a layer above and
+                // linked to it here before this list was written. Keep those links (overwriting them
+                // would leave their nodes without an in-link); prune when over capacity.
+                let merged = ctx.prune
+                var total = 0
+                for j in 0..<kept { merged[total] = sorted[j]; total += 1 }
+                for e in 0..<existing {
+                    let other = slots[e]
+                    var duplicate = false
+                    for j in 0..<kept where sorted[j].node == other { duplicate = true; break }
+                    if !duplicate { merged[total] = HNSWCandidate(distance: distance(q, other), node: other); total += 1 }
+                }
+                if total > capacity(layer: layer) {
+                    hnswSortByDistance(merged, count: total)
+                    total = selectNeighbours(merged, count: total, limit: capacity(layer: layer), rule: rule, pruned: ctx.pruned)
+                }
+                for j in 0..<total { slots[j] = merged[j].node }
+                countCell.pointee = Int32(total)
             }
             if let locks { locks.withLock(node) { write() } } else { write() }
             for j in 0..<kept {

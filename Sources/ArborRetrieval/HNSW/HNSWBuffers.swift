@@ -139,7 +139,8 @@ final class HNSWSearchContext: @unchecked Sendable {
     private(set) var efCapacity: Int
     /// Neighbour-list copy (read under a lock during concurrent builds): `M0` slots.
     let neighbours: UnsafeMutablePointer<Int32>
-    /// Pruning scratch: `M0 + 1` slots each.
+    /// Pruning scratch: `prune` holds a full list plus `M` candidates plus one (`M0 + M + 1`),
+    /// `pruned` holds `M0 + 1`.
     let prune: UnsafeMutablePointer<HNSWCandidate>
     let pruned: UnsafeMutablePointer<HNSWCandidate>
     /// The prepared (normalised / augmented) query: `stride` floats.
@@ -154,7 +155,7 @@ final class HNSWSearchContext: @unchecked Sendable {
         topStorage = .allocate(capacity: efCapacity + 1)
         sorted = .allocate(capacity: efCapacity + 1)
         neighbours = .allocate(capacity: m0)
-        prune = .allocate(capacity: m0 + 1)
+        prune = .allocate(capacity: m0 + m0 / 2 + 1)  // a full list plus M new entries plus one
         pruned = .allocate(capacity: m0 + 1)
         query = .allocate(capacity: max(stride, 1))
     }
