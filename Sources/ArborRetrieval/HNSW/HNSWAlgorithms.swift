@@ -184,6 +184,8 @@ extension HNSWGraphPointers {
         func update() {
             let (slots, countCell) = self.list(node, layer: layer)
             let n = Int(countCell.pointee), capacity = self.capacity(layer: layer)
+            // Already linked (a concurrent build can get there first through another path).
+            for j in 0..<n where slots[j] == newNode { return }
             if n < capacity {
                 slots[n] = newNode
                 countCell.pointee = Int32(n + 1)
