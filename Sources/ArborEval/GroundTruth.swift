@@ -32,7 +32,7 @@ public struct SeenCategoryFilter: Sendable {
 /// What the retrieved lists are compared with, one entry per query (in the order of the queries).
 /// At least one of ``relevant`` and ``reference`` must be given.
 public struct GroundTruth: Sendable {
-    /// The relevant (held-out) items per query: drives recall, precision, F1, hit rate and NDCG.
+    /// The relevant (held-out) items per query: drives recall, precision, F1, hit rate, NDCG and MRR.
     public var relevant: [Set<ItemID>]?
     /// The user's history per query: drives novelty.
     public var seen: [Set<ItemID>]?

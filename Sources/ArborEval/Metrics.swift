@@ -87,6 +87,17 @@ public enum RankingMetrics {
         return dcg / idealDCG(relevant: min(truth.count, k))
     }
 
+    /// MRR@k (reciprocal rank): `1 / r`, where `r` is the 1-based rank of the first item of `G`
+    /// among the first `k` results, and 0 when none is there (the session baselines' MRR@20).
+    /// - Returns: a value in `[0, 1]`, or `nil` when `k < 1` or `G` is empty.
+    public static func reciprocalRank(retrieved: [ItemID], truth: Set<ItemID>, k: Int) -> Double? {
+        guard k >= 1, !truth.isEmpty else { return nil }
+        for r in 0 ..< min(k, retrieved.count) where truth.contains(retrieved[r]) {
+            return 1 / Double(r + 1)
+        }
+        return 0
+    }
+
     /// `Σ_{i=1..n} 1 / log2(i + 1)`.
     @usableFromInline
     static func idealDCG(relevant n: Int) -> Double {
@@ -141,6 +152,8 @@ public struct QueryMetrics: Sendable, Equatable {
     public var hitRate: Double?
     /// NDCG@k (``RankingMetrics/ndcg(retrieved:truth:k:)``).
     public var ndcg: Double?
+    /// MRR@k (``RankingMetrics/reciprocalRank(retrieved:truth:k:)``).
+    public var mrr: Double?
     /// Novelty@k (``RankingMetrics/novelty(retrieved:seen:k:)``).
     public var novelty: Double?
     /// Recall@k with seen categories excluded: the first `k` results and the truth set are both
@@ -157,7 +170,7 @@ public struct QueryMetrics: Sendable, Equatable {
     /// All fields `nil` unless given.
     public init(
         recall: Double? = nil, precision: Double? = nil, f1: Double? = nil, hitRate: Double? = nil,
-        ndcg: Double? = nil, novelty: Double? = nil, unseenCategoryRecall: Double? = nil,
+        ndcg: Double? = nil, mrr: Double? = nil, novelty: Double? = nil, unseenCategoryRecall: Double? = nil,
         unseenCategoryPrecision: Double? = nil, unseenCategoryF1: Double? = nil, recallVsExact: Double? = nil
     ) {
         self.recall = recall
@@ -165,6 +178,7 @@ public struct QueryMetrics: Sendable, Equatable {
         self.f1 = f1
         self.hitRate = hitRate
         self.ndcg = ndcg
+        self.mrr = mrr
         self.novelty = novelty
         self.unseenCategoryRecall = unseenCategoryRecall
         self.unseenCategoryPrecision = unseenCategoryPrecision
@@ -176,7 +190,7 @@ public struct QueryMetrics: Sendable, Equatable {
     /// - Parameters:
     ///   - retrieved: item ids, best first.
     ///   - k: cut-off, >= 1 (otherwise every field is `nil`).
-    ///   - truth: the relevant items `G` (recall, precision, F1, hit rate, NDCG), or `nil`.
+    ///   - truth: the relevant items `G` (recall, precision, F1, hit rate, NDCG, MRR), or `nil`.
     ///   - seen: the user's history `S` (novelty), or `nil`.
     ///   - reference: a reference ranking such as the exact scan (recall vs exact), or `nil`.
     ///   - isSeenCategory: whether an item's category is among the user's seen categories (the
@@ -196,6 +210,7 @@ public struct QueryMetrics: Sendable, Equatable {
             m.f1 = RankingMetrics.f1(precision: p, recall: r)
             m.hitRate = hits > 0 ? 1 : 0
             m.ndcg = RankingMetrics.ndcg(retrieved: retrieved, truth: truth, k: k)
+            m.mrr = RankingMetrics.reciprocalRank(retrieved: retrieved, truth: truth, k: k)
             if let isSeenCategory {
                 let filteredTruth = Set(truth.lazy.filter { !isSeenCategory($0) })
                 if !filteredTruth.isEmpty {
@@ -230,6 +245,8 @@ public enum Metric: String, CaseIterable, Codable, Sendable {
     case hitRate
     /// NDCG@k.
     case ndcg
+    /// MRR@k.
+    case mrr
     /// Novelty@k.
     case novelty
     /// Recall@k with seen categories excluded.
@@ -249,6 +266,7 @@ public enum Metric: String, CaseIterable, Codable, Sendable {
         case .f1: "F1"
         case .hitRate: "HitRate"
         case .ndcg: "NDCG"
+        case .mrr: "MRR"
         case .novelty: "Novelty"
         case .unseenCategoryRecall: "Recall (new cat.)"
         case .unseenCategoryPrecision: "Precision (new cat.)"
@@ -265,6 +283,7 @@ public enum Metric: String, CaseIterable, Codable, Sendable {
         case .f1: \.f1
         case .hitRate: \.hitRate
         case .ndcg: \.ndcg
+        case .mrr: \.mrr
         case .novelty: \.novelty
         case .unseenCategoryRecall: \.unseenCategoryRecall
         case .unseenCategoryPrecision: \.unseenCategoryPrecision
@@ -354,6 +373,8 @@ public struct MetricSummary: Sendable, Equatable, Codable {
     public var hitRate: Double?
     /// Mean NDCG@k.
     public var ndcg: Double?
+    /// Mean MRR@k.
+    public var mrr: Double?
     /// Mean Novelty@k.
     public var novelty: Double?
     /// Mean Recall@k with seen categories excluded.
@@ -380,6 +401,7 @@ public struct MetricSummary: Sendable, Equatable, Codable {
             case .f1: f1
             case .hitRate: hitRate
             case .ndcg: ndcg
+            case .mrr: mrr
             case .novelty: novelty
             case .unseenCategoryRecall: unseenCategoryRecall
             case .unseenCategoryPrecision: unseenCategoryPrecision
@@ -394,6 +416,7 @@ public struct MetricSummary: Sendable, Equatable, Codable {
             case .f1: f1 = newValue
             case .hitRate: hitRate = newValue
             case .ndcg: ndcg = newValue
+            case .mrr: mrr = newValue
             case .novelty: novelty = newValue
             case .unseenCategoryRecall: unseenCategoryRecall = newValue
             case .unseenCategoryPrecision: unseenCategoryPrecision = newValue

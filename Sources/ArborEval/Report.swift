@@ -20,6 +20,19 @@ public struct RunMetadata: Sendable, Equatable, Codable {
     }
 }
 
+extension RunMetadata {
+    /// What Foundation knows about this machine: "os", "cores" (active processors) and "memory GB".
+    /// Callers add the CPU model, BLAS core (`openblas_get_corename()`) and Swift version.
+    public static func basicMachineInfo() -> [String: String] {
+        let info = ProcessInfo.processInfo
+        return [
+            "os": info.operatingSystemVersionString,
+            "cores": String(info.activeProcessorCount),
+            "memory GB": String(format: "%.1f", Double(info.physicalMemory) / 1_073_741_824),
+        ]
+    }
+}
+
 /// A benchmark's rows with their metadata, renderable as Markdown, JSON and CSV (and plots, see
 /// ``recallPlot(k:metric:x:logX:threads:title:)``).
 public struct BenchmarkReport: Sendable, Equatable, Codable {
@@ -59,13 +72,15 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
     /// The results table alone (see ``markdown(title:)``).
     public func markdownTable() -> String {
         let metrics = measuredMetrics
-        var header = ["retriever", "parameters", "k", "threads"]
+        let showBatch = rows.contains { $0.batchSize > 1 }
+        var header = ["retriever", "parameters", "k", "threads"] + (showBatch ? ["batch"] : [])
         header += metrics.map { "\($0.shortName)@k" }
         header += ["p50 ms", "p95 ms", "p99 ms", "QPS", "evals/query"]
         let rightAligned = [false, false] + Array(repeating: true, count: header.count - 2)
         var table: [[String]] = [header]
         for row in rows {
             var cells = [Self.markdownEscape(row.retriever), Self.markdownEscape(row.parameters), "\(row.k)", "\(row.threads)"]
+            if showBatch { cells.append("\(row.batchSize)") }
             cells += metrics.map { row.metrics[$0].map(Self.formatMetric) ?? "-" }
             cells += [
                 Self.formatMilliseconds(row.latency.p50Ms), Self.formatMilliseconds(row.latency.p95Ms),
@@ -122,7 +137,7 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
 
     /// The CSV column names, in order.
     public static var csvHeader: [String] {
-        ["retriever", "parameters", "sweep_index", "k", "search_k", "threads", "queries", "truth_queries"]
+        ["retriever", "parameters", "sweep_index", "k", "search_k", "threads", "batch_size", "queries", "truth_queries"]
             + Metric.allCases.map(\.rawValue)
             + ["mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms", "wall_s", "qps", "evals_per_query", "steps_per_query"]
     }
@@ -135,7 +150,7 @@ public struct BenchmarkReport: Sendable, Equatable, Codable {
         for row in rows {
             var fields = [
                 Self.csvField(row.retriever), Self.csvField(row.parameters), "\(row.sweepIndex)", "\(row.k)",
-                "\(row.searchK)", "\(row.threads)", "\(row.metrics.queries)", "\(row.metrics.truthQueries)",
+                "\(row.searchK)", "\(row.threads)", "\(row.batchSize)", "\(row.metrics.queries)", "\(row.metrics.truthQueries)",
             ]
             fields += Metric.allCases.map { row.metrics[$0].map { "\($0)" } ?? "" }
             let l = row.latency

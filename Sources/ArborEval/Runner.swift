@@ -76,13 +76,21 @@ public struct BenchmarkConfiguration: Sendable {
     /// those of the `max(kValues)` search and repeat on each `k` row. `true`: one search per `k`,
     /// so latency and beam widening follow each `k`.
     public var searchPerK: Bool
+    /// Queries per call. 1 (default): `search(_:parameters:)` per query, each timed on its own.
+    /// More: consecutive queries go together through `search(batch:parameters:)` (one GEMM for a
+    /// flat scan); each query of a batch is given the batch's latency, so percentiles are those a
+    /// caller of a batched service sees, and QPS is still queries / wall time.
+    public var batchSize: Int
 
     /// A configuration; see the properties.
-    public init(kValues: [Int], threadCounts: [Int] = [1], warmUp: [Query] = [], searchPerK: Bool = false) {
+    public init(
+        kValues: [Int], threadCounts: [Int] = [1], warmUp: [Query] = [], searchPerK: Bool = false, batchSize: Int = 1
+    ) {
         self.kValues = kValues
         self.threadCounts = threadCounts
         self.warmUp = warmUp
         self.searchPerK = searchPerK
+        self.batchSize = batchSize
     }
 
     /// Checks the k values and thread counts.
@@ -93,6 +101,9 @@ public struct BenchmarkConfiguration: Sendable {
         for k in kValues where k < 1 { throw .invalidArgument(name: "k", reason: "must be at least 1, got \(k)") }
         for t in threadCounts where t < 1 {
             throw .invalidArgument(name: "threads", reason: "must be at least 1, got \(t)")
+        }
+        guard batchSize >= 1 else {
+            throw .invalidArgument(name: "batch size", reason: "must be at least 1, got \(batchSize)")
         }
     }
 }
@@ -111,6 +122,8 @@ public struct BenchmarkRow: Sendable, Equatable, Codable {
     public var searchK: Int
     /// Threads the queries were spread over.
     public var threads: Int
+    /// Queries per retriever call (1 = one query at a time).
+    public var batchSize: Int
     /// Quality means.
     public var metrics: MetricSummary
     /// Latency percentiles and QPS.
@@ -123,7 +136,7 @@ public struct BenchmarkRow: Sendable, Equatable, Codable {
     /// A row from its fields.
     public init(
         retriever: String, parameters: String, sweepIndex: Int, k: Int, searchK: Int, threads: Int,
-        metrics: MetricSummary, latency: LatencySummary, evaluationsPerQuery: Double, stepsPerQuery: Double
+        batchSize: Int = 1, metrics: MetricSummary, latency: LatencySummary, evaluationsPerQuery: Double, stepsPerQuery: Double
     ) {
         self.retriever = retriever
         self.parameters = parameters
@@ -131,6 +144,7 @@ public struct BenchmarkRow: Sendable, Equatable, Codable {
         self.k = k
         self.searchK = searchK
         self.threads = threads
+        self.batchSize = batchSize
         self.metrics = metrics
         self.latency = latency
         self.evaluationsPerQuery = evaluationsPerQuery
@@ -155,6 +169,12 @@ public struct TimedRun: Sendable {
 /// computed after the timed pass, in query order, so quality numbers do not depend on the thread
 /// count. Progress goes to the reporter: task "benchmark" counts timed runs; a task per run
 /// ("tree beam=200 k=100 t=2") counts its queries.
+///
+/// Protocols: the runner scores what the retrievers return. For the masked full-ranking protocol
+/// (RecBole, MIND: seen items removed) put each user's seen items in `Query.excluded`, so retrievers
+/// filter them at the leaves; for TDM's seen-categories-excluded figures give
+/// ``GroundTruth/seenCategories``. `run` blocks the calling thread; call it off the cooperative pool
+/// (or from a plain thread) in async code. With several threads, keep BLAS single-threaded.
 public struct BenchmarkRunner: Sendable {
     /// Cut-offs, threads, warm-up.
     public var configuration: BenchmarkConfiguration
@@ -199,13 +219,19 @@ public struct BenchmarkRunner: Sendable {
                         var parameters = point.parameters
                         parameters.k = searchK
                         let task = "\(entry.label) \(point.label) k=\(searchK) t=\(threads)"
-                        for q in configuration.warmUp {
-                            try cancellation?.check()
-                            _ = try entry.retriever.search(q, parameters: parameters)
+                        try cancellation?.check()
+                        if configuration.batchSize > 1, !configuration.warmUp.isEmpty {
+                            _ = try entry.retriever.search(batch: configuration.warmUp, parameters: parameters)
+                        } else {
+                            for q in configuration.warmUp {
+                                try cancellation?.check()
+                                _ = try entry.retriever.search(q, parameters: parameters)
+                            }
                         }
                         let run = try Self.timedRun(
                             retriever: entry.retriever, queries: queries, parameters: parameters,
-                            threads: threads, progress: progress, task: task, cancellation: cancellation)
+                            threads: threads, batchSize: configuration.batchSize, progress: progress, task: task,
+                            cancellation: cancellation)
                         let latency = LatencySummary(nanoseconds: run.latencyNanoseconds, wallNanoseconds: run.wallNanoseconds)
                         var evaluations = 0.0, steps = 0.0
                         for r in run.results {
@@ -217,7 +243,7 @@ public struct BenchmarkRunner: Sendable {
                             let summary = try truth.evaluate(retrieved: lists, k: k)
                             rows.append(BenchmarkRow(
                                 retriever: entry.label, parameters: point.label, sweepIndex: sweepIndex, k: k,
-                                searchK: searchK, threads: threads, metrics: summary, latency: latency,
+                                searchK: searchK, threads: threads, batchSize: configuration.batchSize, metrics: summary, latency: latency,
                                 evaluationsPerQuery: evaluations / Double(queries.count),
                                 stepsPerQuery: steps / Double(queries.count)))
                         }
@@ -231,16 +257,27 @@ public struct BenchmarkRunner: Sendable {
         return rows
     }
 
-    /// Runs `queries` once through `retriever`, spread over `threads` threads, and times each query
+    /// Runs `queries` once through `retriever`, spread over `threads` threads, and times each call
     /// and the whole pass. Results land in query order whatever the thread count.
-    /// - Throws: ``ArborError`` for `threads < 1`; `CancellationError`; the first retriever error.
+    /// - Parameter batchSize: queries per call; above 1, consecutive queries go through
+    ///   `search(batch:parameters:)` (batches are cut before the clock starts) and every query of a
+    ///   batch gets the batch's latency.
+    /// - Throws: ``ArborError`` for `threads < 1`, `batchSize < 1` or a batch answered with the wrong
+    ///   number of results; `CancellationError`; the first retriever error.
     public static func timedRun(
         retriever: any Retriever, queries: [Query], parameters: SearchParameters, threads: Int = 1,
-        progress: any ProgressReporter = SilentProgress(), task: String = "queries",
+        batchSize: Int = 1, progress: any ProgressReporter = SilentProgress(), task: String = "queries",
         cancellation: CancellationFlag? = nil
     ) throws -> TimedRun {
         guard threads >= 1 else { throw ArborError.invalidArgument(name: "threads", reason: "must be at least 1, got \(threads)") }
+        guard batchSize >= 1 else {
+            throw ArborError.invalidArgument(name: "batch size", reason: "must be at least 1, got \(batchSize)")
+        }
         let n = queries.count
+        let batches: [[Query]] = batchSize == 1 ? [] : stride(from: 0, to: n, by: batchSize).map {
+            Array(queries[$0 ..< min($0 + batchSize, n)])
+        }
+        let units = batchSize == 1 ? n : batches.count
         var results = [SearchResult](repeating: SearchResult(items: []), count: n)
         var latencies = [Int64](repeating: 0, count: n)
         let state = RunState()
@@ -254,25 +291,44 @@ public struct BenchmarkRunner: Sendable {
                 let worker: @Sendable () -> Void = {
                     while !state.stop.load(ordering: .relaxed) {
                         let i = state.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                        if i >= n { break }
+                        if i >= units { break }
                         if cancellation?.isCancelled == true {
                             state.failure.withLock { if $0 == nil { $0 = CancellationError() } }
                             state.stop.store(true, ordering: .relaxed)
                             break
                         }
                         let start = clock.now
+                        var doneHere = 1
                         do {
-                            let r = try retriever.search(queries[i], parameters: parameters)
-                            let elapsed = start.duration(to: clock.now)
-                            out.results[i] = r
-                            out.latencies[i] = elapsed.nanoseconds
+                            if batchSize == 1 {
+                                let r = try retriever.search(queries[i], parameters: parameters)
+                                let elapsed = start.duration(to: clock.now)
+                                out.results[i] = r
+                                out.latencies[i] = elapsed.nanoseconds
+                            } else {
+                                let batch = batches[i]
+                                let rs = try retriever.search(batch: batch, parameters: parameters)
+                                let elapsed = start.duration(to: clock.now).nanoseconds
+                                guard rs.count == batch.count else {
+                                    throw ArborError.dimensionMismatch(
+                                        field: "results of batch \(i)", expected: batch.count, found: rs.count)
+                                }
+                                let first = i * batchSize
+                                for (j, r) in rs.enumerated() {
+                                    out.results[first + j] = r
+                                    out.latencies[first + j] = elapsed
+                                }
+                                doneHere = batch.count
+                            }
                         } catch {
                             state.failure.withLock { if $0 == nil { $0 = error } }
                             state.stop.store(true, ordering: .relaxed)
                             break
                         }
-                        let c = state.completed.wrappingAdd(1, ordering: .relaxed).newValue
-                        if c % reportEvery == 0 || c == n { progress.report(task: task, done: c, total: n) }
+                        let c = state.completed.wrappingAdd(doneHere, ordering: .relaxed).newValue
+                        if c / reportEvery != (c - doneHere) / reportEvery || c == n {
+                            progress.report(task: task, done: c, total: n)
+                        }
                     }
                 }
                 let start = clock.now

@@ -172,7 +172,7 @@ public struct SVGPlot: Sendable, Equatable {
             }
             svg += "</g>\n"
             if showPointLabels {
-                svg += "<g class=\"point-labels\" font-size=\"10\" fill=\"\(color)\">\n"
+                svg += "<g class=\"point-labels\" font-size=\"10\" fill=\"\(color)\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\" stroke-linejoin=\"round\">\n"
                 for p in s.points {
                     guard let label = p.label, !label.isEmpty else { continue }
                     svg += "<text x=\"\(f(px(p.x) + 6))\" y=\"\(f(py(p.y) - 6))\">\(xmlEscape(label))</text>\n"
@@ -289,8 +289,7 @@ struct Scale {
             var a = log10(minV), b = log10(maxV)
             if axis.range == nil { a = a.rounded(.down); b = b.rounded(.up) }
             if b - a < 1e-12 { a -= 0.5; b += 0.5 }
-            lo = a
-            hi = b
+            (lo, hi) = Scale.padded(a, b, fixed: axis.range != nil)
             var ticks: [Tick] = []
             let decades = b - a
             let mantissas: [Double] = decades <= 2.05 ? [1, 2, 5] : [1]
@@ -316,8 +315,7 @@ struct Scale {
                 a = (a / step).rounded(.down) * step
                 b = (b / step).rounded(.up) * step
             }
-            lo = a
-            hi = b
+            (lo, hi) = Scale.padded(a, b, fixed: axis.range != nil)
             let decimals = max(0, Int(-log10(step).rounded(.down)))
             var ticks: [Tick] = []
             var i = (a / step - 1e-9).rounded(.up)
@@ -329,6 +327,14 @@ struct Scale {
             }
             self.ticks = ticks
         }
+    }
+
+    /// Widens a fitted range by 3% on each side so that markers on the outermost ticks stay whole;
+    /// a fixed range stays as given.
+    static func padded(_ a: Double, _ b: Double, fixed: Bool) -> (Double, Double) {
+        guard !fixed else { return (a, b) }
+        let pad = (b - a) * 0.03
+        return (a - pad, b + pad)
     }
 
     /// 1, 2 or 5 × 10^n, the smallest at least `raw`.
@@ -418,7 +424,7 @@ extension BenchmarkReport {
         }
         guard !series.isEmpty else { throw .empty(what: "\(chosen.rawValue) values at k = \(k)") }
         return SVGPlot(
-            title: title ?? "\(chosen.shortName)@\(k) vs \(x.title)",
+            title: title ?? "\(chosen.shortName)@\(k) by \(x.title)",
             xAxis: PlotAxis(title: x.title, logScale: logX),
             yAxis: PlotAxis(title: "\(chosen.shortName)@\(k)"),
             series: series)

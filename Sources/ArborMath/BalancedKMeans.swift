@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Balanced k-means: splits a set of points into `k` groups whose sizes differ by at most one
 /// (sizes `ceil(n/k)` for the first `n % k` groups, `floor(n/k)` for the rest), with centres
@@ -72,7 +73,7 @@ public struct BalancedKMeans: Sendable {
                     // Big ranges first get the whole machine's attention through BLAS; many small
                     // ranges are spread over threads.
                     let work = ranges.indices.sorted { ranges[$0].count > ranges[$1].count }
-                    let chunks = max(1, min(work.count, ProcessInfoLite.activeProcessorCount * 4))
+                    let chunks = max(1, min(work.count, ProcessInfo.processInfo.activeProcessorCount * 4))
                     DispatchQueue.concurrentPerform(iterations: chunks) { c in
                         var i = c
                         while i < work.count {
@@ -265,17 +266,3 @@ public struct BalancedKMeans: Sendable {
         return centres
     }
 }
-
-/// Processor count without Foundation.
-enum ProcessInfoLite {
-    static var activeProcessorCount: Int {
-        #if canImport(Glibc)
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 2
-        #endif
-    }
-}
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -33,8 +33,7 @@ public struct TopKSelector: Sendable {
     }
 
     /// Number of pairs kept (at most `k`).
-    @inlinable public var count: Int { countStorage }
-    @usableFromInline var countStorage: Int { scores.count }
+    public var count: Int { scores.count }
 
     /// True when `k` pairs are kept.
     public var isFull: Bool { scores.count >= k }

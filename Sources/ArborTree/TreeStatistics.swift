@@ -1,3 +1,5 @@
+import Foundation
+
 /// Shape of a tree, as `arbor inspect` shows it: depth, nodes per level, children per node, how
 /// evenly the items spread below the nodes of each level, and how many one-child (padding) nodes
 /// the layout needed.
@@ -77,5 +79,3 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
         return lines.joined(separator: "\n")
     }
 }
-
-import Foundation

@@ -90,6 +90,14 @@ private func close(_ a: Double?, _ b: Double, tolerance: Double = 1e-12) -> Bool
         #expect(RankingMetrics.recallAgainstReference(retrieved: ids([1, 1]), reference: ids([1, 2]), k: 2) == 0.5)
     }
 
+    @Test func reciprocalRank() {
+        #expect(RankingMetrics.reciprocalRank(retrieved: ids([4, 5, 6]), truth: idSet([6, 5]), k: 3) == 0.5)
+        #expect(RankingMetrics.reciprocalRank(retrieved: ids([4, 5, 6]), truth: idSet([6]), k: 2) == 0)
+        #expect(RankingMetrics.reciprocalRank(retrieved: ids([6]), truth: idSet([6]), k: 20) == 1)
+        #expect(RankingMetrics.reciprocalRank(retrieved: ids([6]), truth: [], k: 20) == nil)
+        #expect(QueryMetrics.evaluate(retrieved: ids([1, 2, 3, 4]), k: 4, truth: idSet([4])).mrr == 0.25)
+    }
+
     @Test func noveltyAndRecallAgainstReference() {
         #expect(RankingMetrics.novelty(retrieved: ids([1, 2, 3, 4]), seen: idSet([2, 4]), k: 4) == 0.5)
         #expect(close(RankingMetrics.recallAgainstReference(retrieved: ids([1, 2, 3]), reference: ids([3, 2, 9, 10]), k: 3), 2.0 / 3))

@@ -202,3 +202,81 @@ private final class RecordingProgress: ProgressReporter {
         #expect(SweepPoint.efSearch(64).parameters.efSearch == 64)
     }
 }
+
+@Suite struct PopularityTests {
+    @Test func ranksByCountAndHonoursExclusions() throws {
+        let pop = PopularityRetriever(interactions: [3, 1, 3, 2, 2, 3, 5].map { ItemID($0) })
+        #expect(pop.itemCount == 4)
+        let all = try pop.search(Query(), parameters: SearchParameters(k: 10))
+        // 3 (x3), then 2 (x2), then 1 and 5 (x1, smaller id first).
+        #expect(all.items.map(\.item.rawValue) == [3, 2, 1, 5])
+        #expect(all.items.map(\.score) == [3, 2, 1, 1])
+        let masked = try pop.search(Query(excluded: [ItemID(3)]), parameters: SearchParameters(k: 2))
+        #expect(masked.items.map(\.item.rawValue) == [2, 1])
+        #expect(masked.statistics.modelEvaluations == 3)
+        #expect(throws: ArborError.self) { try pop.search(Query(), parameters: SearchParameters(k: 0)) }
+
+        // In the runner: one target per user, masked, Recall@k = HitRate@k.
+        let queries = [Query(excluded: [ItemID(3)]), Query()]
+        let truth = GroundTruth.items([[ItemID(2)], [ItemID(5)]])
+        let rows = try BenchmarkRunner(configuration: BenchmarkConfiguration(kValues: [1, 4])).run(
+            entries: [BenchmarkEntry(retriever: pop, parameters: [SearchParameters()])], queries: queries, truth: truth)
+        #expect(rows.map(\.metrics.recall) == [0.5, 1])
+        #expect(rows.map(\.metrics.hitRate) == [0.5, 1])
+    }
+}
+
+/// PerfectRetriever answers, but batches go through its own `search(batch:)`, which records their sizes.
+private final class BatchRecordingRetriever: Retriever {
+    let sizes = Mutex<[Int]>([])
+    var name: String { "batched" }
+    var itemCount: Int { 1_000_000 }
+    func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
+        try PerfectRetriever().search(query, parameters: parameters)
+    }
+    func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
+        sizes.withLock { $0.append(queries.count) }
+        return try queries.map { try search($0, parameters: parameters) }
+    }
+}
+
+/// Drops the last result of every batch.
+private struct ShortBatchRetriever: Retriever {
+    var name: String { "short" }
+    var itemCount: Int { 1 }
+    func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult { SearchResult(items: []) }
+    func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
+        Array(repeating: SearchResult(items: []), count: max(0, queries.count - 1))
+    }
+}
+
+@Suite struct BatchTests {
+    @Test func batchedRunsMatchPerQueryQuality() throws {
+        let n = 23
+        let queries = makeQueries(n)
+        let retriever = BatchRecordingRetriever()
+        let truth = GroundTruth.items(truthSets(n))
+        let batched = try BenchmarkRunner(configuration: BenchmarkConfiguration(kValues: [5], threadCounts: [2], batchSize: 8))
+            .run(entries: [BenchmarkEntry(retriever: retriever, parameters: [SearchParameters()])], queries: queries, truth: truth)
+        #expect(retriever.sizes.withLock { $0.sorted() } == [7, 8, 8])
+        #expect(batched.count == 1)
+        #expect(batched[0].batchSize == 8)
+        #expect(batched[0].metrics.recall == 1)
+        #expect(batched[0].evaluationsPerQuery == Double(n - 1) / 2)
+        #expect(batched[0].latency.queries == n)
+        let run = try BenchmarkRunner.timedRun(
+            retriever: retriever, queries: queries, parameters: SearchParameters(k: 1), threads: 2, batchSize: 5)
+        #expect(run.results.map { $0.items[0].item.rawValue } == (0 ..< UInt64(n)).map { 100 * $0 })
+        // Every query of a batch carries the batch latency.
+        #expect(run.latencyNanoseconds[0] == run.latencyNanoseconds[4])
+        let report = BenchmarkReport(metadata: RunMetadata(dataset: "d"), rows: batched)
+        #expect(report.markdownTable().contains("| batch |"))
+        #expect(throws: ArborError.dimensionMismatch(field: "results of batch 0", expected: 4, found: 3)) {
+            try BenchmarkRunner.timedRun(
+                retriever: ShortBatchRetriever(), queries: makeQueries(4), parameters: SearchParameters(), batchSize: 4)
+        }
+        #expect(throws: ArborError.self) {
+            try BenchmarkRunner.timedRun(retriever: retriever, queries: queries, parameters: SearchParameters(), batchSize: 0)
+        }
+    }
+}

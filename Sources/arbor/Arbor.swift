@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// `arbor`: prepare data, build a tree index, query it, inspect it, benchmark it.
+@main
+struct Arbor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "arbor",
+        abstract: "Tree-based deep retrieval (TDM) on LMDB and OpenBLAS.",
+        discussion: """
+            Typical session:
+              arbor generate --items 1000000 --out data/          # synthetic catalogue, users, queries
+              arbor build --vectors data/items.npy --ids data/items.ids --out items.arbor
+              arbor query --index items.arbor --vectors data/queries.npy --limit 3 --k 10
+              arbor inspect --index items.arbor --verify
+              arbor bench --index items.arbor --queries data/queries.npy --out bench/
+              arbor demo                                          # all of it on an embedded default
+            """,
+        subcommands: [Demo.self, Generate.self, Build.self, Query.self, Inspect.self, Bench.self])
+}

@@ -1,0 +1,130 @@
+import ArborCore
+import ArborData
+import ArborEval
+import ArborMath
+import ArborTree
+import ArgumentParser
+import Foundation
+
+/// `arbor bench`: tree against the exact scan on one query set, side by side.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark beam search against the exact flat scan: recall@k, latency, QPS, evaluations.",
+        discussion: """
+            Either an existing index with a query file (--index, --queries), or --synthetic N, which
+            generates N items and users, builds the index (into --index-out, default a temporary
+            file), then benchmarks it. Writes bench.md, bench.json, bench.csv and SVG plots into --out.
+            Example (the 1M figure of the README):
+              arbor bench --synthetic 1000000 --fan-out 16 --beams 25,50,100,200,400 --out bench-1m
+            """)
+
+    @Option(help: "An index to benchmark.")
+    var index: String?
+
+    @Option(help: "Query vectors (.npy, one a row) for --index.")
+    var queries: String?
+
+    @Option(help: "Generate, build and benchmark a synthetic catalogue of this many items.")
+    var synthetic: Int?
+
+    @Option(help: "With --synthetic: embedding width.")
+    var dim: Int = 64
+
+    @Option(help: "With --synthetic: number of query users.")
+    var users: Int = 1000
+
+    @Option(help: "With --synthetic: seed.")
+    var seed: UInt64 = 1
+
+    @Option(help: "With --synthetic: where to keep the built index (default: a temporary file, removed).")
+    var indexOut: String?
+
+    @OptionGroup var tree: TreeOptions
+
+    @Option(help: "Use only the first N queries.")
+    var limit: Int?
+
+    @Option(help: "Items per query (recall@k is measured against the exact top-k).")
+    var k: Int = 100
+
+    @Option(help: "Beam widths to sweep, comma-separated.")
+    var beams: String = "50,100,200,400,800,1600"
+
+    @Option(help: "Thread counts to time, comma-separated (BLAS stays single-threaded).")
+    var threads: String = "1"
+
+    @Option(help: "Batch size of the extra flat batch-QPS figure (0 to skip).")
+    var flatBatch: Int = 256
+
+    @Option(help: "Folder for the reports.")
+    var out: String = "bench-out"
+
+    func validate() throws {
+        guard (index == nil) != (synthetic == nil) else { throw ValidationError("give exactly one of --index and --synthetic") }
+        if index != nil, queries == nil { throw ValidationError("--index needs --queries") }
+        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+    }
+
+    func run() throws {
+        let cancellation = CancellationFlag()
+        Interrupts.install(cancellation)
+        let progress = ProgressPrinter()
+        let beamList = try parseIntList(beams, option: "--beams")
+        let threadList = try parseIntList(threads, option: "--threads")
+        var notes = ["openblas threads 1", "k = \(k)"]
+        var dataset = ""
+        var indexPath = index ?? ""
+        var removeIndex = false
+        var queryVectors: Matrix
+        if let synthetic {
+            let options = SyntheticOptions.make(items: synthetic, dim: dim, seed: seed, users: users)
+            let catalog = try options.catalog(progress: progress, cancellation: cancellation)
+            let userSet = try options.users(catalog: catalog, progress: progress, cancellation: cancellation)
+            queryVectors = userSet.queries
+            let start = ContinuousClock.now
+            let layout = try tree.build(embeddings: catalog.embeddings, ids: catalog.itemIDs, categories: catalog.categories,
+                                        progress: progress, cancellation: cancellation)
+            let buildSeconds = seconds(since: start)
+            if let indexOut { indexPath = indexOut } else {
+                indexPath = FileManager.default.temporaryDirectory.appendingPathComponent("arbor-bench-\(getpid()).arbor").path
+                removeIndex = true
+            }
+            let writeStart = ContinuousClock.now
+            try IndexWriter().write(layout: layout, to: indexPath, progress: progress, cancellation: cancellation)
+            notes.append(String(format: "tree build %.2f s (fan-out %d, %@), index write %.2f s, index file %@",
+                                buildSeconds, tree.fanOut, tree.innerNodes.rawValue, seconds(since: writeStart),
+                                formatBytes(fileSize(indexPath))))
+            dataset = "synthetic: \(synthetic) items, d = \(dim), \(catalog.categoryCount) categories, \(users) user queries, seed \(seed)"
+        } else {
+            queryVectors = try NPY.readMatrix(at: queries!)
+            dataset = "\(index!) with queries \(queries!)"
+        }
+        defer {
+            if removeIndex {
+                try? FileManager.default.removeItem(atPath: indexPath)
+                try? FileManager.default.removeItem(atPath: indexPath + "-lock")
+            }
+        }
+        let openStart = ContinuousClock.now
+        let reader = try IndexReader(path: indexPath)
+        notes.append(String(format: "index open %.2f ms (header only)", seconds(since: openStart) * 1000))
+        guard queryVectors.cols == reader.dimension else {
+            throw ArborError.dimensionMismatch(field: "query columns", expected: reader.dimension, found: queryVectors.cols)
+        }
+        let n = min(queryVectors.rows, limit ?? queryVectors.rows)
+        let queryList = (0..<n).map { ArborCore.Query(vector: Array(queryVectors.row($0))) }
+        let bench = VectorBenchmark(reader: reader, queries: queryList, k: k, beams: beamList, threads: threadList)
+        let (rows, flat) = try bench.run(progress: progress, cancellation: cancellation)
+        if flatBatch > 0 {
+            let single = try flatBatchQPS(flat, queries: queryList, k: k, batch: 1)
+            let batched = try flatBatchQPS(flat, queries: queryList, k: k, batch: flatBatch)
+            notes.append(String(format: "flat exact scan, 1 thread: %.1f QPS one query at a time, %.1f QPS in batches of %d (%.2f ms/query)",
+                                single, batched, flatBatch, 1000 / batched))
+        }
+        let report = BenchmarkReport(metadata: RunMetadata(machine: machineInfo(), dataset: dataset, notes: notes), rows: rows)
+        let paths = try writeReport(report, k: k, to: out, baseName: "bench", title: "Arbor tree vs exact scan")
+        print(report.markdown(title: "Arbor tree vs exact scan"))
+        for line in summarize(rows: rows, k: k) { print(line) }
+        print("wrote " + paths.joined(separator: ", "))
+    }
+}

@@ -1,0 +1,96 @@
+import ArborCore
+import ArborEval
+import ArborMath
+import ArborModels
+import ArborRetrieval
+import ArborTree
+import Foundation
+
+/// Machine facts printed with every benchmark (the figures are ratios; this says where they ran).
+func machineInfo() -> [String: String] {
+    var info: [String: String] = [
+        "cores": String(ProcessInfo.processInfo.activeProcessorCount),
+        "openblas core": BLAS.coreName,
+        "memory GiB": String(ProcessInfo.processInfo.physicalMemory >> 30),
+    ]
+    if let cpu = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        .split(separator: "\n").first(where: { $0.hasPrefix("model name") })?
+        .split(separator: ":").last?.trimmingCharacters(in: .whitespaces) {
+        info["cpu"] = cpu
+    }
+    return info
+}
+
+/// One benchmark of an index against the exact scan of its own leaves: the tree at each beam width
+/// beside the flat scan, recall@k against the exact top-k, latency, QPS and model evaluations.
+struct VectorBenchmark {
+    var reader: IndexReader
+    var queries: [ArborCore.Query]
+    var k: Int
+    var beams: [Int]
+    var threads: [Int]
+    /// Held-out items per query (quality metrics) and history (novelty), when known.
+    var relevant: [Set<ItemID>]? = nil
+    var seen: [Set<ItemID>]? = nil
+    var extraK: [Int] = []
+
+    func run(progress: ProgressPrinter, cancellation: CancellationFlag) throws -> (rows: [BenchmarkRow], flat: FlatRetriever) {
+        let (tree, flatOrNil) = try openRetrievers(reader: reader, loadFlat: true)
+        let flat = flatOrNil!
+        BLAS.threads = 1
+        let reference = try BenchmarkRunner.referenceLists(from: flat, queries: queries, k: k, progress: progress)
+        let truth = GroundTruth(relevant: relevant, seen: seen, seenCategories: nil, reference: reference)
+        let entries = [
+            BenchmarkEntry(label: "tree", retriever: tree, sweep: beams.map { SweepPoint.beam($0) }),
+            BenchmarkEntry(label: "flat", retriever: flat, sweep: [SweepPoint(label: "exact", parameters: .init(k: k))]),
+        ]
+        let configuration = BenchmarkConfiguration(kValues: Array(Set([k] + extraK)).sorted(), threadCounts: threads,
+                                                    warmUp: Array(queries.prefix(20)))
+        let runner = BenchmarkRunner(configuration: configuration, progress: progress, cancellation: cancellation)
+        return (try runner.run(entries: entries, queries: queries, truth: truth), flat)
+    }
+}
+
+/// Queries per second of the flat scan answering `queries` in batches of `batch` (one GEMM scan a batch).
+func flatBatchQPS(_ flat: FlatRetriever, queries: [ArborCore.Query], k: Int, batch: Int) throws -> Double {
+    let start = ContinuousClock.now
+    var i = 0
+    while i < queries.count {
+        let chunk = Array(queries[i ..< min(queries.count, i + batch)])
+        _ = try flat.search(batch: chunk, parameters: .init(k: k))
+        i += batch
+    }
+    return Double(queries.count) / seconds(since: start)
+}
+
+/// Writes the report files and the recall-against-QPS plot; returns the paths written.
+func writeReport(_ report: BenchmarkReport, k: Int, to directory: String, baseName: String, title: String) throws -> [String] {
+    let dir = URL(fileURLWithPath: directory)
+    var paths = try report.write(to: dir, baseName: baseName, title: title).map(\.path)
+    let svg = dir.appendingPathComponent("\(baseName)-recall-qps.svg")
+    try report.recallPlot(k: k, x: .qps, title: "\(title): recall@\(k) against queries per second").write(to: svg)
+    paths.append(svg.path)
+    let svgLatency = dir.appendingPathComponent("\(baseName)-recall-latency.svg")
+    try report.recallPlot(k: k, x: .p50, title: "\(title): recall@\(k) against p50 latency").write(to: svgLatency)
+    paths.append(svgLatency.path)
+    return paths
+}
+
+/// "tree beam=200 reaches recall 0.97 at 12.3x the flat scan's QPS" lines for the summary.
+func summarize(rows: [BenchmarkRow], k: Int, target: Double = 0.95) -> [String] {
+    var lines: [String] = []
+    for t in Set(rows.map(\.threads)).sorted() {
+        let atK = rows.filter { $0.k == k && $0.threads == t }
+        guard let flat = atK.first(where: { $0.retriever == "flat" }) else { continue }
+        let tree = atK.filter { $0.retriever == "tree" }
+        if let best = tree.first(where: { ($0.metrics.recallVsExact ?? 0) >= target }) {
+            lines.append(String(format: "%d thread(s): tree %@ reaches recall@%d %.4f against the exact scan at %.1fx its QPS (%.0f vs %.0f QPS, %.0f vs %.0f model evaluations per query)",
+                                t, best.parameters, k, best.metrics.recallVsExact ?? 0, best.latency.qps / flat.latency.qps,
+                                best.latency.qps, flat.latency.qps, best.evaluationsPerQuery, flat.evaluationsPerQuery))
+        } else if let last = tree.last {
+            lines.append(String(format: "%d thread(s): no beam reached recall %.2f; widest %@ gives %.4f at %.1fx the flat QPS",
+                                t, target, last.parameters, last.metrics.recallVsExact ?? 0, last.latency.qps / flat.latency.qps))
+        }
+    }
+    return lines
+}

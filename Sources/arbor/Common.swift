@@ -1,0 +1,156 @@
+import ArborCore
+import ArborData
+import ArborMath
+import ArborModels
+import ArborRetrieval
+import ArborTree
+import ArgumentParser
+import Foundation
+
+/// Options shared by the commands that build a tree.
+struct TreeOptions: ParsableArguments {
+    @Option(help: "Children per inner node, 2...64 (TDM uses 2; larger fan-outs give shallower trees).")
+    var fanOut: Int = 2
+
+    @Option(help: "Tree initialisation: 'kmeans' (recursive balanced k-means on the vectors) or 'category' (TDM's initial tree: items in category order).")
+    var initMethod: TreeInit = .kmeans
+
+    @Option(help: "Inner node embedding: 'normalized-mean' or 'mean' of the items below the node.")
+    var innerNodes: InnerNodeEmbedding = .normalizedMean
+
+    @Option(help: "Lloyd iterations per k-means split.")
+    var iterations: Int = 10
+
+    @Option(help: "Seed of the tree build.")
+    var treeSeed: UInt64 = 0
+
+    func validate() throws {
+        guard (2...64).contains(fanOut) else { throw ValidationError("--fan-out must be in 2...64, got \(fanOut)") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+    }
+
+    var buildOptions: TreeBuildOptions {
+        TreeBuildOptions(fanOut: fanOut, iterations: iterations, seed: treeSeed, innerNodes: innerNodes)
+    }
+
+    /// Builds the tree with progress and cancellation.
+    func build(embeddings: Matrix, ids: [ItemID], categories: [UInt32], progress: ProgressPrinter,
+               cancellation: CancellationFlag) throws -> TreeLayout {
+        switch initMethod {
+        case .kmeans:
+            return try TreeBuilder.balancedKMeans(embeddings: embeddings, items: ids, categories: categories,
+                                                  options: buildOptions, progress: progress, cancellation: cancellation)
+        case .category:
+            guard !categories.isEmpty else {
+                throw ValidationError("--init-method category needs item categories (--categories)")
+            }
+            return try TreeBuilder.categoryOrder(embeddings: embeddings, items: ids, categories: categories,
+                                                 options: buildOptions, progress: progress, cancellation: cancellation)
+        }
+    }
+}
+
+enum TreeInit: String, ExpressibleByArgument, CaseIterable {
+    case kmeans, category
+}
+
+extension InnerNodeEmbedding: ExpressibleByArgument {}
+
+/// Options of the synthetic catalogue (the embedded default data set).
+struct SyntheticOptions: ParsableArguments {
+    @Option(help: "Number of synthetic items.")
+    var items: Int = 100_000
+
+    @Option(help: "Embedding width of the synthetic items.")
+    var dim: Int = 64
+
+    @Option(help: "Number of synthetic users (each gives one query and a behaviour history).")
+    var users: Int = 2_000
+
+    @Option(help: "Seed of the synthetic data.")
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        guard items >= 1 else { throw ValidationError("--items must be at least 1") }
+        guard dim >= 1 else { throw ValidationError("--dim must be at least 1") }
+        guard users >= 1 else { throw ValidationError("--users must be at least 1") }
+    }
+
+    func catalog(progress: ProgressPrinter, cancellation: CancellationFlag) throws -> SyntheticCatalog {
+        var config = SyntheticCatalogConfig(itemCount: items, dimension: dim, seed: seed)
+        config.itemCount = items
+        return try SyntheticCatalog.generate(config, progress: progress, cancellation: cancellation)
+    }
+
+    func users(catalog: SyntheticCatalog, progress: ProgressPrinter, cancellation: CancellationFlag) throws -> SyntheticUsers {
+        var config = SyntheticUsersConfig(userCount: users)
+        config.seed = seed &+ 1
+        return try SyntheticUsers.generate(catalog: catalog, config: config, progress: progress, cancellation: cancellation)
+    }
+}
+
+/// Parses "1,2,3" into item ids.
+func parseIDs(_ text: String, option: String) throws -> [ItemID] {
+    try text.split(separator: ",").map { token in
+        let t = token.trimmingCharacters(in: .whitespaces)
+        guard let v = UInt64(t) else { throw ValidationError("\(option): '\(t)' is not an item id") }
+        return ItemID(v)
+    }
+}
+
+/// Parses "0.1,-2,3e-1" into a vector.
+func parseVector(_ text: String, option: String) throws -> [Float] {
+    try text.split(separator: ",").enumerated().map { i, token in
+        let t = token.trimmingCharacters(in: .whitespaces)
+        guard let v = Float(t) else { throw ValidationError("\(option): value \(i) '\(t)' is not a number") }
+        return v
+    }
+}
+
+/// Parses "50,100,200" into positive integers.
+func parseIntList(_ text: String, option: String) throws -> [Int] {
+    try text.split(separator: ",").map { token in
+        guard let v = Int(token.trimmingCharacters(in: .whitespaces)), v >= 1 else {
+            throw ValidationError("\(option): '\(token)' is not a positive integer")
+        }
+        return v
+    }
+}
+
+/// Size of a file in bytes (0 when missing).
+func fileSize(_ path: String) -> Int64 {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+}
+
+func formatBytes(_ n: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"]
+    var v = Double(n), u = 0
+    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+    return String(format: u == 0 ? "%.0f %@" : "%.1f %@", v, units[u])
+}
+
+/// Seconds since `start`.
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = start.duration(to: .now)
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+/// Writes a line to standard error.
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// The inner-product tree retriever over an index file, and the exact flat scan over its leaves.
+func openRetrievers(reader: IndexReader, loadFlat: Bool) throws -> (tree: TreeRetriever<IndexReader, InnerProductScorer>, flat: FlatRetriever?) {
+    guard reader.scorerKind == "inner-product" else {
+        throw ValidationError("index \(reader.path) was built for scorer '\(reader.scorerKind)'; this command serves 'inner-product' indexes")
+    }
+    let tree = try TreeRetriever(source: reader, scorer: InnerProductScorer(dimension: reader.dimension),
+                                 itemCount: reader.itemCount, dimension: reader.dimension)
+    var flat: FlatRetriever? = nil
+    if loadFlat {
+        let (matrix, ids) = try reader.loadLeafMatrix()
+        flat = try FlatRetriever(items: matrix, ids: ids)
+    }
+    return (tree, flat)
+}

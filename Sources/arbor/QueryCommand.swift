@@ -1,0 +1,96 @@
+import ArborCore
+import ArborData
+import ArborMath
+import ArborModels
+import ArborRetrieval
+import ArborTree
+import ArgumentParser
+import Foundation
+
+/// `arbor query`: top-k items for a vector, a file of vectors, or a behaviour list.
+struct Query: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Retrieve the top-k items from an index by beam search (or the exact scan).",
+        discussion: """
+            Give the user as --vector "0.1,0.2,...", as --vectors queries.npy (one row a user), or as
+            --history "id,id,..." (oldest first): the history is encoded by mean pooling of the
+            items' leaf vectors (unknown ids are ignored and counted, or rejected with
+            --reject-unknown; an empty history falls back to the catalogue mean).
+            """)
+
+    @Option(help: "The index file.")
+    var index: String
+
+    @Option(help: "One user vector, comma-separated.")
+    var vector: String?
+
+    @Option(help: "A float32 .npy of user vectors, one a row.")
+    var vectors: String?
+
+    @Option(help: "A behaviour list of item ids, comma-separated, oldest first.")
+    var history: String?
+
+    @Option(help: "With --vectors: answer only the first N rows.")
+    var limit: Int?
+
+    @Option(help: "Items to return.")
+    var k: Int = 10
+
+    @Option(help: "Beam width (nodes kept per level); raised to k when smaller.")
+    var beam: Int = 100
+
+    @Option(help: "Item ids never to return, comma-separated (e.g. items already seen).")
+    var exclude: String?
+
+    @Flag(help: "Use the exact flat scan over all items instead of beam search.")
+    var exact = false
+
+    @Flag(help: "With --history: fail on ids missing from the index instead of ignoring them.")
+    var rejectUnknown = false
+
+    func validate() throws {
+        let given = [vector, vectors, history].compactMap { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --vector, --vectors and --history") }
+        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        let reader = try IndexReader(path: index)
+        var excluded = Set<ItemID>()
+        if let exclude { excluded = Set(try parseIDs(exclude, option: "--exclude")) }
+        var queries: [ArborCore.Query] = []
+        var needsLeaves = exact
+        if history != nil { needsLeaves = true }
+        let (tree, flat) = try openRetrievers(reader: reader, loadFlat: needsLeaves)
+        if let vector {
+            queries = [ArborCore.Query(vector: try parseVector(vector, option: "--vector"), excluded: excluded)]
+        } else if let vectors {
+            let m = try NPY.readMatrix(at: vectors)
+            guard m.cols == reader.dimension else {
+                throw ArborError.dimensionMismatch(field: "\(vectors) columns", expected: reader.dimension, found: m.cols)
+            }
+            let n = min(m.rows, limit ?? m.rows)
+            queries = (0..<n).map { ArborCore.Query(vector: Array(m.row($0)), excluded: excluded) }
+        } else if let history {
+            let ids = try parseIDs(history, option: "--history")
+            let encoder = try MeanPoolingEncoder(itemVectors: flat!.items, ids: flat!.ids)
+            let encoded = try encoder.encode(history: ids, unknown: rejectUnknown ? .reject : .ignore)
+            if encoded.unknownItems > 0 { note("arbor: ignored \(encoded.unknownItems) history ids not in the index") }
+            if encoded.usedFallback { note("arbor: no known history item; using the catalogue mean as the query") }
+            queries = [ArborCore.Query(vector: encoded.vector, history: ids, excluded: excluded.union(ids))]
+        }
+        let retriever: any Retriever = exact ? flat! : tree
+        let parameters = SearchParameters(k: k, beamWidth: beam)
+        for (q, query) in queries.enumerated() {
+            let result = try retriever.search(query, parameters: parameters)
+            if queries.count > 1 { print("# query \(q)") }
+            print("rank\titem\tscore")
+            for (rank, item) in result.items.enumerated() {
+                print("\(rank + 1)\t\(item.item)\t\(item.score)")
+            }
+            note("# \(retriever.name): \(result.statistics.modelEvaluations) model evaluations")
+        }
+    }
+}

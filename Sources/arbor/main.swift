@@ -1,1 +1,0 @@
-print("arbor: work in progress")

@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+
+/// End-to-end checks of the `arbor` executable: exit codes, error messages that name the file or
+/// field at fault, and an existing index that survives every failed or interrupted build.
+@Suite(.serialized) struct CLITests {
+    /// The built `arbor` next to the test bundle.
+    static var executable: URL {
+        let bundle = Bundle.main.bundleURL
+        for dir in [bundle.deletingLastPathComponent(), bundle] {
+            let candidate = dir.appendingPathComponent("arbor")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        // swift test puts the bundle in .build/<config>/; fall back to the debug product.
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/arbor")
+    }
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String], interruptAfter: Double? = nil, signal: Int32 = SIGINT) throws -> Outcome {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        if let interruptAfter {
+            Thread.sleep(forTimeInterval: interruptAfter)
+            kill(process.processIdentifier, signal)
+        }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbor-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A little-endian float32 .npy written by hand (the CLI reads what numpy writes).
+    static func writeNPY(_ values: [Float], rows: Int, cols: Int, to url: URL) throws {
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(cols)), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        let length = UInt16(header.utf8.count)
+        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
+        data.append(contentsOf: Array(header.utf8))
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        try data.write(to: url)
+    }
+
+    static func buildGoodIndex(in dir: URL) throws -> URL {
+        let index = dir.appendingPathComponent("items.arbor")
+        let r = try run(["build", "--synthetic", "2000", "--dim", "8", "--out", index.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        return index
+    }
+
+    @Test func buildQueryInspectRoundTrip() throws {
+        let dir = try Self.temporaryDirectory()
+        let index = try Self.buildGoodIndex(in: dir)
+        let inspect = try Self.run(["inspect", "--index", index.path, "--verify"])
+        #expect(inspect.status == 0)
+        #expect(inspect.stdout.contains("items 2000, dimension 8"))
+        #expect(inspect.stdout.contains("verify: every checksum matches"))
+        let query = try Self.run(["query", "--index", index.path, "--vector", "1,0,0,0,0,0,0,0", "--k", "5", "--beam", "4096"])
+        #expect(query.status == 0, "\(query.stderr)")
+        let exact = try Self.run(["query", "--index", index.path, "--vector", "1,0,0,0,0,0,0,0", "--k", "5", "--exact"])
+        #expect(query.stdout == exact.stdout)  // a beam wider than every level equals the exact scan
+        #expect(query.stdout.split(separator: "\n").count == 6)
+        let history = try Self.run(["query", "--index", index.path, "--history", "1,2,999999999", "--k", "3"])
+        #expect(history.status == 0)
+        #expect(history.stderr.contains("ignored 1 history ids"))
+        let strict = try Self.run(["query", "--index", index.path, "--history", "1,999999999", "--reject-unknown"])
+        #expect(strict.status != 0)
+        #expect(strict.stderr.contains("unknown item id 999999999"))
+    }
+
+    @Test func badQueriesFailWithTheField() throws {
+        let dir = try Self.temporaryDirectory()
+        let index = try Self.buildGoodIndex(in: dir)
+        let short = try Self.run(["query", "--index", index.path, "--vector", "1,2"])
+        #expect(short.status != 0)
+        #expect(short.stderr.contains("query vector: expected 8 values, found 2"))
+        let nan = try Self.run(["query", "--index", index.path, "--vector", "1,nan,0,0,0,0,0,0"])
+        #expect(nan.status != 0)
+        #expect(nan.stderr.contains("NaN"))
+        let word = try Self.run(["query", "--index", index.path, "--vector", "1,x,0"])
+        #expect(word.status != 0)
+        #expect(word.stderr.contains("'x' is not a number"))
+    }
+
+    @Test func missingForeignAndTruncatedIndexesAreClearErrors() throws {
+        let dir = try Self.temporaryDirectory()
+        let missing = try Self.run(["inspect", "--index", dir.appendingPathComponent("none.arbor").path])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("none.arbor"))
+        let text = dir.appendingPathComponent("text.arbor")
+        try Data("hello, this is not an index\n".utf8).write(to: text)
+        let foreign = try Self.run(["inspect", "--index", text.path])
+        #expect(foreign.status != 0)
+        #expect(foreign.stderr.contains("text.arbor"))
+        let index = try Self.buildGoodIndex(in: dir)
+        let bytes = try Data(contentsOf: index)
+        let cut = dir.appendingPathComponent("cut.arbor")
+        try bytes.prefix(bytes.count / 2).write(to: cut)
+        let truncated = try Self.run(["inspect", "--index", cut.path])
+        #expect(truncated.status != 0)
+        #expect(truncated.stderr.contains("cut.arbor"))
+    }
+
+    @Test func badVectorFilesLeaveTheExistingIndexIntact() throws {
+        let dir = try Self.temporaryDirectory()
+        let index = try Self.buildGoodIndex(in: dir)
+        let before = try Data(contentsOf: index)
+        // NaN in the vectors.
+        let nan = dir.appendingPathComponent("nan.npy")
+        try Self.writeNPY([1, 2, .nan, 4, 5, 6], rows: 3, cols: 2, to: nan)
+        let r1 = try Self.run(["build", "--vectors", nan.path, "--out", index.path])
+        #expect(r1.status != 0)
+        #expect(r1.stderr.contains("nan.npy") && r1.stderr.contains("row 1"))
+        // Ids that do not match the rows, and duplicate ids.
+        let good = dir.appendingPathComponent("good.npy")
+        try Self.writeNPY([1, 2, 3, 4, 5, 6], rows: 3, cols: 2, to: good)
+        let ids = dir.appendingPathComponent("ids.txt")
+        try Data("1\n2\n".utf8).write(to: ids)
+        let r2 = try Self.run(["build", "--vectors", good.path, "--ids", ids.path, "--out", index.path])
+        #expect(r2.status != 0)
+        #expect(r2.stderr.contains("ids.txt has 2 ids"))
+        try Data("1\n2\n1\n".utf8).write(to: ids)
+        let r3 = try Self.run(["build", "--vectors", good.path, "--ids", ids.path, "--out", index.path])
+        #expect(r3.status != 0)
+        #expect(r3.stderr.contains("duplicate item id 1"))
+        // A malformed id line is named by file and line.
+        try Data("1\nx2\n3\n".utf8).write(to: ids)
+        let r4 = try Self.run(["build", "--vectors", good.path, "--ids", ids.path, "--out", index.path])
+        #expect(r4.status != 0)
+        #expect(r4.stderr.contains("ids.txt:2"))
+        // A truncated .npy.
+        let cut = dir.appendingPathComponent("cut.npy")
+        try Data(try Data(contentsOf: good).dropLast(5)).write(to: cut)
+        let r5 = try Self.run(["build", "--vectors", cut.path, "--out", index.path])
+        #expect(r5.status != 0)
+        #expect(r5.stderr.contains("cut.npy"))
+        // An empty data set.
+        let empty = dir.appendingPathComponent("empty.npy")
+        try Self.writeNPY([], rows: 0, cols: 2, to: empty)
+        let r6 = try Self.run(["build", "--vectors", empty.path, "--out", index.path])
+        #expect(r6.status != 0)
+        #expect(try Data(contentsOf: index) == before)
+        #expect(try Self.run(["inspect", "--index", index.path, "--verify"]).status == 0)
+    }
+
+    @Test(arguments: [SIGINT, SIGKILL])
+    func interruptedBuildLeavesTheOldIndexReadable(signal: Int32) throws {
+        let dir = try Self.temporaryDirectory()
+        let index = try Self.buildGoodIndex(in: dir)
+        let before = try Data(contentsOf: index)
+        let r = try Self.run(["build", "--synthetic", "3000000", "--dim", "32", "--out", index.path],
+                             interruptAfter: 1.0, signal: signal)
+        #expect(r.status != 0)
+        #expect(try Data(contentsOf: index) == before)
+        let inspect = try Self.run(["inspect", "--index", index.path, "--verify"])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.contains("items 2000"))
+    }
+}
