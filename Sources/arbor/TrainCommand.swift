@@ -15,18 +15,21 @@ struct Train: ParsableCommand {
         commandName: "train",
         abstract: "Train the two-tower (YouTube-DNN) model and build a tree on its item vectors.",
         discussion: """
-            Trains on every prefix -> next item of the training users, with early stopping on
-            validation NDCG@10 (leave-last-out) or Recall@50 (hold-out), then benchmarks popularity,
-            the exact flat scan and the tree on the test users.
+            Trains on every prefix -> next item of the training users, with early
+            stopping on validation NDCG@10 (leave-last-out) or Recall@50 (hold-out),
+            then benchmarks popularity, the exact flat scan and the tree on the
+            test users.
 
             Examples:
-              arbor train --inter ml-100k.inter --protocol leave-last-out --out model/ --index ml.arbor
-              arbor train --inter ml-100k.inter --protocol hold-out --beams 20,50,100
-              arbor train --inter ml-100k.inter --epochs 2 --threads 1     # throughput at 1 BLAS thread
+              arbor train --inter ml-100k.inter --out model/ --index ml.arbor
+              arbor train --inter ml-100k.inter --protocol hold-out
+              arbor train --inter ml-100k.inter --loss mixed --negatives 100
+              arbor train --inter ml-100k.inter --epochs 3 --threads 2
 
-            Writes <out>/items.npy and <out>/items.ids (the item vectors, for `arbor build`),
-            <out>/encoder.ttw (the user encoder, digest-checked), <out>/checkpoints/{last,best}.ttw,
-            <out>/report.md and <out>/training.json; with --index, an index whose encoder
+            Writes <out>/items.npy and <out>/items.ids (item vectors, for
+            `arbor build`), <out>/encoder.ttw (the user encoder, digest-checked),
+            <out>/checkpoints/{last,best}.ttw, <out>/report.md and
+            <out>/training.json; with --index, an index whose encoder
             ("two-tower") turns a behaviour list into the query vector.
             """)
 

@@ -121,17 +121,6 @@ struct TwoTowerPipelineTests {
                                   filter: PositiveFilter(minRating: 4, minUserInteractions: 1, minItemInteractions: 1))
         }
     }
-
-    @Test func popularityRanksByCountThenIdAndSkipsExcluded() throws {
-        let pop = try PopularityRetriever(events: [3, 1, 3, 2, 2, 5].map { ItemID($0) }, catalog: [9])
-        #expect(pop.itemCount == 5)
-        let all = try pop.search(Query(), parameters: SearchParameters(k: 10))
-        #expect(all.items.map(\.item) == [2, 3, 1, 5, 9])
-        let some = try pop.search(Query(excluded: [2, 1]), parameters: SearchParameters(k: 2))
-        #expect(some.items.map(\.item) == [3, 5])
-        #expect(some.statistics.modelEvaluations == 4)
-        #expect(throws: ArborError.self) { try PopularityRetriever(counts: [:]) }
-    }
 }
 
 /// The ML-100K figures of the report, on the real data (shared folder). Off by default (about a

@@ -372,7 +372,7 @@ public enum TwoTowerExperiment {
         guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
         let encoded = try encoder.encode(histories: data.test.map(\.history))
         let queries = zip(encoded, data.test).map { Query(vector: $0.vector, history: $1.history, excluded: $1.excluded) }
-        let pop = try PopularityRetriever(counts: data.catalog.ids.reduce(into: [ItemID: Int]()) { $0[$1] = data.trainCounts[$1] ?? 0 })
+        let pop = PopularityRetriever(counts: data.trainCounts, name: "popularity")
         let flat = try FlatRetriever(name: "two-tower flat", items: vectors, ids: ids)
         let treeRetriever = try TreeRetriever(
             name: "two-tower tree", source: tree, scorer: InnerProductScorer(dimension: tree.dimension),
