@@ -23,7 +23,7 @@ struct Train: ParsableCommand {
             Examples:
               arbor train --inter ml-100k.inter --out model/ --index ml.arbor
               arbor train --inter ml-100k.inter --protocol hold-out
-              arbor train --inter ml-100k.inter --loss mixed --negatives 100
+              arbor train --inter ml-100k.inter --loss sampled --negatives 1000
               arbor train --inter ml-100k.inter --epochs 3 --threads 2
 
             Writes <out>/items.npy and <out>/items.ids (item vectors, for
@@ -85,10 +85,10 @@ struct Train: ParsableCommand {
     var categories = false
 
     @Option(help: "Loss: 'sampled' (uniform negatives), 'in-batch', or 'mixed' (in-batch + uniform negatives).")
-    var loss: LossKind = .sampled
+    var loss: LossKind = .mixed
 
     @Option(help: "Uniform negatives per batch for 'sampled' and 'mixed' (>= item count: full softmax).")
-    var negatives: Int = 1000
+    var negatives: Int = 100
 
     @Flag(name: .customLong("no-logq"), help: "Disable the logQ correction of in-batch / mixed negatives.")
     var noLogQ = false

@@ -79,10 +79,10 @@ public struct TwoTowerTrainingOptions: Sendable, Equatable, Codable {
     /// `nil` = none. Created when missing.
     public var checkpointDirectory: String?
 
-    /// Options; the defaults suit ML-100K-sized data (sampled softmax over 1,000 uniform
-    /// negatives, batch 256, Adam 2e-3, patience 5, seed 0).
+    /// Options; the defaults suit ML-100K-sized data (in-batch plus 100 uniform negatives with
+    /// counted logQ, batch 256, Adam 2e-3, patience 5, seed 0).
     public init(
-        loss: TwoTowerLoss = .sampled(negatives: 1000), logQCorrection: Bool = true, frequency: FrequencyEstimate = .counted,
+        loss: TwoTowerLoss = .mixed(negatives: 100), logQCorrection: Bool = true, frequency: FrequencyEstimate = .counted,
         batchSize: Int = 256, epochs: Int = 40, learningRate: Float = 2e-3, embeddingLearningRate: Float? = nil,
         embeddingOptimizer: EmbeddingOptimizerKind = .adam, gradientClip: Float? = nil, patience: Int = 5,
         seed: UInt64 = 0, checkpointDirectory: String? = nil
