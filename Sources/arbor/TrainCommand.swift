@@ -69,8 +69,8 @@ struct Train: ParsableCommand {
     @Option(help: "Hidden widths of the user tower MLP, comma-separated (empty: one linear layer).")
     var hidden: String = ""
 
-    @Option(help: "Most recent behaviours pooled by the user tower.")
-    var maxHistory: Int = 50
+    @Option(help: "Most recent behaviours pooled by the user tower (10 was best on ML-100K).")
+    var maxHistory: Int = 10
 
     @Option(help: "Softmax temperature (cosine similarity); with --dot-product use 1.")
     var temperature: Float = 0.05

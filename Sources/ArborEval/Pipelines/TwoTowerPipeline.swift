@@ -194,8 +194,9 @@ public struct TwoTowerExperimentOptions: Sendable {
     public var dimension: Int = 64
     /// Hidden widths of the user tower MLP.
     public var hidden: [Int] = []
-    /// Most recent behaviours pooled.
-    public var maxHistory: Int = 50
+    /// Most recent behaviours pooled (10 was best on ML-100K: validation NDCG@10 0.085–0.088
+    /// against 0.072–0.080 with 50).
+    public var maxHistory: Int = 10
     /// Cosine towers (else dot product).
     public var cosine: Bool = true
     /// Softmax temperature.
