@@ -377,3 +377,20 @@ struct TwoTowerBadInputTests {
         #expect(throws: CancellationError.self) { try trainer.train(samples: samples, cancellation: flag) }
     }
 }
+
+@Suite("TwoTower: streaming frequency")
+struct TwoTowerFrequencyTests {
+    @Test func streamingEstimateConvergesToTheSamplingRate() {
+        var e = StreamingFrequencyEstimator(itemCount: 4, rate: 0.05, initialGap: 10)
+        for step in 0 ..< 2000 {
+            var items = [0, 0]  // every step (twice in a batch counts once)
+            if step % 4 == 0 { items.append(1) }  // every 4th step
+            if step % 25 == 0 { items.append(2) }  // every 25th step
+            e.observe(step: step, items: items)
+        }
+        #expect(abs(e.expectedCount(0) - 1) < 1e-6)
+        #expect(abs(e.expectedCount(1) - 0.25) < 1e-3)
+        #expect(abs(e.expectedCount(2) - 0.04) < 1e-3)
+        #expect(e.expectedCount(3) == 0.1)  // never seen: the prior
+    }
+}

@@ -288,8 +288,7 @@ public final class TwoTowerTrainer {
     private var logQ: [Float] = []
     private var candidateMask: [Float] = []
     // Streaming frequency state.
-    private var lastSeen: [Double] = []
-    private var gap: [Double] = []
+    private var streaming: StreamingFrequencyEstimator? = nil
     private var step = 0
 
     /// A trainer for `model`.
@@ -334,9 +333,8 @@ public final class TwoTowerTrainer {
         let wallStart = ContinuousClock.now
         let counts = samples.targetCounts(itemCount: n)
         let totalTargets = Double(samples.count)
-        if case .streaming = options.frequency {
-            lastSeen = [Double](repeating: -1, count: n)
-            gap = [Double](repeating: Double(n) / Double(options.batchSize), count: n)
+        if case let .streaming(rate) = options.frequency {
+            streaming = StreamingFrequencyEstimator(itemCount: n, rate: rate, initialGap: Double(n) / Double(options.batchSize))
         }
         if let dir = options.checkpointDirectory {
             do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
@@ -500,18 +498,10 @@ public final class TwoTowerTrainer {
         }
         let negatives = negativeRows.count
         // Streaming frequency update (targets of this step).
-        if case let .streaming(rate) = options.frequency {
-            let t = Double(step)
-            for r in targetRows {
-                if lastSeen[r] >= 0 { gap[r] = (1 - rate) * gap[r] + rate * (t - lastSeen[r]) }
-                lastSeen[r] = t
-            }
-        }
+        streaming?.observe(step: step, items: targetRows)
         func expectedInBatch(_ r: Int) -> Double {
-            switch options.frequency {
-            case .counted: return Double(options.batchSize) * counts[r] / totalTargets
-            case .streaming: return 1 / max(gap[r], 1e-9)
-            }
+            if let streaming { return streaming.expectedCount(r) }
+            return Double(options.batchSize) * counts[r] / totalTargets
         }
         logQ.removeAll(keepingCapacity: true)
         candidateMask.removeAll(keepingCapacity: true)
@@ -556,6 +546,43 @@ public final class TwoTowerTrainer {
                 logits, targets: Array(0 ..< batch), logQ: logQ.isEmpty ? nil : logQ, mask: candidateMask)
         }
     }
+}
+
+/// Yi et al.'s streaming estimate of how often each item is sampled (RecSys 2019, Algorithm 2,
+/// with one slot per item instead of a hash array): per item, the step it was last seen (`A`)
+/// and a moving average `B` of the number of steps between its sightings,
+/// `B ← (1 − rate) · B + rate · (t − A)`. `1 / B` estimates the item's expected count per step
+/// (per batch), the sampling probability that the logQ correction subtracts.
+///
+/// Memory: two `Double`s per item. O(items of the step) per ``observe(step:items:)``.
+public struct StreamingFrequencyEstimator: Sendable, Equatable {
+    /// Weight of the newest gap, in (0, 1].
+    public let rate: Double
+    private var lastSeen: [Double]
+    private var gap: [Double]
+
+    /// An estimator over `itemCount` items whose gaps start at `initialGap` steps (e.g.
+    /// `itemCount / batchSize`, a uniform prior).
+    /// - Precondition: `itemCount >= 0`, `rate` in (0, 1], `initialGap > 0`.
+    public init(itemCount: Int, rate: Double, initialGap: Double) {
+        precondition(rate > 0 && rate <= 1 && initialGap > 0, "rate in (0, 1] and a positive initial gap")
+        self.rate = rate
+        lastSeen = [Double](repeating: -1, count: itemCount)
+        gap = [Double](repeating: initialGap, count: itemCount)
+    }
+
+    /// Records that `items` (rows) were sampled at training step `step` (steps increase). An item
+    /// listed twice in one step counts once.
+    public mutating func observe(step: Int, items: [Int]) {
+        let t = Double(step)
+        for r in items where lastSeen[r] != t {
+            if lastSeen[r] >= 0 { gap[r] = (1 - rate) * gap[r] + rate * (t - lastSeen[r]) }
+            lastSeen[r] = t
+        }
+    }
+
+    /// The estimated number of times item `row` appears per step: `1 / B`.
+    public func expectedCount(_ row: Int) -> Double { 1 / max(gap[row], 1e-9) }
 }
 
 /// Seconds since `start`.
