@@ -43,6 +43,8 @@ struct Build: ParsableCommand {
 
     @OptionGroup var tree: TreeOptions
 
+    @OptionGroup var graph: HNSWOptions
+
     func validate() throws {
         guard [vectors != nil, synthetic != nil, source.dataset != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --vectors, --dataset and --synthetic")
@@ -59,12 +61,18 @@ struct Build: ParsableCommand {
         let layout = try tree.build(embeddings: embeddings, ids: itemIDs, categories: itemCategories,
                                     progress: progress, cancellation: cancellation)
         let buildSeconds = seconds(since: start)
+        let (extra, hnswSeconds) = try graph.buildExtras(vectors: embeddings, ids: itemIDs, progress: progress,
+                                                         cancellation: cancellation)
         let writeStart = ContinuousClock.now
-        try IndexWriter().write(layout: layout, to: out, progress: progress, cancellation: cancellation)
+        try IndexWriter().write(layout: layout, extra: extra, to: out, progress: progress, cancellation: cancellation)
         let writeSeconds = seconds(since: writeStart)
         print("built \(out): \(layout.itemCount) items, d = \(layout.dimension), fan-out \(layout.fanOut), depth \(layout.depth), "
               + "\(layout.nodeCount) nodes")
         print(String(format: "tree %.2f s, write %.2f s, file %@", buildSeconds, writeSeconds, formatBytes(fileSize(out))))
+        if let hnswSeconds {
+            print(String(format: "hnsw graph (M = %d, efConstruction = %d, %@, %d threads) built in %.2f s", graph.hnswM,
+                         graph.hnswEfConstruction, graph.hnswMetric.rawValue, graph.hnswThreads, hnswSeconds))
+        }
     }
 
     private func loadItems(progress: ProgressPrinter, cancellation: CancellationFlag) throws -> (Matrix, [ItemID], [UInt32]) {

@@ -154,3 +154,48 @@ func openRetrievers(reader: IndexReader, loadFlat: Bool) throws -> (tree: TreeRe
     }
     return (tree, flat)
 }
+
+extension HNSWMetric: ExpressibleByArgument {}
+
+/// Options of the HNSW graph built beside the tree (the flat ANN baseline).
+struct HNSWOptions: ParsableArguments {
+    @Flag(help: "Also build an HNSW graph over the item vectors and store it in the index.")
+    var hnsw = false
+
+    @Option(help: "HNSW: neighbours per node per layer (M; 2M on layer 0).")
+    var hnswM: Int = 16
+
+    @Option(help: "HNSW: candidate list size while building (efConstruction).")
+    var hnswEfConstruction: Int = 200
+
+    @Option(help: "HNSW metric: innerProduct (raw IP graph, as hnswlib's 'ip'), normAugmentedInnerProduct (MIPS reduced to nearest neighbour by one extra coordinate), or cosine.")
+    var hnswMetric: HNSWMetric = .innerProduct
+
+    @Option(help: "HNSW: build threads.")
+    var hnswThreads: Int = 2
+
+    func validate() throws {
+        guard hnswM >= 2 else { throw ValidationError("--hnsw-m must be at least 2") }
+        guard hnswEfConstruction >= 1 else { throw ValidationError("--hnsw-ef-construction must be at least 1") }
+        guard hnswThreads >= 1 else { throw ValidationError("--hnsw-threads must be at least 1") }
+    }
+
+    var configuration: HNSWConfiguration {
+        HNSWConfiguration(metric: hnswMetric, m: hnswM, efConstruction: hnswEfConstruction, buildThreads: hnswThreads)
+    }
+
+    /// Builds the graph over the leaf vectors when `--hnsw` is given; returns the index's extra values
+    /// and the build time.
+    func buildExtras(vectors: Matrix, ids: [ItemID], progress: ProgressPrinter,
+                     cancellation: CancellationFlag) throws -> (extra: [String: [UInt8]], seconds: Double?) {
+        guard hnsw else { return ([:], nil) }
+        let start = ContinuousClock.now
+        let previous = BLAS.threads
+        BLAS.threads = 1
+        defer { BLAS.threads = previous }
+        let index = try HNSWIndex.build(vectors, ids: ids, configuration: configuration, progress: progress,
+                                        cancellation: cancellation)
+        let elapsed = seconds(since: start)
+        return (try HNSWPersistence.extras(for: index), elapsed)
+    }
+}
