@@ -63,7 +63,7 @@ public struct BruteForceRetriever<Scorer: NodeScorer>: Retriever {
                 session.score(nodes: w.block, level: leafLevel, into: &w.scores)
                 for r in 0..<rows {
                     if !excludedRows.isEmpty, excludedRows.contains(ids[start + r]) { continue }
-                    w.selector.push(score: w.scores[r], id: Int32(start + r))
+                    w.selector.push(score: w.scores[r], id: Int32(start + r), tieKey: ids[start + r].rawValue)
                 }
                 start += rows
             }

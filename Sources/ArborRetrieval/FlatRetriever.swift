@@ -11,6 +11,7 @@ public struct FlatRetriever: Retriever {
     /// The id of each row.
     public let ids: [ItemID]
     private let idToRow: [ItemID: Int32]
+    private let tieKeys: [UInt64]
     private let scan: ExactScan
     private let pool: WorkspacePool<ExactScan.Workspace>
 
@@ -29,6 +30,7 @@ public struct FlatRetriever: Retriever {
         self.items = items
         self.ids = ids
         idToRow = map
+        tieKeys = ids.map(\.rawValue)
         scan = ExactScan(blockRows: blockRows)
         pool = WorkspacePool { ExactScan.Workspace() }
     }
@@ -55,7 +57,7 @@ public struct FlatRetriever: Retriever {
         }
         let anyExcluded = excludedRows.contains { !$0.isEmpty }
         let found = pool.with { workspace in
-            scan.search(items: items, queries: q, k: parameters.k, workspace: &workspace,
+            scan.search(items: items, queries: q, k: parameters.k, workspace: &workspace, tieKeys: tieKeys,
                         accept: anyExcluded ? { query, row in !excludedRows[query].contains(row) } : nil)
         }
         return found.map { list in
