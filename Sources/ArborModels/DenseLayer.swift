@@ -1,4 +1,5 @@
 import ArborMath
+import Foundation
 
 /// Element-wise activation of a dense layer.
 public enum InferenceActivation: Sendable, Equatable {
@@ -7,6 +8,17 @@ public enum InferenceActivation: Sendable, Equatable {
     /// Parametric ReLU with one learned slope per output unit (TDM's choice).
     case prelu(slopes: [Float])
     case sigmoid
+
+    /// The activation of one value in column `column` (the PReLU slope is per column).
+    @inline(__always)
+    func value(_ x: Float, column: Int) -> Float {
+        switch self {
+        case .identity: return x
+        case .relu: return x < 0 ? 0 : x
+        case .prelu(let slopes): return x < 0 ? x * slopes[column] : x
+        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+        }
+    }
 
     func apply(_ x: inout Matrix) {
         switch self {

@@ -23,6 +23,10 @@ public protocol TreeView {
 /// Something that can lend a ``TreeView`` for the duration of a closure (one query or one batch).
 public protocol TreeSource: Sendable {
     associatedtype View: TreeView
+    /// Embedding width of the tree's nodes.
+    var dimension: Int { get }
+    /// Number of items (leaves).
+    var itemCount: Int { get }
     /// Calls `body` with a consistent view of the tree; the view must not escape `body`.
     func withView<R>(_ body: (borrowing View) throws -> R) throws -> R
 }

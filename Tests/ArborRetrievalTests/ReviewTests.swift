@@ -17,7 +17,6 @@ import ArborTree
         let beam = try TreeRetriever(tree: tree).search(q, parameters: p).items.map(\.item)
         let brute = try BruteForceRetriever(scorer: InnerProductScorer(dimension: 2), items: e, ids: ids, leafLevel: tree.depth)
             .search(q, parameters: p).items.map(\.item)
-        print("leaf order", tree.leafItems, "flat", flat, "tree", beam, "brute", brute)
         #expect(flat == [0])
         #expect(brute == [0])
         #expect(beam == [0])
@@ -34,7 +33,6 @@ import ArborTree
         let q = Query(vector: [1, 1])
         let flat = try FlatRetriever(items: e, ids: ids).search(q, parameters: p).items.map(\.item)
         let beam = try TreeRetriever(tree: tree).search(q, parameters: p).items.map(\.item)
-        print("leaf order", tree.leafItems, "flat", flat, "tree", beam)
         #expect(beam == flat)
         #expect(flat == [0, 1])
     }
@@ -53,7 +51,6 @@ import ArborTree
         let excluded = Set(top)
         let res = try TreeRetriever(tree: tree).search(Query(vector: q, excluded: excluded),
                                                        parameters: .init(k: 5, beamWidth: 5))
-        print("returned", res.items.count, "of k = 5")
         #expect(res.items.count == 5)
     }
 
@@ -81,7 +78,6 @@ import ArborTree
         var identitySession = try scorer(.identity).makeSession(for: Query(history: ids))
         var identityScores: [Float] = []
         identitySession.score(nodes: try Matrix(rows: 1, cols: d, values: [0, 0]), level: 0, into: &identityScores)
-        print("sigmoid unit score", scores, "expected", w1, "identity unit score", identityScores)
         #expect(abs(scores[0] - w1) < 1e-4)
     }
 
@@ -105,33 +101,6 @@ import ArborTree
     }
 }
 import Foundation
-
-extension ReviewTests {
-    /// Per-query cost of the index-file path (snapshot: cursor walks + arrays per query) against the
-    /// in-memory tree, same beam search. Prints timings only.
-    @Test func snapshotOverhead() throws {
-        let n = 20_000, d = 16
-        let e = randomMatrix(rows: n, cols: d, seed: 5)
-        let ids = (0..<n).map { ItemID(UInt64($0)) }
-        let tree = try TreeBuilder.balancedKMeans(embeddings: e, items: ids, options: .init(fanOut: 2, iterations: 2))
-        let path = NSTemporaryDirectory() + "review-\(UInt64.random(in: 0..<UInt64.max)).arbor"
-        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + "-lock") }
-        try IndexWriter().write(layout: tree, to: path)
-        let reader = try IndexReader(path: path)
-        let a = try TreeRetriever(tree: tree)
-        let b = try TreeRetriever(source: reader, scorer: InnerProductScorer(dimension: d), itemCount: n, dimension: d)
-        let q = Query(vector: Array(e.row(1)))
-        let p = SearchParameters(k: 10, beamWidth: 10)
-        let clock = ContinuousClock()
-        for (name, r) in [("memory", a), ("index", b)] as [(String, any Retriever)] {
-            _ = try r.search(q, parameters: p)
-            let t = clock.measure { for _ in 0..<2000 { _ = try! r.search(q, parameters: p) } }
-            print(name, "per query", t / 2000)
-        }
-        let t = clock.measure { for _ in 0..<2000 { try! reader.withView { _ in } } }
-        print("empty withView per query", t / 2000, "depth", tree.depth)
-    }
-}
 
 extension ReviewTests {
     /// A scorer of another width than the index: the init trusts the `dimension:` argument, so the
