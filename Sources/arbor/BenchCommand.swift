@@ -75,7 +75,9 @@ struct Bench: ParsableCommand {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter()
-        let beamList = try parseIntList(beams, option: "--beams")
+        let (beamList, beamNote) = effectiveBeams(try parseIntList(beams, option: "--beams"), k: k)
+        if let beamNote { note("arbor: " + beamNote) }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let threadList = try parseIntList(threads, option: "--threads")
         var notes = ["openblas threads 1", "k = \(k)"]
         var dataset = ""

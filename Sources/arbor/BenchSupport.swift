@@ -70,6 +70,15 @@ func flatBatchQPS(_ flat: FlatRetriever, queries: [ArborCore.Query], k: Int, bat
     return Double(queries.count) / seconds(since: start)
 }
 
+/// The beams at least `k` wide (a narrower beam is raised to `k`, so it would repeat the `k` row),
+/// with a note when some were dropped.
+func effectiveBeams(_ beams: [Int], k: Int) -> (beams: [Int], note: String?) {
+    let kept = beams.filter { $0 >= k }
+    let dropped = beams.filter { $0 < k }
+    let result = kept.isEmpty ? [k] : kept
+    return (result, dropped.isEmpty ? nil : "beams \(dropped.map(String.init).joined(separator: ",")) are narrower than k = \(k) and run as beam \(k); listed once")
+}
+
 /// Writes the report files and the recall-against-QPS plot; returns the paths written.
 func writeReport(_ report: BenchmarkReport, k: Int, to directory: String, baseName: String, title: String) throws -> [String] {
     let dir = URL(fileURLWithPath: directory)

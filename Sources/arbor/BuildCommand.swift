@@ -50,6 +50,7 @@ struct Build: ParsableCommand {
             throw ValidationError("give exactly one of --vectors, --dataset and --synthetic")
         }
         if let synthetic, synthetic < 1 { throw ValidationError("--synthetic must be at least 1") }
+        try requireParentDirectory(of: out, option: "--out")
     }
 
     func run() throws {
@@ -97,7 +98,7 @@ struct Build: ParsableCommand {
         if let ids {
             itemIDs = try IDList.read(at: ids)
             guard itemIDs.count == matrix.rows else {
-                throw ValidationError("\(ids) has \(itemIDs.count) ids but \(vectors!) has \(matrix.rows) rows")
+                throw CLIError("\(ids) has \(itemIDs.count) ids but \(vectors!) has \(matrix.rows) rows")
             }
         } else {
             itemIDs = (0..<matrix.rows).map { ItemID(UInt64($0)) }
@@ -106,11 +107,11 @@ struct Build: ParsableCommand {
         if let categories {
             let raw = try IDList.read(at: categories)
             guard raw.count == matrix.rows else {
-                throw ValidationError("\(categories) has \(raw.count) lines but \(vectors!) has \(matrix.rows) rows")
+                throw CLIError("\(categories) has \(raw.count) lines but \(vectors!) has \(matrix.rows) rows")
             }
             itemCategories = try raw.enumerated().map { i, c in
                 guard c.rawValue <= UInt64(UInt32.max) else {
-                    throw ValidationError("\(categories):\(i + 1): category \(c) does not fit in 32 bits")
+                    throw CLIError("\(categories): entry \(i + 1): category \(c) does not fit in 32 bits")
                 }
                 return UInt32(c.rawValue)
             }

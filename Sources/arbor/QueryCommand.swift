@@ -91,7 +91,7 @@ struct Query: ParsableCommand {
         var retriever: any Retriever = exact ? flat! : tree
         if hnsw {
             guard HNSWPersistence.hasGraph(reader) else {
-                throw ValidationError("\(index) has no HNSW graph; build it with `arbor build --hnsw`")
+                throw CLIError("\(index) has no HNSW graph; build it with `arbor build --hnsw`")
             }
             retriever = HNSWRetriever(index: try HNSWPersistence.load(from: reader))
         }
