@@ -10,6 +10,7 @@ public struct ExactScan: Sendable {
     /// Rows per block (the block's scores for a batch of queries stay in cache).
     public var blockRows: Int
 
+    /// A scanner with blocks of `blockRows` rows (4096: 1 MB of scores for 64 queries).
     public init(blockRows: Int = 4096) {
         precondition(blockRows > 0)
         self.blockRows = blockRows
@@ -19,6 +20,7 @@ public struct ExactScan: Sendable {
     public struct Workspace: Sendable {
         var scores: [Float] = []
         var selectors: [TopKSelector] = []
+        /// Empty buffers; they grow to the largest batch seen and are kept.
         public init() {}
     }
 

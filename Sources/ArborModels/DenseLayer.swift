@@ -37,6 +37,7 @@ public struct DenseLayer: Sendable, Equatable {
     public let weight: Matrix
     /// `outputs` values.
     public let bias: [Float]
+    /// Applied element-wise after the bias.
     public let activation: InferenceActivation
 
     /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` when the bias or PReLU
@@ -55,7 +56,9 @@ public struct DenseLayer: Sendable, Equatable {
         self.activation = activation
     }
 
+    /// Width of the input rows.
     public var inputs: Int { weight.rows }
+    /// Width of the output rows.
     public var outputs: Int { weight.cols }
 
     /// `output = act(input · W + b)`; `input` is `m × inputs`, `output` becomes `m × outputs`
@@ -80,6 +83,7 @@ public struct DenseLayer: Sendable, Equatable {
 
 /// A stack of dense layers for inference.
 public struct InferenceMLP: Sendable, Equatable {
+    /// The layers, first to last; each one's outputs equal the next one's inputs.
     public let layers: [DenseLayer]
 
     /// - Throws: ``ArborError`` when consecutive layers' widths do not chain.

@@ -5,6 +5,7 @@ import ArborMath
 ///
 /// Thread-safe; a batch of queries is answered by one scan of the item matrix (GEMM).
 public struct FlatRetriever: Retriever {
+    /// Name in reports ("flat").
     public let name: String
     /// `N × d`, row-major: item `i`'s vector is row `i`.
     public let items: Matrix
@@ -35,10 +36,13 @@ public struct FlatRetriever: Retriever {
         pool = WorkspacePool { ExactScan.Workspace() }
     }
 
+    /// Number of items.
     public var itemCount: Int { items.rows }
     /// Vector width.
     public var dimension: Int { items.cols }
 
+    /// The exact top `k` by inner product (one GEMV scan over all items). O(N · d).
+    /// - Throws: ``ArborError`` for a query vector of the wrong length or with NaN, or `k < 1`.
     public func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
         try search(batch: [query], parameters: parameters)[0]
     }
