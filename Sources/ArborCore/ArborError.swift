@@ -17,6 +17,7 @@ public enum ArborError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An operation needs at least one item, user or sample and got none.
     case empty(what: String)
 
+    /// The message the CLI prints: the field at fault and what was wrong.
     public var description: String {
         switch self {
         case let .dimensionMismatch(field, expected, found):

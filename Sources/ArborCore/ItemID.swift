@@ -5,7 +5,9 @@
 public struct ItemID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible,
     ExpressibleByIntegerLiteral
 {
+    /// The id as the catalogue spells it.
     public var rawValue: UInt64
+    /// The decimal id.
     @inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }
     @inlinable public init(_ value: UInt64) { self.rawValue = value }
     @inlinable public init(integerLiteral value: UInt64) { self.rawValue = value }

@@ -11,8 +11,11 @@ public protocol ProgressReporter: Sendable {
 
 /// A reporter that ignores everything (the default in library calls).
 public struct SilentProgress: ProgressReporter {
+    /// A reporter that drops every report.
     public init() {}
+    /// Ignores the report.
     public func report(task: String, done: Int, total: Int) {}
+    /// Ignores the end of a task.
     public func finish(task: String) {}
 }
 
@@ -20,8 +23,11 @@ public struct SilentProgress: ProgressReporter {
 /// Long loops check ``isCancelled`` between units and throw ``CancellationError``.
 public final class CancellationFlag: Sendable {
     private let cancelled = Atomic<Bool>(false)
+    /// A flag that is not set.
     public init() {}
+    /// True once ``cancel()`` was called (from any thread).
     public var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+    /// Sets the flag; long work stops at its next check. Safe from any thread or signal handler queue.
     public func cancel() { cancelled.store(true, ordering: .relaxed) }
     /// Throws `CancellationError` once cancelled.
     public func check() throws(CancellationError) { if isCancelled { throw CancellationError() } }

@@ -1,6 +1,8 @@
 /// One item with its score, as retrievers return them (higher score = better).
 public struct ScoredItem: Sendable, Equatable {
+    /// The item.
     public var item: ItemID
+    /// Its score under the retriever's model (higher is better).
     public var score: Float
     @inlinable public init(item: ItemID, score: Float) { self.item = item; self.score = score }
 }
@@ -17,6 +19,7 @@ public struct Query: Sendable {
     /// Items that must not be returned.
     public var excluded: Set<ItemID>
 
+    /// A query; give what the scorer reads (a vector, a history, or both).
     public init(vector: [Float] = [], history: [ItemID] = [], excluded: Set<ItemID> = []) {
         self.vector = vector
         self.history = history
@@ -33,6 +36,7 @@ public struct SearchParameters: Sendable, Equatable {
     /// HNSW candidate list size. Values below `k` are raised to `k`.
     public var efSearch: Int
 
+    /// Knobs with common defaults (k 10, beam 100, efSearch 100).
     public init(k: Int = 10, beamWidth: Int = 100, efSearch: Int = 100) {
         self.k = k
         self.beamWidth = beamWidth
@@ -58,6 +62,7 @@ public struct SearchStatistics: Sendable, Equatable {
     public var modelEvaluations: Int = 0
     /// Number of levels (tree) or graph hops (HNSW) visited.
     public var steps: Int = 0
+    /// Counters, zero by default.
     public init(modelEvaluations: Int = 0, steps: Int = 0) {
         self.modelEvaluations = modelEvaluations
         self.steps = steps
@@ -66,8 +71,11 @@ public struct SearchStatistics: Sendable, Equatable {
 
 /// The answer to one query: at most `k` items, best first, with the cost of finding them.
 public struct SearchResult: Sendable, Equatable {
+    /// At most `k` items, best first.
     public var items: [ScoredItem]
+    /// What the search cost.
     public var statistics: SearchStatistics
+    /// A result from its items and statistics.
     public init(items: [ScoredItem], statistics: SearchStatistics = .init()) {
         self.items = items
         self.statistics = statistics

@@ -22,6 +22,7 @@ public struct BalancedKMeans: Sendable {
     /// Seed of the initialisation (k-means++ on the sample).
     public var seed: UInt64
 
+    /// A splitter into `k >= 2` groups; see the properties for the other knobs.
     public init(k: Int, iterations: Int = 10, sampleLimit: Int = 32_768, seed: UInt64 = 0) {
         precondition(k >= 2, "balanced k-means needs k >= 2")
         self.k = k

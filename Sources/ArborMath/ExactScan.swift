@@ -10,6 +10,7 @@ public struct ExactScan: Sendable {
     /// Rows per block (the block's scores for a batch of queries stay in cache).
     public var blockRows: Int
 
+    /// A scanner with blocks of `blockRows` rows (4096: 1 MB of scores for 64 queries).
     public init(blockRows: Int = 4096) {
         precondition(blockRows > 0)
         self.blockRows = blockRows
@@ -19,6 +20,7 @@ public struct ExactScan: Sendable {
     public struct Workspace: Sendable {
         var scores: [Float] = []
         var selectors: [TopKSelector] = []
+        /// Empty buffers; they grow to the largest batch seen and are kept.
         public init() {}
     }
 
@@ -31,7 +33,7 @@ public struct ExactScan: Sendable {
     /// - Complexity: O(N · Q · d) flops in GEMMs plus O(N · Q) comparisons.
     public func search(
         items: Matrix, queries: Matrix, k: Int, workspace: inout Workspace,
-        accept: ((Int, Int32) -> Bool)? = nil
+        tieKeys: [UInt64]? = nil, accept: ((Int, Int32) -> Bool)? = nil
     ) -> [[(score: Float, id: Int32)]] {
         precondition(items.cols == queries.cols, "scan: items have \(items.cols) columns, queries \(queries.cols)")
         let q = queries.rows, n = items.rows, d = items.cols
@@ -63,7 +65,7 @@ public struct ExactScan: Sendable {
                         }
                         for query in 0..<q {
                             Self.select(scores: scoreBase + query * rows, count: rows, firstRow: start,
-                                        query: query, selector: &workspace.selectors[query], accept: accept)
+                                        query: query, selector: &workspace.selectors[query], tieKeys: tieKeys, accept: accept)
                         }
                         start += rows
                     }
@@ -75,7 +77,7 @@ public struct ExactScan: Sendable {
 
     @inline(__always)
     private static func select(scores: UnsafePointer<Float>, count: Int, firstRow: Int, query: Int,
-                               selector: inout TopKSelector, accept: ((Int, Int32) -> Bool)?) {
+                               selector: inout TopKSelector, tieKeys: [UInt64]?, accept: ((Int, Int32) -> Bool)?) {
         var threshold = selector.threshold
         for j in 0..<count {
             let s = scores[j]
@@ -83,7 +85,7 @@ public struct ExactScan: Sendable {
             if s >= threshold {
                 let row = Int32(firstRow + j)
                 if let accept, !accept(query, row) { continue }
-                selector.push(score: s, id: row)
+                if let tieKeys { selector.push(score: s, id: row, tieKey: tieKeys[Int(row)]) } else { selector.push(score: s, id: row) }
                 threshold = selector.threshold
             }
         }

@@ -153,7 +153,7 @@ public struct AttentionScorer: NodeScorer {
                 BLAS.gemm(nodeMatrix, stacked, into: &pairTerm)      // m × L·h: (e_j ⊙ n) · W₁ₚ
                 BLAS.gemm(nodeMatrix, nodeWeight, into: &nodeTerm)   // m × h:   n · W₁ₙ
                 let unit = scorer.attention.layers
-                let slopes: [Float]? = { if case .prelu(let s) = unit[0].activation { return s } else { return nil } }()
+                let hiddenActivation = unit[0].activation, outputActivation = unit[1].activation
                 let w2 = unit[1].weight, b2 = unit[1].bias[0]
                 weights.resize(rows: m)
                 for k in 0..<m {
@@ -161,12 +161,10 @@ public struct AttentionScorer: NodeScorer {
                     for j in 0..<l {
                         var a = b2
                         for c in 0..<h {
-                            var x = pairTerm[k, j * h + c] + nodeTerm[k, c] + historyTerm[j, c]
-                            if x < 0 {
-                                if let slopes { x *= slopes[c] } else if case .relu = unit[0].activation { x = 0 }
-                            }
-                            a += x * w2[c, 0]
+                            let x = pairTerm[k, j * h + c] + nodeTerm[k, c] + historyTerm[j, c]
+                            a += hiddenActivation.value(x, column: c) * w2[c, 0]
                         }
+                        a = outputActivation.value(a, column: 0)
                         weights[k, j] = a
                         maxLogit = max(maxLogit, a)
                     }

@@ -44,6 +44,8 @@ public struct DNNScorer: NodeScorer {
         return try DNNScorer(dimension: dimension, mlp: InferenceMLP(layers: layers))
     }
 
+    /// Checks the user vector and precomputes the first layer's user-only work: O(d · h) once per
+    /// query. Each level then costs one `m × d × h` GEMM and the rest of the MLP.
     public func makeSession(for query: Query) throws -> Session {
         try validateQueryVector(query.vector, dimension: nodeDimension)
         let d = nodeDimension
@@ -58,21 +60,24 @@ public struct DNNScorer: NodeScorer {
                 effective[i, j] = first.weight[d + i, j] + u[i] * first.weight[2 * d + i, j]
             }
         }
-        return Session(scorer: self, userTerm: userTerm, effective: effective,
+        let firstBias = zip(first.bias, userTerm).map { $0 + $1 }
+        return Session(scorer: self, firstBias: firstBias, effective: effective,
                        hidden: Matrix(rows: 0, cols: h), buffers: [])
     }
 
-    /// Per-query state: `u·W_u`, `W_n + diag(u)·W_p`, and reused activation buffers.
+    /// Per-query state: `b₀ + u·W_u`, `W_n + diag(u)·W_p`, and reused activation buffers.
     public struct Session: ScoringSession {
         let scorer: DNNScorer
-        let userTerm: [Float]
+        /// The first layer's bias plus the user's term `u·W_u` (`h` values).
+        let firstBias: [Float]
         let effective: Matrix
         var hidden: Matrix
         var buffers: [Matrix]
 
         public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
             BLAS.gemm(copy nodes, effective, into: &hidden)
-            scorer.mlp.layers[0].addBiasAndActivate(&hidden, extraBias: userTerm)
+            hidden.addToEachRow(firstBias)
+            scorer.mlp.layers[0].activation.apply(&hidden)
             let out = scorer.mlp.forward(hidden, from: 1, buffers: &buffers)
             scores.removeAll(keepingCapacity: true)
             scores.append(contentsOf: out.values)

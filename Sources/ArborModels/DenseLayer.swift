@@ -1,4 +1,5 @@
 import ArborMath
+import Foundation
 
 /// Element-wise activation of a dense layer.
 public enum InferenceActivation: Sendable, Equatable {
@@ -7,6 +8,17 @@ public enum InferenceActivation: Sendable, Equatable {
     /// Parametric ReLU with one learned slope per output unit (TDM's choice).
     case prelu(slopes: [Float])
     case sigmoid
+
+    /// The activation of one value in column `column` (the PReLU slope is per column).
+    @inline(__always)
+    func value(_ x: Float, column: Int) -> Float {
+        switch self {
+        case .identity: return x
+        case .relu: return x < 0 ? 0 : x
+        case .prelu(let slopes): return x < 0 ? x * slopes[column] : x
+        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+        }
+    }
 
     func apply(_ x: inout Matrix) {
         switch self {
@@ -25,6 +37,7 @@ public struct DenseLayer: Sendable, Equatable {
     public let weight: Matrix
     /// `outputs` values.
     public let bias: [Float]
+    /// Applied element-wise after the bias.
     public let activation: InferenceActivation
 
     /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` when the bias or PReLU
@@ -43,7 +56,9 @@ public struct DenseLayer: Sendable, Equatable {
         self.activation = activation
     }
 
+    /// Width of the input rows.
     public var inputs: Int { weight.rows }
+    /// Width of the output rows.
     public var outputs: Int { weight.cols }
 
     /// `output = act(input · W + b)`; `input` is `m × inputs`, `output` becomes `m × outputs`
@@ -68,6 +83,7 @@ public struct DenseLayer: Sendable, Equatable {
 
 /// A stack of dense layers for inference.
 public struct InferenceMLP: Sendable, Equatable {
+    /// The layers, first to last; each one's outputs equal the next one's inputs.
     public let layers: [DenseLayer]
 
     /// - Throws: ``ArborError`` when consecutive layers' widths do not chain.

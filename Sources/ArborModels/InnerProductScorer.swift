@@ -8,6 +8,7 @@ import ArborMath
 /// The query must carry `vector` of length ``nodeDimension``; a session scores `m` candidates with
 /// one GEMV. Thread-safe (immutable).
 public struct InnerProductScorer: NodeScorer {
+    /// Width of user and node vectors.
     public let nodeDimension: Int
 
     /// A scorer for `dimension`-wide user and node vectors.

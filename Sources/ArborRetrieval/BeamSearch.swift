@@ -49,14 +49,17 @@ enum BeamSearch {
             statistics.modelEvaluations += w.candidates.count
             statistics.steps += 1
             if level < depth {
-                w.selector.reset(k: beamWidth)
+                // Filters act at the leaves: keep |excluded| more parents of leaves, so that at least
+                // `beamWidth` (>= k) non-excluded leaves remain whenever the catalogue has them.
+                w.selector.reset(k: level == depth - 1 && !excluded.isEmpty ? beamWidth + excluded.count : beamWidth)
                 for (i, node) in w.candidates.enumerated() { w.selector.push(score: w.scores[i], id: node) }
                 w.selector.unsortedIDs(into: &w.beam)
             } else {
                 w.selector.reset(k: k)
                 for (i, leaf) in w.candidates.enumerated() {
-                    if !excluded.isEmpty, excluded.contains(view.item(atLeaf: Int(leaf))) { continue }
-                    w.selector.push(score: w.scores[i], id: leaf)
+                    let item = view.item(atLeaf: Int(leaf))
+                    if !excluded.isEmpty, excluded.contains(item) { continue }
+                    w.selector.push(score: w.scores[i], id: leaf, tieKey: item.rawValue)
                 }
             }
         }

@@ -8,13 +8,17 @@ import ArborModels
 /// Items are scored in blocks of ``blockRows`` rows through one ``ScoringSession`` per query.
 /// Thread-safe; buffers come from a pool.
 public struct BruteForceRetriever<Scorer: NodeScorer>: Retriever {
+    /// Name in reports ("brute-force").
     public let name: String
+    /// The model run over every item.
     public let scorer: Scorer
     /// `N × d`, row-major: the leaf (item) embeddings the scorer reads.
     public let items: Matrix
+    /// The id of each item row.
     public let ids: [ItemID]
     /// The level index passed to the scorer for items (the tree's leaf level).
     public let leafLevel: Int
+    /// Items scored per call of the scorer.
     public let blockRows: Int
     private let pool: WorkspacePool<Workspace>
 
@@ -44,6 +48,7 @@ public struct BruteForceRetriever<Scorer: NodeScorer>: Retriever {
         pool = WorkspacePool { Workspace(block: Matrix(rows: 0, cols: d)) }
     }
 
+    /// Number of items scored per query.
     public var itemCount: Int { items.rows }
 
     /// O(N) model evaluations per query, in blocks.
@@ -63,7 +68,7 @@ public struct BruteForceRetriever<Scorer: NodeScorer>: Retriever {
                 session.score(nodes: w.block, level: leafLevel, into: &w.scores)
                 for r in 0..<rows {
                     if !excludedRows.isEmpty, excludedRows.contains(ids[start + r]) { continue }
-                    w.selector.push(score: w.scores[r], id: Int32(start + r))
+                    w.selector.push(score: w.scores[r], id: Int32(start + r), tieKey: ids[start + r].rawValue)
                 }
                 start += rows
             }

@@ -5,12 +5,14 @@ import ArborMath
 ///
 /// Thread-safe; a batch of queries is answered by one scan of the item matrix (GEMM).
 public struct FlatRetriever: Retriever {
+    /// Name in reports ("flat").
     public let name: String
     /// `N × d`, row-major: item `i`'s vector is row `i`.
     public let items: Matrix
     /// The id of each row.
     public let ids: [ItemID]
     private let idToRow: [ItemID: Int32]
+    private let tieKeys: [UInt64]
     private let scan: ExactScan
     private let pool: WorkspacePool<ExactScan.Workspace>
 
@@ -29,14 +31,18 @@ public struct FlatRetriever: Retriever {
         self.items = items
         self.ids = ids
         idToRow = map
+        tieKeys = ids.map(\.rawValue)
         scan = ExactScan(blockRows: blockRows)
         pool = WorkspacePool { ExactScan.Workspace() }
     }
 
+    /// Number of items.
     public var itemCount: Int { items.rows }
     /// Vector width.
     public var dimension: Int { items.cols }
 
+    /// The exact top `k` by inner product (one GEMV scan over all items). O(N · d).
+    /// - Throws: ``ArborError`` for a query vector of the wrong length or with NaN, or `k < 1`.
     public func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
         try search(batch: [query], parameters: parameters)[0]
     }
@@ -55,7 +61,7 @@ public struct FlatRetriever: Retriever {
         }
         let anyExcluded = excludedRows.contains { !$0.isEmpty }
         let found = pool.with { workspace in
-            scan.search(items: items, queries: q, k: parameters.k, workspace: &workspace,
+            scan.search(items: items, queries: q, k: parameters.k, workspace: &workspace, tieKeys: tieKeys,
                         accept: anyExcluded ? { query, row in !excludedRows[query].contains(row) } : nil)
         }
         return found.map { list in

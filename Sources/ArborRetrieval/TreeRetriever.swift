@@ -8,20 +8,31 @@ import ArborModels
 /// its own taken from a pool. Each query reads the tree through one short-lived view (for an index
 /// file: one LMDB read transaction).
 public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
+    /// Name in reports ("tree").
     public let name: String
+    /// The tree searched (in memory or an index file).
     public let source: Source
+    /// The model that scores the candidates of each level.
     public let scorer: Scorer
+    /// Number of items (leaves) of the tree.
     public let itemCount: Int
     private let pool: WorkspacePool<BeamWorkspace>
 
     /// A retriever over `source` scored by `scorer`.
     /// - Parameters:
-    ///   - itemCount: the number of leaves (items) of the tree.
-    ///   - dimension: node embedding width; must equal `scorer.nodeDimension`.
+    ///   - itemCount: the number of leaves (items) of the tree; must equal `source.itemCount`.
+    ///   - dimension: node embedding width; must equal `source.dimension` and `scorer.nodeDimension`.
+    /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` naming the part that disagrees.
     public init(name: String = "tree", source: Source, scorer: Scorer, itemCount: Int, dimension: Int) throws {
+        guard source.dimension == dimension else {
+            throw ArborError.dimensionMismatch(field: "tree dimension", expected: dimension, found: source.dimension)
+        }
         guard scorer.nodeDimension == dimension else {
             throw ArborError.dimensionMismatch(field: "scorer node dimension", expected: dimension,
                                                found: scorer.nodeDimension)
+        }
+        guard source.itemCount == itemCount else {
+            throw ArborError.dimensionMismatch(field: "tree items", expected: itemCount, found: source.itemCount)
         }
         self.name = name
         self.source = source

@@ -57,6 +57,11 @@ public final class Environment: @unchecked Sendable {
 
     /// The path of the data file.
     public let path: String
+    /// Read transactions that may be open at once in all processes using the file (LMDB reader
+    /// slots). Every query holds one for its duration; a query beyond the limit fails with
+    /// `MDB_READERS_FULL` rather than waiting.
+    public static let maxReaders = 4096
+
     /// How the file was opened.
     public let access: Access
     let handle: OpaquePointer
@@ -116,6 +121,9 @@ public final class Environment: @unchecked Sendable {
                 try check(mdb_env_set_mapsize(env, mapSize), path, "mdb_env_set_mapsize")
             }
             try check(mdb_env_set_maxdbs(env, MDB_dbi(max(1, maxTables))), path, "mdb_env_set_maxdbs")
+            // Each open read transaction holds one reader slot (MDB_NOTLS: one per query, not per
+            // thread); LMDB's default of 126 would fail the 127th concurrent query.
+            try check(mdb_env_set_maxreaders(env, UInt32(Environment.maxReaders)), path, "mdb_env_set_maxreaders")
             let rc = mdb_env_open(env, path, flags, 0o644)
             if rc == ENOENT && fileExisted {
                 throw StoreError.notAnEnvironment(path: path, reason: "no LMDB meta page")

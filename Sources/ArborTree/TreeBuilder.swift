@@ -21,6 +21,7 @@ public struct TreeBuildOptions: Sendable {
     /// Inner node embedding rule.
     public var innerNodes: InnerNodeEmbedding
 
+    /// Build knobs; the defaults are TDM's binary tree with 10 Lloyd iterations per split.
     public init(fanOut: Int = 2, iterations: Int = 10, sampleLimit: Int = 32_768, seed: UInt64 = 0,
                 innerNodes: InnerNodeEmbedding = .mean) {
         self.fanOut = fanOut

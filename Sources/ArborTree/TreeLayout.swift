@@ -9,6 +9,7 @@ public struct TreeLevel: Sendable, Equatable {
     /// Empty at the leaf level.
     public var childOffsets: [Int32]
 
+    /// A level from its embeddings and child offsets (checked by ``TreeLayout/validate()``).
     public init(embeddings: Matrix, childOffsets: [Int32]) {
         self.embeddings = embeddings
         self.childOffsets = childOffsets
@@ -38,6 +39,7 @@ public struct TreeLayout: Sendable, Equatable {
     /// Category of each leaf's item, in leaf order; empty when the catalogue has none.
     public var leafCategories: [UInt32]
 
+    /// A tree from its parts; call ``validate()`` before serving it (the builders do).
     public init(dimension: Int, fanOut: Int, levels: [TreeLevel], leafItems: [ItemID],
                 leafCategories: [UInt32] = []) {
         self.dimension = dimension

@@ -6,22 +6,31 @@ import Foundation
 public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
     /// Per-level summary.
     public struct Level: Sendable, Equatable {
+        /// Level index (root = 0).
         public var level: Int
+        /// Nodes on the level.
         public var nodes: Int
         /// Fewest and most children of a node on this level (0 at the leaves).
         public var minChildren: Int
+        /// Most children of a node on this level.
         public var maxChildren: Int
         /// Fewest and most items below one node of this level.
         public var minItems: Int
+        /// Most items below one node of this level.
         public var maxItems: Int
         /// Nodes with exactly one child (chains that carry a short branch down to the leaf level).
         public var singleChildNodes: Int
     }
 
+    /// Index of the leaf level.
     public var depth: Int
+    /// Largest number of children allowed per node.
     public var fanOut: Int
+    /// Number of items (leaves).
     public var itemCount: Int
+    /// Nodes over all levels.
     public var nodeCount: Int
+    /// One summary per level, root first.
     public var levels: [Level]
 
     /// Balance: the largest ratio, over levels, of the most to the fewest items below a node (1 =
@@ -67,6 +76,7 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
         levels = result.reversed()
     }
 
+    /// A table of the levels, as `arbor inspect` prints it.
     public var description: String {
         var lines = ["depth \(depth), fan-out \(fanOut), items \(itemCount), nodes \(nodeCount)",
                      String(format: "leaf occupancy %.3f, imbalance (max/min items under a node) %.3f",

@@ -2,6 +2,7 @@ import ArborCore
 import ArborData
 import ArborEval
 import ArborMath
+import ArborRetrieval
 import ArborTree
 import ArgumentParser
 import Foundation
@@ -41,6 +42,11 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var tree: TreeOptions
 
+    @OptionGroup var graph: HNSWOptions
+
+    @Option(help: "HNSW efSearch values to sweep, comma-separated (when the index has a graph).")
+    var efs: String = "100,200,400,800"
+
     @Option(help: "Use only the first N queries.")
     var limit: Int?
 
@@ -69,7 +75,9 @@ struct Bench: ParsableCommand {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter()
-        let beamList = try parseIntList(beams, option: "--beams")
+        let (beamList, beamNote) = effectiveBeams(try parseIntList(beams, option: "--beams"), k: k)
+        if let beamNote { note("arbor: " + beamNote) }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let threadList = try parseIntList(threads, option: "--threads")
         var notes = ["openblas threads 1", "k = \(k)"]
         var dataset = ""
@@ -89,8 +97,14 @@ struct Bench: ParsableCommand {
                 indexPath = FileManager.default.temporaryDirectory.appendingPathComponent("arbor-bench-\(getpid()).arbor").path
                 removeIndex = true
             }
+            let (extra, hnswSeconds) = try graph.buildExtras(vectors: catalog.embeddings, ids: catalog.itemIDs,
+                                                             progress: progress, cancellation: cancellation)
+            if let hnswSeconds {
+                notes.append(String(format: "hnsw build %.2f s (M = %d, efConstruction = %d, %@, %d threads)", hnswSeconds,
+                                    graph.hnswM, graph.hnswEfConstruction, graph.hnswMetric.rawValue, graph.hnswThreads))
+            }
             let writeStart = ContinuousClock.now
-            try IndexWriter().write(layout: layout, to: indexPath, progress: progress, cancellation: cancellation)
+            try IndexWriter().write(layout: layout, extra: extra, to: indexPath, progress: progress, cancellation: cancellation)
             notes.append(String(format: "tree build %.2f s (fan-out %d, %@), index write %.2f s, index file %@",
                                 buildSeconds, tree.fanOut, tree.innerNodes.rawValue, seconds(since: writeStart),
                                 formatBytes(fileSize(indexPath))))
@@ -113,7 +127,14 @@ struct Bench: ParsableCommand {
         }
         let n = min(queryVectors.rows, limit ?? queryVectors.rows)
         let queryList = (0..<n).map { ArborCore.Query(vector: Array(queryVectors.row($0))) }
-        let bench = VectorBenchmark(reader: reader, queries: queryList, k: k, beams: beamList, threads: threadList)
+        var bench = VectorBenchmark(reader: reader, queries: queryList, k: k, beams: beamList, threads: threadList)
+        if HNSWPersistence.hasGraph(reader) {
+            let loadStart = ContinuousClock.now
+            bench.hnsw = try HNSWPersistence.load(from: reader)
+            bench.efSearch = try parseIntList(efs, option: "--efs")
+            notes.append(String(format: "hnsw graph loaded from the index in %.2f s (%@, M = %d)", seconds(since: loadStart),
+                                bench.hnsw!.configuration.metric.rawValue, bench.hnsw!.configuration.m))
+        }
         let (rows, flat) = try bench.run(progress: progress, cancellation: cancellation)
         if flatBatch > 0 {
             let single = try flatBatchQPS(flat, queries: queryList, k: k, batch: 1)

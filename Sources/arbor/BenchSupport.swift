@@ -33,6 +33,9 @@ struct VectorBenchmark {
     var relevant: [Set<ItemID>]? = nil
     var seen: [Set<ItemID>]? = nil
     var extraK: [Int] = []
+    /// An HNSW graph to list beside the tree, swept over `efSearch`.
+    var hnsw: HNSWIndex? = nil
+    var efSearch: [Int] = []
 
     func run(progress: ProgressPrinter, cancellation: CancellationFlag) throws -> (rows: [BenchmarkRow], flat: FlatRetriever) {
         let (tree, flatOrNil) = try openRetrievers(reader: reader, loadFlat: true)
@@ -40,10 +43,14 @@ struct VectorBenchmark {
         BLAS.threads = 1
         let reference = try BenchmarkRunner.referenceLists(from: flat, queries: queries, k: k, progress: progress)
         let truth = GroundTruth(relevant: relevant, seen: seen, seenCategories: nil, reference: reference)
-        let entries = [
+        var entries = [
             BenchmarkEntry(label: "tree", retriever: tree, sweep: beams.map { SweepPoint.beam($0) }),
             BenchmarkEntry(label: "flat", retriever: flat, sweep: [SweepPoint(label: "exact", parameters: .init(k: k))]),
         ]
+        if let hnsw {
+            entries.insert(BenchmarkEntry(label: "hnsw", retriever: HNSWRetriever(index: hnsw),
+                                          sweep: efSearch.map { SweepPoint.efSearch($0) }), at: 1)
+        }
         let configuration = BenchmarkConfiguration(kValues: Array(Set([k] + extraK)).sorted(), threadCounts: threads,
                                                     warmUp: Array(queries.prefix(20)))
         let runner = BenchmarkRunner(configuration: configuration, progress: progress, cancellation: cancellation)
@@ -61,6 +68,15 @@ func flatBatchQPS(_ flat: FlatRetriever, queries: [ArborCore.Query], k: Int, bat
         i += batch
     }
     return Double(queries.count) / seconds(since: start)
+}
+
+/// The beams at least `k` wide (a narrower beam is raised to `k`, so it would repeat the `k` row),
+/// with a note when some were dropped.
+func effectiveBeams(_ beams: [Int], k: Int) -> (beams: [Int], note: String?) {
+    let kept = beams.filter { $0 >= k }
+    let dropped = beams.filter { $0 < k }
+    let result = kept.isEmpty ? [k] : kept
+    return (result, dropped.isEmpty ? nil : "beams \(dropped.map(String.init).joined(separator: ",")) are narrower than k = \(k) and run as beam \(k); listed once")
 }
 
 /// Writes the report files and the recall-against-QPS plot; returns the paths written.
@@ -83,6 +99,12 @@ func summarize(rows: [BenchmarkRow], k: Int, target: Double = 0.95) -> [String] 
         let atK = rows.filter { $0.k == k && $0.threads == t }
         guard let flat = atK.first(where: { $0.retriever == "flat" }) else { continue }
         let tree = atK.filter { $0.retriever == "tree" }
+        defer {
+            for row in atK where row.retriever == "hnsw" {
+                lines.append(String(format: "%d thread(s): hnsw %@ recall@%d %.4f at %.1fx the flat QPS", t, row.parameters, k,
+                                    row.metrics.recallVsExact ?? 0, row.latency.qps / flat.latency.qps))
+            }
+        }
         if let best = tree.first(where: { ($0.metrics.recallVsExact ?? 0) >= target }) {
             lines.append(String(format: "%d thread(s): tree %@ reaches recall@%d %.4f against the exact scan at %.1fx its QPS (%.0f vs %.0f QPS, %.0f vs %.0f model evaluations per query)",
                                 t, best.parameters, k, best.metrics.recallVsExact ?? 0, best.latency.qps / flat.latency.qps,

@@ -43,11 +43,14 @@ struct Build: ParsableCommand {
 
     @OptionGroup var tree: TreeOptions
 
+    @OptionGroup var graph: HNSWOptions
+
     func validate() throws {
         guard [vectors != nil, synthetic != nil, source.dataset != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --vectors, --dataset and --synthetic")
         }
         if let synthetic, synthetic < 1 { throw ValidationError("--synthetic must be at least 1") }
+        try requireParentDirectory(of: out, option: "--out")
     }
 
     func run() throws {
@@ -59,12 +62,18 @@ struct Build: ParsableCommand {
         let layout = try tree.build(embeddings: embeddings, ids: itemIDs, categories: itemCategories,
                                     progress: progress, cancellation: cancellation)
         let buildSeconds = seconds(since: start)
+        let (extra, hnswSeconds) = try graph.buildExtras(vectors: embeddings, ids: itemIDs, progress: progress,
+                                                         cancellation: cancellation)
         let writeStart = ContinuousClock.now
-        try IndexWriter().write(layout: layout, to: out, progress: progress, cancellation: cancellation)
+        try IndexWriter().write(layout: layout, extra: extra, to: out, progress: progress, cancellation: cancellation)
         let writeSeconds = seconds(since: writeStart)
         print("built \(out): \(layout.itemCount) items, d = \(layout.dimension), fan-out \(layout.fanOut), depth \(layout.depth), "
               + "\(layout.nodeCount) nodes")
         print(String(format: "tree %.2f s, write %.2f s, file %@", buildSeconds, writeSeconds, formatBytes(fileSize(out))))
+        if let hnswSeconds {
+            print(String(format: "hnsw graph (M = %d, efConstruction = %d, %@, %d threads) built in %.2f s", graph.hnswM,
+                         graph.hnswEfConstruction, graph.hnswMetric.rawValue, graph.hnswThreads, hnswSeconds))
+        }
     }
 
     private func loadItems(progress: ProgressPrinter, cancellation: CancellationFlag) throws -> (Matrix, [ItemID], [UInt32]) {
@@ -89,7 +98,7 @@ struct Build: ParsableCommand {
         if let ids {
             itemIDs = try IDList.read(at: ids)
             guard itemIDs.count == matrix.rows else {
-                throw ValidationError("\(ids) has \(itemIDs.count) ids but \(vectors!) has \(matrix.rows) rows")
+                throw CLIError("\(ids) has \(itemIDs.count) ids but \(vectors!) has \(matrix.rows) rows")
             }
         } else {
             itemIDs = (0..<matrix.rows).map { ItemID(UInt64($0)) }
@@ -98,11 +107,11 @@ struct Build: ParsableCommand {
         if let categories {
             let raw = try IDList.read(at: categories)
             guard raw.count == matrix.rows else {
-                throw ValidationError("\(categories) has \(raw.count) lines but \(vectors!) has \(matrix.rows) rows")
+                throw CLIError("\(categories) has \(raw.count) lines but \(vectors!) has \(matrix.rows) rows")
             }
             itemCategories = try raw.enumerated().map { i, c in
                 guard c.rawValue <= UInt64(UInt32.max) else {
-                    throw ValidationError("\(categories):\(i + 1): category \(c) does not fit in 32 bits")
+                    throw CLIError("\(categories): entry \(i + 1): category \(c) does not fit in 32 bits")
                 }
                 return UInt32(c.rawValue)
             }

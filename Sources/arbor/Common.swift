@@ -42,7 +42,7 @@ struct TreeOptions: ParsableArguments {
                                                   options: buildOptions, progress: progress, cancellation: cancellation)
         case .category:
             guard !categories.isEmpty else {
-                throw ValidationError("--init-method category needs item categories (--categories)")
+                throw CLIError("--init-method category needs item categories (--categories, or a data set with categories)")
             }
             return try TreeBuilder.categoryOrder(embeddings: embeddings, items: ids, categories: categories,
                                                  options: buildOptions, progress: progress, cancellation: cancellation)
@@ -89,29 +89,47 @@ struct SyntheticOptions: ParsableArguments {
     }
 }
 
+/// An error in what the user gave at run time (a file's content, a list's value): printed as
+/// `Error: <message>` with exit status 1, without the usage text of a command-line mistake.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Checks that the folder that will hold `path` exists, before any long work starts.
+func requireParentDirectory(of path: String, option: String) throws {
+    let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw ValidationError("\(option) \(path): the folder \(parent) does not exist")
+    }
+}
+
 /// Parses "1,2,3" into item ids.
 func parseIDs(_ text: String, option: String) throws -> [ItemID] {
-    try text.split(separator: ",").map { token in
+    try text.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { i, token in
         let t = token.trimmingCharacters(in: .whitespaces)
-        guard let v = UInt64(t) else { throw ValidationError("\(option): '\(t)' is not an item id") }
+        guard !t.isEmpty else { throw CLIError("\(option): value \(i) is empty") }
+        guard let v = UInt64(t) else { throw CLIError("\(option): '\(t)' is not an item id") }
         return ItemID(v)
     }
 }
 
 /// Parses "0.1,-2,3e-1" into a vector.
 func parseVector(_ text: String, option: String) throws -> [Float] {
-    try text.split(separator: ",").enumerated().map { i, token in
+    try text.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { i, token in
         let t = token.trimmingCharacters(in: .whitespaces)
-        guard let v = Float(t) else { throw ValidationError("\(option): value \(i) '\(t)' is not a number") }
+        guard !t.isEmpty else { throw CLIError("\(option): value \(i) is empty") }
+        guard let v = Float(t) else { throw CLIError("\(option): value \(i) '\(t)' is not a number") }
         return v
     }
 }
 
 /// Parses "50,100,200" into positive integers.
 func parseIntList(_ text: String, option: String) throws -> [Int] {
-    try text.split(separator: ",").map { token in
+    try text.split(separator: ",", omittingEmptySubsequences: false).map { token in
         guard let v = Int(token.trimmingCharacters(in: .whitespaces)), v >= 1 else {
-            throw ValidationError("\(option): '\(token)' is not a positive integer")
+            throw CLIError("\(option): '\(token)' is not a positive integer")
         }
         return v
     }
@@ -143,7 +161,7 @@ func note(_ text: String) {
 /// The inner-product tree retriever over an index file, and the exact flat scan over its leaves.
 func openRetrievers(reader: IndexReader, loadFlat: Bool) throws -> (tree: TreeRetriever<IndexReader, InnerProductScorer>, flat: FlatRetriever?) {
     guard reader.scorerKind == "inner-product" else {
-        throw ValidationError("index \(reader.path) was built for scorer '\(reader.scorerKind)'; this command serves 'inner-product' indexes")
+        throw CLIError("index \(reader.path) was built for scorer '\(reader.scorerKind)'; this command serves 'inner-product' indexes")
     }
     let tree = try TreeRetriever(source: reader, scorer: InnerProductScorer(dimension: reader.dimension),
                                  itemCount: reader.itemCount, dimension: reader.dimension)
@@ -153,4 +171,49 @@ func openRetrievers(reader: IndexReader, loadFlat: Bool) throws -> (tree: TreeRe
         flat = try FlatRetriever(items: matrix, ids: ids)
     }
     return (tree, flat)
+}
+
+extension HNSWMetric: ExpressibleByArgument {}
+
+/// Options of the HNSW graph built beside the tree (the flat ANN baseline).
+struct HNSWOptions: ParsableArguments {
+    @Flag(help: "Also build an HNSW graph over the item vectors and store it in the index.")
+    var hnsw = false
+
+    @Option(help: "HNSW: neighbours per node per layer (M; 2M on layer 0).")
+    var hnswM: Int = 16
+
+    @Option(help: "HNSW: candidate list size while building (efConstruction).")
+    var hnswEfConstruction: Int = 200
+
+    @Option(help: "HNSW metric: innerProduct (raw IP graph, as hnswlib's 'ip'), normAugmentedInnerProduct (MIPS reduced to nearest neighbour by one extra coordinate), or cosine.")
+    var hnswMetric: HNSWMetric = .innerProduct
+
+    @Option(help: "HNSW: build threads.")
+    var hnswThreads: Int = 2
+
+    func validate() throws {
+        guard hnswM >= 2 else { throw ValidationError("--hnsw-m must be at least 2") }
+        guard hnswEfConstruction >= 1 else { throw ValidationError("--hnsw-ef-construction must be at least 1") }
+        guard hnswThreads >= 1 else { throw ValidationError("--hnsw-threads must be at least 1") }
+    }
+
+    var configuration: HNSWConfiguration {
+        HNSWConfiguration(metric: hnswMetric, m: hnswM, efConstruction: hnswEfConstruction, buildThreads: hnswThreads)
+    }
+
+    /// Builds the graph over the leaf vectors when `--hnsw` is given; returns the index's extra values
+    /// and the build time.
+    func buildExtras(vectors: Matrix, ids: [ItemID], progress: ProgressPrinter,
+                     cancellation: CancellationFlag) throws -> (extra: [String: [UInt8]], seconds: Double?) {
+        guard hnsw else { return ([:], nil) }
+        let start = ContinuousClock.now
+        let previous = BLAS.threads
+        BLAS.threads = 1
+        defer { BLAS.threads = previous }
+        let index = try HNSWIndex.build(vectors, ids: ids, configuration: configuration, progress: progress,
+                                        cancellation: cancellation)
+        let elapsed = seconds(since: start)
+        return (try HNSWPersistence.extras(for: index), elapsed)
+    }
 }

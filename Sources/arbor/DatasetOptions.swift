@@ -34,7 +34,7 @@ struct DatasetOptions: ParsableArguments {
 
     /// Reads the log (errors name file and line).
     func load(progress: ProgressPrinter) throws -> Dataset {
-        guard let dataset else { throw ValidationError("--dataset is required") }
+        guard let dataset else { throw CLIError("--dataset is required") }
         switch resolvedFormat(dataset) {
         case .recbole:
             let itemFile = (dataset as NSString).deletingPathExtension + ".item"

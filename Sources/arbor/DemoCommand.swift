@@ -40,7 +40,9 @@ struct Demo: ParsableCommand {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter()
-        let beamList = try parseIntList(beams, option: "--beams")
+        let (beamList, beamNote) = effectiveBeams(try parseIntList(beams, option: "--beams"), k: k)
+        if let beamNote { note("arbor: " + beamNote) }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let total = ContinuousClock.now
         print("[1/5] generating \(data.items) items (d = \(data.dim)) and \(data.users) users, seed \(data.seed)")
         let catalog = try data.catalog(progress: progress, cancellation: cancellation)

@@ -23,10 +23,10 @@ struct Generate: ParsableCommand {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter()
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let start = ContinuousClock.now
         let catalog = try data.catalog(progress: progress, cancellation: cancellation)
         let users = try data.users(catalog: catalog, progress: progress, cancellation: cancellation)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let dir = URL(fileURLWithPath: out)
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         try NPY.write(catalog.embeddings, to: path("items.npy"))

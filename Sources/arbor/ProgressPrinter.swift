@@ -10,12 +10,14 @@ final class ProgressPrinter: ProgressReporter {
         var lastPrint: Date = .distantPast
     }
     private let state = Mutex(State())
-    private let unit: String
     let enabled: Bool
+    /// On a terminal one line is redrawn in place twice a second; otherwise (a log file) a full
+    /// line is written every 5 seconds.
+    private let interactive: Bool
 
-    init(unit: String = "units", enabled: Bool = true) {
-        self.unit = unit
+    init(enabled: Bool = true) {
         self.enabled = enabled
+        interactive = isatty(STDERR_FILENO) != 0
     }
 
     func report(task: String, done: Int, total: Int) {
@@ -25,7 +27,7 @@ final class ProgressPrinter: ProgressReporter {
             let start = s.started[task] ?? now
             if s.started[task] == nil { s.started[task] = now }
             let elapsed = now.timeIntervalSince(start)
-            guard elapsed >= 1, now.timeIntervalSince(s.lastPrint) >= 0.5 else { return nil }
+            guard elapsed >= 1, now.timeIntervalSince(s.lastPrint) >= (interactive ? 0.5 : 5) else { return nil }
             s.lastPrint = now
             let rate = Double(done) / max(elapsed, 1e-9)
             var text = "\(task): \(done)"
@@ -38,7 +40,9 @@ final class ProgressPrinter: ProgressReporter {
             }
             return text + String(format: ", %.0f s elapsed", elapsed)
         }
-        if let line { FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) }
+        if let line {
+            FileHandle.standardError.write(Data((interactive ? "\r\u{1B}[K\(line)" : "\(line)\n").utf8))
+        }
     }
 
     func finish(task: String) {
@@ -48,7 +52,8 @@ final class ProgressPrinter: ProgressReporter {
             return s.started[task].map { Date().timeIntervalSince($0) }
         }
         if let elapsed, elapsed >= 1 {
-            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[K%@: done in %.1f s\n", task, elapsed).utf8))
+            let prefix = interactive ? "\r\u{1B}[K" : ""
+            FileHandle.standardError.write(Data(String(format: "%@%@: done in %.1f s\n", prefix, task, elapsed).utf8))
         }
     }
 }

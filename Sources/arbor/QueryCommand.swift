@@ -45,12 +45,19 @@ struct Query: ParsableCommand {
     @Flag(help: "Use the exact flat scan over all items instead of beam search.")
     var exact = false
 
+    @Flag(help: "Use the index's HNSW graph (built with `arbor build --hnsw`) instead of beam search.")
+    var hnsw = false
+
+    @Option(help: "HNSW candidate list size; raised to k when smaller.")
+    var efSearch: Int = 200
+
     @Flag(help: "With --history: fail on ids missing from the index instead of ignoring them.")
     var rejectUnknown = false
 
     func validate() throws {
         let given = [vector, vectors, history].compactMap { $0 }.count
         guard given == 1 else { throw ValidationError("give exactly one of --vector, --vectors and --history") }
+        guard !(exact && hnsw) else { throw ValidationError("give at most one of --exact and --hnsw") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
@@ -81,8 +88,14 @@ struct Query: ParsableCommand {
             if encoded.usedFallback { note("arbor: no known history item; using the catalogue mean as the query") }
             queries = [ArborCore.Query(vector: encoded.vector, history: ids, excluded: excluded.union(ids))]
         }
-        let retriever: any Retriever = exact ? flat! : tree
-        let parameters = SearchParameters(k: k, beamWidth: beam)
+        var retriever: any Retriever = exact ? flat! : tree
+        if hnsw {
+            guard HNSWPersistence.hasGraph(reader) else {
+                throw CLIError("\(index) has no HNSW graph; build it with `arbor build --hnsw`")
+            }
+            retriever = HNSWRetriever(index: try HNSWPersistence.load(from: reader))
+        }
+        let parameters = SearchParameters(k: k, beamWidth: beam, efSearch: efSearch)
         for (q, query) in queries.enumerated() {
             let result = try retriever.search(query, parameters: parameters)
             if queries.count > 1 { print("# query \(q)") }

@@ -88,6 +88,25 @@ import Testing
         #expect(strict.stderr.contains("unknown item id 999999999"))
     }
 
+    @Test func hnswGraphIsStoredBesideTheTreeAndServesQueries() throws {
+        let dir = try Self.temporaryDirectory()
+        let index = dir.appendingPathComponent("graph.arbor")
+        let build = try Self.run(["build", "--synthetic", "1500", "--dim", "8", "--hnsw", "--hnsw-m", "8", "--out", index.path])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(build.stdout.contains("hnsw graph (M = 8"))
+        let vector = "0.5,1,0,0,-1,0,0,2"
+        let graph = try Self.run(["query", "--index", index.path, "--vector", vector, "--k", "5", "--hnsw", "--ef-search", "2000"])
+        let exact = try Self.run(["query", "--index", index.path, "--vector", vector, "--k", "5", "--exact"])
+        #expect(graph.status == 0, "\(graph.stderr)")
+        #expect(graph.stdout == exact.stdout)  // efSearch beyond the item count scans exactly
+        let inspect = try Self.run(["inspect", "--index", index.path, "--verify"])
+        #expect(inspect.stdout.contains("hnsw.meta"))
+        let plain = try Self.buildGoodIndex(in: dir)
+        let none = try Self.run(["query", "--index", plain.path, "--vector", vector, "--hnsw"])
+        #expect(none.status != 0)
+        #expect(none.stderr.contains("has no HNSW graph"))
+    }
+
     @Test func badQueriesFailWithTheField() throws {
         let dir = try Self.temporaryDirectory()
         let index = try Self.buildGoodIndex(in: dir)

@@ -4,13 +4,13 @@ import Testing
 @Suite struct TopKTests {
     @Test func keepsBestKWithDeterministicTies() {
         var s = TopKSelector(k: 3)
-        for (score, id) in [(1.0, 5), (3.0, 1), (2.0, 2), (3.0, 0), (0.5, 9), (2.0, 1)] as [(Float, Int32)] {
+        for (score, id) in [(1.0, 5), (3.0, 1), (2.0, 4), (3.0, 0), (0.5, 9), (2.0, 2)] as [(Float, Int32)] {
             s.push(score: score, id: id)
         }
         let r = s.sortedResults()
-        #expect(r.map(\.id) == [0, 1, 1] || r.map(\.id) == [0, 1, 1])
+        // Equal scores keep the smaller id: (3, 0) before (3, 1), and (2, 2) wins the last place over (2, 4).
         #expect(r.map(\.score) == [3, 3, 2])
-        #expect(r.map(\.id) == [0, 1, 1])
+        #expect(r.map(\.id) == [0, 1, 2])
     }
 
     @Test func matchesFullSortOnRandomData() {
@@ -26,6 +26,20 @@ import Testing
             all.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
             #expect(s.sortedResults().map(\.id) == all.prefix(k).map(\.1))
         }
+    }
+
+    @Test func tieKeysDecideEqualScores() {
+        var s = TopKSelector(k: 1)
+        s.push(score: 1, id: 0, tieKey: 30)
+        s.push(score: 1, id: 1, tieKey: 20)
+        s.push(score: 1, id: 2, tieKey: 25)
+        #expect(s.sortedResults().map(\.id) == [1])
+    }
+
+    @Test func hugeKDoesNotReserveMemoryUpFront() {
+        var s = TopKSelector(k: 100_000_000_000)
+        s.push(score: 1, id: 1)
+        #expect(s.count == 1 && !s.isFull)
     }
 
     @Test func ignoresNaNAndHandlesZeroK() {

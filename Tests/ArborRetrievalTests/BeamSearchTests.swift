@@ -41,7 +41,6 @@ func randomMatrix(rows: Int, cols: Int, seed: UInt64) -> Matrix {
         let res = try r.search(Query(vector: Array(e.row(0))), parameters: .init(k: 10, beamWidth: 20))
         #expect(res.items.count == 10)
         #expect(res.statistics.modelEvaluations <= 2 * 20 * tree.depth)
-        // The query is item 0's own vector: it is its own best match in this data set.
         #expect(zip(res.items, res.items.dropFirst()).allSatisfy { $0.score >= $1.score })
     }
 

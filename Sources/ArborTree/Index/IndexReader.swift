@@ -115,8 +115,11 @@ public final class IndexReader: Sendable {
                     throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
                                         reason: "\(view.count) bytes, expected 8")
                 }
-                let leaf = Int(view.load(UInt64.self, atByteOffset: 0))
-                guard leaf < count else { throw .leafOutOfRange(path: path, leaf: leaf, itemCount: count) }
+                let raw = view.load(UInt64.self, atByteOffset: 0)
+                guard let leaf = Int(exactly: raw), leaf < count else {
+                    throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
+                                        reason: "leaf \(raw) is outside 0..<\(count)")
+                }
                 return leaf
             }
         }
@@ -182,7 +185,8 @@ public final class IndexReader: Sendable {
     func checkSum(_ txn: borrowing ReadTransaction, _ value: LargeValue, _ view: ValueView) throws {
         let recorded = try txn.withValue(tables.checksums, value.checksumKey) { sum -> (Int, UInt64)? in
             guard sum.count == 16 else { return nil }
-            return (Int(sum.load(UInt64.self, atByteOffset: 0)), sum.load(UInt64.self, atByteOffset: 8))
+            guard let count = Int(exactly: sum.load(UInt64.self, atByteOffset: 0)) else { return nil }
+            return (count, sum.load(UInt64.self, atByteOffset: 8))
         }
         guard let recorded, let (count, checksum) = recorded else {
             throw IndexError.corruptValue(path: path, table: value.table, key: value.label, reason: "no checksum recorded")

@@ -1,0 +1,92 @@
+import ArborStore
+import ArborTree
+import Foundation
+
+/// Stores an HNSW graph in an index file beside the tree, and opens it again without a rebuild.
+///
+/// The graph lives in the index's `extra` table under the names below, each value checksummed like
+/// every large value of the file (so ``IndexReader/verify()`` covers it, and a damaged value fails
+/// its checksum on load): `hnsw.meta` (JSON: graph format version, configuration, dimension, norm
+/// bound, node count, entry point) and the arrays `hnsw.vectors` (Float32, `n × storedDimension`),
+/// `hnsw.ids` (UInt64), `hnsw.deleted` (UInt8), `hnsw.levels`, `hnsw.layer0`, `hnsw.layer0Counts`,
+/// `hnsw.upper`, `hnsw.upperCounts` (Int32), little-endian, shapes as ``HNSWGraph`` states.
+///
+/// Loading copies the arrays and checks every invariant (``HNSWGraph/validate()``); it costs time in
+/// proportion to the graph, and happens only when an HNSW retriever is asked for: opening the index
+/// itself still reads the header only.
+public enum HNSWPersistence {
+    /// Version of the graph encoding in `hnsw.meta`.
+    public static let graphFormatVersion = 1
+    /// Name of the metadata value; its presence marks an index that carries a graph.
+    public static let metaName = "hnsw.meta"
+
+    struct Meta: Codable {
+        var graphFormatVersion: Int
+        var configuration: HNSWConfiguration
+        var dimension: Int
+        var normBound: Float?
+        var count: Int
+        var entryPoint: Int32
+    }
+
+    /// The named byte values to pass as `extra:` to ``IndexWriter/write(layout:tensors:scorerKind:encoderKind:extra:to:progress:cancellation:)``.
+    public static func extras(for index: HNSWIndex) throws -> [String: [UInt8]] {
+        let g = index.graph
+        let meta = Meta(graphFormatVersion: graphFormatVersion, configuration: g.configuration, dimension: g.dimension,
+                        normBound: g.normBound, count: g.count, entryPoint: g.entryPoint)
+        return [
+            metaName: Array(try JSONEncoder().encode(meta)),
+            "hnsw.vectors": ByteCoding.bytes(of: g.vectors),
+            "hnsw.ids": ByteCoding.bytes(of: g.ids.map(\.rawValue)),
+            "hnsw.deleted": g.deleted.map { $0 ? UInt8(1) : 0 },
+            "hnsw.levels": ByteCoding.bytes(of: g.levels),
+            "hnsw.layer0": ByteCoding.bytes(of: g.layer0Neighbours),
+            "hnsw.layer0Counts": ByteCoding.bytes(of: g.layer0Counts),
+            "hnsw.upper": ByteCoding.bytes(of: g.upperNeighbours),
+            "hnsw.upperCounts": ByteCoding.bytes(of: g.upperCounts),
+        ]
+    }
+
+    /// True when `reader`'s index carries a graph.
+    public static func hasGraph(_ reader: IndexReader) -> Bool { reader.extraNames.contains(metaName) }
+
+    /// Reads the graph back (checksums, sizes and graph invariants checked).
+    /// - Throws: ``IndexError`` (missing value, checksum mismatch), ``ArborError`` (a graph whose
+    ///   arrays break an invariant, another graph format version).
+    public static func load(from reader: IndexReader) throws -> HNSWIndex {
+        func bytes(_ name: String) throws -> [UInt8] {
+            guard let b = try reader.extra(named: name) else {
+                throw ArborError.invalidArgument(name: name, reason: "missing from \(reader.path)")
+            }
+            return b
+        }
+        func array<T: StorableScalar>(_ name: String, _ type: T.Type) throws -> [T] {
+            guard let values = ByteCoding.elements(of: try bytes(name), as: type) else {
+                throw ArborError.invalidArgument(name: name, reason: "byte count is not a multiple of \(MemoryLayout<T>.stride) in \(reader.path)")
+            }
+            return values
+        }
+        let meta: Meta
+        do {
+            meta = try JSONDecoder().decode(Meta.self, from: Data(try bytes(metaName)))
+        } catch let error as IndexError {
+            throw error
+        } catch {
+            throw ArborError.invalidArgument(name: metaName, reason: "unreadable in \(reader.path): \(error)")
+        }
+        guard meta.graphFormatVersion == graphFormatVersion else {
+            throw ArborError.invalidArgument(name: metaName, reason: "graph format \(meta.graphFormatVersion) in \(reader.path); this build reads \(graphFormatVersion)")
+        }
+        let graph = HNSWGraph(
+            configuration: meta.configuration, dimension: meta.dimension, normBound: meta.normBound,
+            vectors: try array("hnsw.vectors", Float.self), ids: try array("hnsw.ids", UInt64.self).map { ItemID($0) },
+            deleted: try bytes("hnsw.deleted").map { $0 != 0 }, levels: try array("hnsw.levels", Int32.self),
+            layer0Neighbours: try array("hnsw.layer0", Int32.self), layer0Counts: try array("hnsw.layer0Counts", Int32.self),
+            upperNeighbours: try array("hnsw.upper", Int32.self), upperCounts: try array("hnsw.upperCounts", Int32.self),
+            entryPoint: meta.entryPoint)
+        guard graph.count == meta.count else {
+            throw ArborError.dimensionMismatch(field: "hnsw.levels (nodes)", expected: meta.count, found: graph.count)
+        }
+        return try HNSWIndex(graph: graph)
+    }
+}
