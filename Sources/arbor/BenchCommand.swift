@@ -132,8 +132,9 @@ struct Bench: ParsableCommand {
             let loadStart = ContinuousClock.now
             bench.hnsw = try HNSWPersistence.load(from: reader)
             bench.efSearch = try parseIntList(efs, option: "--efs")
-            notes.append(String(format: "hnsw graph loaded from the index in %.2f s (%@, M = %d)", seconds(since: loadStart),
-                                bench.hnsw!.configuration.metric.rawValue, bench.hnsw!.configuration.m))
+            notes.append(String(format: "hnsw graph loaded from the index in %.2f s (%@, M = %d, %@ in memory)",
+                                seconds(since: loadStart), bench.hnsw!.configuration.metric.rawValue,
+                                bench.hnsw!.configuration.m, formatBytes(Int64(bench.hnsw!.graphBytes))))
         }
         let (rows, flat) = try bench.run(progress: progress, cancellation: cancellation)
         if flatBatch > 0 {
