@@ -13,7 +13,8 @@ struct Arbor: ParsableCommand {
               arbor query --index items.arbor --vectors data/queries.npy --limit 3 --k 10
               arbor inspect --index items.arbor --verify
               arbor bench --index items.arbor --queries data/queries.npy --out bench/
+              arbor train --inter ml-100k.inter --index ml.arbor  # two-tower on a behaviour log -> tree index
               arbor demo                                          # all of it on an embedded default
             """,
-        subcommands: [Demo.self, Generate.self, Build.self, Query.self, Inspect.self, Bench.self])
+        subcommands: [Demo.self, Generate.self, Train.self, Build.self, Query.self, Inspect.self, Bench.self])
 }

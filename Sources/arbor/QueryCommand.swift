@@ -13,9 +13,10 @@ struct Query: ParsableCommand {
         abstract: "Retrieve the top-k items from an index by beam search (or the exact scan).",
         discussion: """
             Give the user as --vector "0.1,0.2,...", as --vectors queries.npy (one row a user), or as
-            --history "id,id,..." (oldest first): the history is encoded by mean pooling of the
-            items' leaf vectors (unknown ids are ignored and counted, or rejected with
-            --reject-unknown; an empty history falls back to the catalogue mean).
+            --history "id,id,..." (oldest first): the history is encoded by the index's trained
+            encoder (`arbor train --index`), or else by mean pooling of the items' leaf vectors.
+            Unknown ids are ignored and counted, or rejected with --reject-unknown; an empty
+            history falls back to the encoder's documented default (the catalogue mean).
             """)
 
     @Option(help: "The index file.")
@@ -68,8 +69,8 @@ struct Query: ParsableCommand {
         var excluded = Set<ItemID>()
         if let exclude { excluded = Set(try parseIDs(exclude, option: "--exclude")) }
         var queries: [ArborCore.Query] = []
-        var needsLeaves = exact
-        if history != nil { needsLeaves = true }
+        let trainedEncoder = history != nil && reader.encoderKind == TwoTowerEncoder.encoderKind
+        let needsLeaves = exact || (history != nil && !trainedEncoder)
         let (tree, flat) = try openRetrievers(reader: reader, loadFlat: needsLeaves)
         if let vector {
             queries = [ArborCore.Query(vector: try parseVector(vector, option: "--vector"), excluded: excluded)]
@@ -82,10 +83,15 @@ struct Query: ParsableCommand {
             queries = (0..<n).map { ArborCore.Query(vector: Array(m.row($0)), excluded: excluded) }
         } else if let history {
             let ids = try parseIDs(history, option: "--history")
-            let encoder = try MeanPoolingEncoder(itemVectors: flat!.items, ids: flat!.ids)
-            let encoded = try encoder.encode(history: ids, unknown: rejectUnknown ? .reject : .ignore)
+            let policy: UnknownItemPolicy = rejectUnknown ? .reject : .ignore
+            let encoded: EncodedQuery
+            if trainedEncoder {
+                encoded = try TwoTowerEncoder(index: reader).encode(history: ids, unknown: policy)
+            } else {
+                encoded = try MeanPoolingEncoder(itemVectors: flat!.items, ids: flat!.ids).encode(history: ids, unknown: policy)
+            }
             if encoded.unknownItems > 0 { note("arbor: ignored \(encoded.unknownItems) history ids not in the index") }
-            if encoded.usedFallback { note("arbor: no known history item; using the catalogue mean as the query") }
+            if encoded.usedFallback { note("arbor: no known history item; using the encoder's fallback query") }
             queries = [ArborCore.Query(vector: encoded.vector, history: ids, excluded: excluded.union(ids))]
         }
         var retriever: any Retriever = exact ? flat! : tree
