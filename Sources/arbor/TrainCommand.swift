@@ -34,7 +34,13 @@ struct Train: ParsableCommand {
             """)
 
     @Option(help: "RecBole .inter file (user_id, item_id, rating, timestamp).")
-    var inter: String
+    var inter: String?
+
+    @Option(help: "Instead of --inter: the Amazon Books demo's train_demo.txt (with --amazon-valid).")
+    var amazonTrain: String?
+
+    @Option(help: "The Amazon Books demo's valid_part-0.txt: held-out users, split half validation, half test.")
+    var amazonValid: String?
 
     @Option(help: "RecBole .item file: item categories for the category embedding (with --categories).")
     var items: String?
@@ -138,6 +144,8 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        guard (inter != nil) != (amazonTrain != nil) else { throw ValidationError("give exactly one of --inter and --amazon-train") }
+        guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
         guard dim >= 1 else { throw ValidationError("--dim must be at least 1") }
         guard maxHistory >= 1 else { throw ValidationError("--max-history must be at least 1") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
@@ -163,14 +171,20 @@ struct Train: ParsableCommand {
         BLAS.threads = threads
         let started = ContinuousClock.now
 
-        let data = try TwoTowerData.load(
-            interactions: inter, items: categories ? items : nil, protocol: `protocol`,
-            filter: PositiveFilter(minRating: minRating, minUserInteractions: minCount, minItemInteractions: minCount),
-            splitFile: splitFile, holdOut: (.fraction(holdOut), .fraction(holdOut)), holdOutSeed: seed)
+        let data: TwoTowerData
+        if let amazonTrain, let amazonValid {
+            data = try TwoTowerData.amazonBooksDemo(train: AmazonBooksDemo.readTrain(at: amazonTrain),
+                                                    heldOut: AmazonBooksDemo.readValidation(at: amazonValid), seed: seed)
+        } else {
+            data = try TwoTowerData.load(
+                interactions: inter!, items: categories ? items : nil, protocol: `protocol`,
+                filter: PositiveFilter(minRating: minRating, minUserInteractions: minCount, minItemInteractions: minCount),
+                splitFile: splitFile, holdOut: (.fraction(holdOut), .fraction(holdOut)), holdOutSeed: seed)
+        }
         trainNote("data: \(data.protocolName), \(data.catalog.count) items, \(data.sequences.count) training users, "
             + "\(data.trainEvents) events -> \(data.samples.count) samples; \(data.validation.count) validation, \(data.test.count) test users")
 
-        var options = TwoTowerExperimentOptions(protocol: `protocol`)
+        var options = TwoTowerExperimentOptions(protocol: amazonTrain != nil ? .userHoldOut : `protocol`)
         options.dimension = dim
         options.hidden = hidden.isEmpty ? [] : try trainParseList(hidden, option: "--hidden")
         options.maxHistory = maxHistory
@@ -210,7 +224,7 @@ struct Train: ParsableCommand {
         var report = "# arbor train\n\n- command: arbor train \(args.joined(separator: " "))\n"
         report += "- OpenBLAS: \(BLAS.coreName), \(threads) thread(s); seed \(seed)\n\n"
         // RecBole's BPR figures (ANCHORS.md) apply to ML-100K leave-last-out with the default filter only.
-        let bpr = `protocol` == .leaveLastOut && inter.lowercased().contains("ml-100k") && minRating == 4 && minCount == 5
+        let bpr = `protocol` == .leaveLastOut && (inter?.lowercased().contains("ml-100k") ?? false) && minRating == 4 && minCount == 5
         report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)
         report += String(format: "\nTotal wall time: %.1f s\n", trainSeconds(since: started))
         try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
