@@ -20,7 +20,10 @@ struct TDMToyData {
         ids = (0..<n).map { ItemID(UInt64(100 + $0)) }
         var rng = SplitMix64(seed: seed)
         let emb = try Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in (rng.nextUnitFloat() - 0.5) * 0.2 })
-        tree = try TreeBuilder.balancedKMeans(embeddings: emb, items: ids, options: .init(fanOut: 2, seed: seed))
+        // TDM's category-ordered initial tree (category = parity); unlike k-means it changes no BLAS
+        // thread count while parallel tests run GEMMs.
+        tree = try TreeBuilder.categoryOrder(embeddings: emb, items: ids, categories: (0..<n).map { UInt32($0 % 2) },
+                                             options: .init(fanOut: 2, seed: seed))
         var seqs: [[ItemID]] = []
         for u in 0..<users {
             let parity = u % 2
@@ -59,7 +62,7 @@ func servingScores(_ model: TDMModel, history: [ItemID], level: Int, nodes: [Int
     return out
 }
 
-@Suite struct TDMModelTests {
+@Suite(.serialized) struct TDMModelTests {
     /// Same weights → the training forward pass and the serving scorer give the same scores.
     @Test(arguments: TDMScorerKind.allCases)
     func trainingForwardEqualsServingScorer(kind: TDMScorerKind) throws {
