@@ -96,6 +96,12 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
                 data = try TDMExperimentData.movieLens100K(directory: env["ARBOR_TDM_DATA"] ?? "/work/shared/data/ml-100k", seed: seed)
             }
             config.validationUsers = 200
+            if let kinds = env["ARBOR_TDM_KINDS"] {
+                config.kinds = kinds.split(separator: ",").compactMap { TDMScorerKind(rawValue: String($0)) }
+            }
+            if let lr = env["ARBOR_TDM_LR"].flatMap(Float.init) { config.training.learningRate = lr }
+            if let lr = env["ARBOR_TDM_SPARSE_LR"].flatMap(Float.init) { config.training.sparseLearningRate = lr }
+            if let beam = env["ARBOR_TDM_BEAM"].flatMap(Int.init) { config.beamWidth = beam }
             log("\(data.name) seed \(seed): \(data.items.count) items, \(data.sequences.count) train users, \(data.validation.count) validation, \(data.test.count) test")
             var report = try TDMExperiment.run(data: data, config: config, log: log)
             if let oracle { report.results.append(oracle) }
