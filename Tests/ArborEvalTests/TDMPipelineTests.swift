@@ -101,6 +101,7 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
             }
             if let lr = env["ARBOR_TDM_LR"].flatMap(Float.init) { config.training.learningRate = lr }
             if let lr = env["ARBOR_TDM_SPARSE_LR"].flatMap(Float.init) { config.training.sparseLearningRate = lr }
+            if let gap = env["ARBOR_TDM_JTM_GAP"].flatMap(Int.init) { config.rebuild = .reassign(.init(levelGap: gap)) }
             if let beam = env["ARBOR_TDM_BEAM"].flatMap(Int.init) { config.beamWidth = beam }
             log("\(data.name) seed \(seed): \(data.items.count) items, \(data.sequences.count) train users, \(data.validation.count) validation, \(data.test.count) test")
             var report = try TDMExperiment.run(data: data, config: config, log: log)

@@ -162,3 +162,48 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         try model.tree.validate()
     }
 }
+
+@Suite(.serialized) struct TDMReassignmentTests {
+    /// On a parity-grouped tree with a few items misplaced into the other half, JTM re-assignment of
+    /// a trained model moves them back: level-1 subtrees become parity-pure again.
+    @Test func reassignmentGroupsPlantedInterests() throws {
+        let base = try TDMToyData()
+        var mixed = base.tree
+        let half = base.n / 2
+        for i in 0..<3 { mixed.leafItems.swapAt(i, half + i) }   // 3 even items among the odd, and back
+        let model = try TDMModel(config: .init(kind: .innerProduct, dimension: base.d, maxHistory: 6, embeddingScale: 0.3, seed: 3),
+                                 tree: mixed, items: base.ids)
+        let samples = TDMSample.slidingWindow(sequences: base.sequences, maxHistory: 6)
+        _ = try TDMTrainer(config: .init(epochs: 6, batchSize: 32, negatives: .constant(3), learningRate: 5e-3,
+                                         sparseLearningRate: 3e-2, seed: 2)).train(model, samples: samples)
+        func purity(_ t: TreeLayout) -> Double {
+            // Share of the majority parity among the leaves of each level-1 node, averaged.
+            let off1 = t.levels[1].childOffsets
+            var total = 0.0
+            for n in 0..<t.levels[1].nodeCount {
+                var range = n..<(n + 1)
+                for l in 1..<t.depth { let o = t.levels[l].childOffsets; range = Int(o[range.lowerBound])..<Int(o[range.upperBound]) }
+                let even = range.filter { t.leafItems[$0].rawValue % 2 == 0 }.count
+                total += Double(max(even, range.count - even)) / Double(range.count)
+            }
+            _ = off1
+            return total / Double(t.levels[1].nodeCount)
+        }
+        #expect(purity(model.tree) < 0.85)
+        let tree = try TDMReassignment.reassign(model: model, samples: samples, config: .init(levelGap: 2, maxSamplesPerItem: 10))
+        #expect(Set(tree.leafItems) == Set(base.ids))
+        #expect(tree.levels.map(\.childOffsets) == model.tree.levels.map(\.childOffsets))
+        #expect(purity(tree) == 1, "purity \(purity(tree))")
+        // Each item keeps its learned leaf embedding.
+        let old = model.layout()
+        for (slot, item) in tree.leafItems.enumerated() {
+            #expect(Array(tree.levels[tree.depth].embeddings.row(slot)) == Array(old.levels[old.depth].embeddings.row(model.leafOfItem[item]!)))
+        }
+        // As a tree-learning rebuild.
+        let report = try TDMTreeLearning.run(model: model, samples: samples,
+                                             trainer: TDMTrainer(config: .init(epochs: 1, batchSize: 32, negatives: .constant(2))),
+                                             config: .init(maxRounds: 2, rebuild: .reassign(.init(levelGap: 3))),
+                                             validate: { m in purity(m.tree) })
+        #expect(report.rounds.count == 2 && report.bestRound == 2)
+    }
+}

@@ -30,12 +30,15 @@ public struct TDMExperimentConfig: Sendable {
     public var seed: UInt64
     /// The scorers to train (default: all three).
     public var kinds: [TDMScorerKind]
+    /// The tree rebuild between rounds (TDM re-clustering or JTM re-assignment).
+    public var rebuild: TDMTreeRebuild
 
     /// Defaults sized for ML-100K on two shared cores.
     public init(dimension: Int = 24, hidden: [Int] = [128, 64, 24], attentionHidden: Int = 36, maxHistory: Int = 50,
                 attentionMaxHistory: Int = 20, training: TDMTrainingConfig = .init(), treeRounds: Int = 2,
                 beamWidth: Int = 100, validationUsers: Int = 200, seed: UInt64 = 0,
-                kinds: [TDMScorerKind] = TDMScorerKind.allCases) {
+                kinds: [TDMScorerKind] = TDMScorerKind.allCases, rebuild: TDMTreeRebuild = .recluster) {
+        self.rebuild = rebuild
         self.dimension = dimension
         self.hidden = hidden
         self.attentionHidden = attentionHidden
@@ -123,7 +126,7 @@ public enum TDMExperiment {
             let samples = data.samples(maxHistory: history)
             let report = try TDMTreeLearning.run(
                 model: model, samples: samples, trainer: TDMTrainer(config: training),
-                config: .init(maxRounds: config.treeRounds, build: .init(fanOut: 2, seed: config.seed)),
+                config: .init(maxRounds: config.treeRounds, build: .init(fanOut: 2, seed: config.seed), rebuild: config.rebuild),
                 validate: { m in
                     let v = try validate(m)
                     log("  [\(kind.rawValue)] validation recall@50 = \(String(format: "%.4f", v))")

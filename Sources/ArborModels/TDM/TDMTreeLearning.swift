@@ -1,6 +1,15 @@
 import ArborMath
 import ArborTree
 
+/// How a tree-learning round rebuilds the tree from the trained model.
+public enum TDMTreeRebuild: Sendable, Equatable {
+    /// TDM: recursive balanced k-means on the learned leaf embeddings (a new shape and new inner nodes).
+    case recluster
+    /// JTM: greedy layer-wise re-assignment of items to leaf slots by path score
+    /// (``TDMReassignment``), the shape and inner nodes kept.
+    case reassign(TDMReassignmentConfig)
+}
+
 /// Settings of TDM's alternation of model training and tree rebuilding.
 public struct TDMTreeLearningConfig: Sendable {
     /// Most training rounds (the first trains on the initial tree; each later one on a tree
@@ -10,12 +19,16 @@ public struct TDMTreeLearningConfig: Sendable {
     public var minGain: Double
     /// Options of the balanced k-means rebuild (fan-out, iterations, seed).
     public var build: TreeBuildOptions
+    /// The rebuild between rounds (default: TDM's re-clustering).
+    public var rebuild: TDMTreeRebuild
 
-    /// Defaults: up to 3 rounds, any gain counts, binary tree.
-    public init(maxRounds: Int = 3, minGain: Double = 0, build: TreeBuildOptions = .init(fanOut: 2)) {
+    /// Defaults: up to 3 rounds, any gain counts, binary tree, re-clustering.
+    public init(maxRounds: Int = 3, minGain: Double = 0, build: TreeBuildOptions = .init(fanOut: 2),
+                rebuild: TDMTreeRebuild = .recluster) {
         self.maxRounds = maxRounds
         self.minGain = minGain
         self.build = build
+        self.rebuild = rebuild
     }
 }
 
@@ -57,7 +70,9 @@ public enum TDMTreeLearning {
         var rounds: [TDMTreeRound] = []
         var best: (round: Int, score: Double, state: TDMModel.State)? = nil
         for round in 1...max(1, config.maxRounds) {
-            if round > 1 {
+            if round > 1, case .reassign(let options) = config.rebuild {
+                try model.replaceTree(TDMReassignment.reassign(model: model, samples: samples, config: options))
+            } else if round > 1 {
                 let (leaves, items) = model.leafEmbeddings()
                 let categories = model.tree.leafCategories
                 var options = config.build
