@@ -20,6 +20,7 @@ public enum TDMError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Reading or writing the index file failed.
     case index(IndexError)
 
+    /// A one-line message naming what is wrong (what the CLI prints).
     public var description: String {
         switch self {
         case let .scorerKindMismatch(expected, found):
