@@ -1,0 +1,275 @@
+import ArborData
+import ArborMath
+import ArborModels
+import ArborNN
+import ArborRetrieval
+import ArborTree
+import Foundation
+
+/// Data for a TDM run under the user hold-out protocol: the catalogue, the training users'
+/// time-ordered behaviour sequences, and the held-out validation and test users.
+public struct TDMExperimentData: Sendable {
+    /// A short name for reports.
+    public var name: String
+    /// Every item of the log (training and held-out users), in increasing id order: the tree's leaves.
+    public var items: [ItemID]
+    /// Category of each item of ``items`` (0 when unknown): the initial tree's order.
+    public var categories: [UInt32]
+    /// Training users' behaviours, oldest first, one sequence per user.
+    public var sequences: [[ItemID]]
+    /// Validation users (history → truth).
+    public var validation: [HeldOutUser]
+    /// Test users (history → truth).
+    public var test: [HeldOutUser]
+    /// Training event count per item (popularity baseline).
+    public var popularity: [ItemID: Int]
+
+    /// Splits `log` with ``UserHoldOutSplit`` (TDM protocol) and gathers the pieces.
+    /// - Parameters:
+    ///   - minRating: when set, only events with a rating >= it are kept (ML: 4); needs ratings.
+    /// - Throws: ``DataError`` from the split; ``ArborError/empty(what:)`` for an empty log.
+    public static func holdOut(
+        name: String, log full: InteractionLog, test: HoldOutSize = .fraction(0.1),
+        validation: HoldOutSize = .fraction(0.1), minRating: Float? = nil, seed: UInt64 = 0
+    ) throws -> TDMExperimentData {
+        var log = full
+        if let minRating, log.hasRatings { log = log.filtered { log.ratings[$0] >= minRating } }
+        guard !log.isEmpty else { throw ArborError.empty(what: "interactions") }
+        let split = try UserHoldOutSplit.make(from: log, test: test, validation: validation, seed: seed)
+        var categoryOf: [ItemID: UInt32] = [:]
+        for i in 0..<log.count {
+            let c = log.hasCategories ? log.categories[i] : 0
+            categoryOf[log.items[i]] = c == InteractionLog.noCategory ? 0 : c
+        }
+        let items = categoryOf.keys.sorted()
+        let groups = split.train.groupedByUser()
+        var sequences: [[ItemID]] = []
+        var popularity: [ItemID: Int] = [:]
+        for u in 0..<groups.count {
+            let seq = groups.rows(ofUser: u).map { split.train.items[$0] }
+            for it in seq { popularity[it, default: 0] += 1 }
+            sequences.append(seq)
+        }
+        return TDMExperimentData(name: name, items: items, categories: items.map { categoryOf[$0]! },
+                                 sequences: sequences, validation: split.validation, test: split.test,
+                                 popularity: popularity)
+    }
+
+    /// MovieLens-100K in RecBole format (`ml-100k.inter`, `ml-100k.item` with genres as categories),
+    /// ratings >= 4 as positives, 10% test and 10% validation users.
+    /// - Throws: ``DataError`` for unreadable files.
+    public static func movieLens100K(directory: String, test: HoldOutSize = .fraction(0.1),
+                                     validation: HoldOutSize = .fraction(0.1), seed: UInt64 = 0) throws -> TDMExperimentData {
+        let ds = try RecBoleReader.read(interactions: directory + "/ml-100k.inter", items: directory + "/ml-100k.item")
+        return try holdOut(name: "ml-100k", log: ds.interactions, test: test, validation: validation, minRating: 4, seed: seed)
+    }
+
+    /// Training samples: TDM's sliding window over the training sequences.
+    public func samples(maxHistory: Int) -> [TDMSample] {
+        TDMSample.slidingWindow(sequences: sequences, maxHistory: maxHistory)
+    }
+
+    /// TDM's initial tree: items in category order, random small embeddings (`N(0, scale²)`),
+    /// inner nodes the means of their items.
+    /// - Throws: ``ArborError`` for bad options.
+    public func initialTree(dimension: Int, fanOut: Int = 2, scale: Float = 0.1, seed: UInt64 = 0) throws -> TreeLayout {
+        var rng = Xoshiro256StarStar(seed: seed, stream: 11)
+        let values = (0..<(items.count * dimension)).map { _ in Float(rng.nextGaussian()) * scale }
+        return try TreeBuilder.categoryOrder(embeddings: Matrix(rows: items.count, cols: dimension, values: values),
+                                             items: items, categories: categories, options: .init(fanOut: fanOut, seed: seed))
+    }
+}
+
+/// Quality of one method on held-out users.
+public struct TDMMethodResult: Sendable, Equatable, Codable {
+    /// Method name ("tree + attention-DNN", …).
+    public var method: String
+    /// Mean recall@10 over users.
+    public var recall10: Double
+    /// Mean recall@50 over users.
+    public var recall50: Double
+    /// Mean precision@10.
+    public var precision10: Double
+    /// Mean model evaluations (node or item scores) per query.
+    public var evaluationsPerQuery: Double
+}
+
+/// Evaluation helpers of the TDM pipeline (beam recall, brute-force comparison, baselines).
+public enum TDMEvaluation {
+    /// Recall@10/@50 and precision@10 of `retrieve` (which returns at least 50 items, best first,
+    /// and its model evaluations) over `users`; each user's history is the input and excluded.
+    /// O(users · cost of retrieve).
+    public static func evaluate(
+        method: String, users: [HeldOutUser], retrieve: (HeldOutUser) throws -> (items: [ItemID], evaluations: Int)
+    ) throws -> TDMMethodResult {
+        var r10 = RunningMean(), r50 = RunningMean(), p10 = RunningMean(), cost = RunningMean()
+        for user in users {
+            let truth = Set(user.truth)
+            guard !truth.isEmpty else { continue }
+            let (items, evaluations) = try retrieve(user)
+            if let v = RankingMetrics.recall(retrieved: items, truth: truth, k: 10) { r10.add(v) }
+            if let v = RankingMetrics.recall(retrieved: items, truth: truth, k: 50) { r50.add(v) }
+            if let v = RankingMetrics.precision(retrieved: items, truth: truth, k: 10) { p10.add(v) }
+            cost.add(Double(evaluations))
+        }
+        return TDMMethodResult(method: method, recall10: r10.mean ?? 0, recall50: r50.mean ?? 0,
+                               precision10: p10.mean ?? 0, evaluationsPerQuery: cost.mean ?? 0)
+    }
+
+    /// A retrieval function for the serving model of `model` over its current tree: beam search
+    /// with `beamWidth`, or, when `bruteForce`, the same scorer over all leaves.
+    public static func retriever(
+        model: TDMModel, beamWidth: Int, k: Int = 50, bruteForce: Bool = false
+    ) throws -> (HeldOutUser) throws -> (items: [ItemID], evaluations: Int) {
+        let layout = model.layout()
+        let serving = try model.servingModel()
+        func make<S: NodeScorer>(_ scorer: S) throws -> any Retriever {
+            if bruteForce {
+                return try BruteForceRetriever(scorer: scorer, items: layout.levels[layout.depth].embeddings,
+                                               ids: layout.leafItems, leafLevel: layout.depth)
+            }
+            return try TreeRetriever(source: layout, scorer: scorer, itemCount: layout.itemCount, dimension: layout.dimension)
+        }
+        let retriever: any Retriever
+        switch serving {
+        case .innerProduct(let s, _): retriever = try make(s)
+        case .dnn(let s, _): retriever = try make(s)
+        case .attention(let s): retriever = try make(s)
+        }
+        return { user in
+            let query = try serving.query(history: user.history, excluded: Set(user.history))
+            let result = try retriever.search(query, parameters: .init(k: k, beamWidth: beamWidth))
+            return (result.items.map(\.item), result.statistics.modelEvaluations)
+        }
+    }
+
+    /// The flat exact inner-product scan over `model`'s leaf (item) embeddings with the model's
+    /// mean-pooled user vector (the flat product-DNN baseline). `model` should be an inner-product model.
+    public static func flatRetriever(model: TDMModel, k: Int = 50) throws -> (HeldOutUser) throws -> (items: [ItemID], evaluations: Int) {
+        let (leaves, ids) = model.leafEmbeddings()
+        let flat = try FlatRetriever(items: leaves, ids: ids)
+        let encoder = try model.encoder()
+        return { user in
+            let q = Query(vector: try encoder.encode(history: user.history).vector, excluded: Set(user.history))
+            let r = try flat.search(q, parameters: .init(k: k))
+            return (r.items.map(\.item), r.statistics.modelEvaluations)
+        }
+    }
+
+    /// Most popular training items, the user's history excluded.
+    public static func popularityRetriever(popularity: [ItemID: Int], k: Int = 50) -> (HeldOutUser) -> (items: [ItemID], evaluations: Int) {
+        let ranked = popularity.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map(\.key)
+        return { user in
+            let seen = Set(user.history)
+            return (Array(ranked.lazy.filter { !seen.contains($0) }.prefix(k)), 0)
+        }
+    }
+
+    /// A per-epoch validator for ``TDMTrainer``: mean recall@`k` of beam search (width
+    /// `beamWidth`) with the model's current weights on (at most `maxUsers` of) `users`.
+    public static func beamRecallValidator(users: [HeldOutUser], k: Int = 50, beamWidth: Int = 100,
+                                           maxUsers: Int = 500) -> (TDMModel) throws -> Double {
+        let chosen = Array(users.prefix(maxUsers))
+        return { model in
+            let retrieve = try retriever(model: model, beamWidth: beamWidth, k: k)
+            var mean = RunningMean()
+            for user in chosen where !user.truth.isEmpty {
+                if let r = RankingMetrics.recall(retrieved: try retrieve(user).items, truth: Set(user.truth), k: k) { mean.add(r) }
+            }
+            return mean.mean ?? 0
+        }
+    }
+}
+
+/// What beam search keeps on each level compared with the brute-force top-k of the same scorer.
+public struct TDMLevelTrace: Sendable, Equatable {
+    /// For levels `1 ... depth`: the share of the brute-force top-k's ancestors on that level that the
+    /// beam kept (`|beam_l ∩ anc_l(top-k)| / |anc_l(top-k)|`); the last entry is the final recall of
+    /// the beam's top-k against the brute-force top-k.
+    public var levelRecall: [Double]
+    /// The beam's final top-k items.
+    public var beamItems: [ItemID]
+    /// The brute-force top-k items.
+    public var bruteForceItems: [ItemID]
+}
+
+/// Diagnostics of beam search against brute force with the same scorer.
+public enum TDMBeamDiagnostics {
+    /// Runs brute force (every leaf scored) and a traced beam search (the same algorithm as
+    /// ``TreeRetriever``) for `query`, and compares them level by level.
+    /// - Complexity: O(N) + O(depth · beamWidth · fanOut) model evaluations.
+    /// - Throws: what the scorer's session throws for the query.
+    public static func trace<S: NodeScorer>(tree: TreeLayout, scorer: S, query: Query, k: Int, beamWidth: Int) throws -> TDMLevelTrace {
+        let depth = tree.depth
+        var session = try scorer.makeSession(for: query)
+        var scores: [Float] = []
+        // Brute force over all leaves.
+        session.score(nodes: tree.levels[depth].embeddings, level: depth, into: &scores)
+        var selector = TopKSelector(k: k)
+        for (leaf, s) in scores.enumerated() where !query.excluded.contains(tree.leafItems[leaf]) {
+            selector.push(score: s, id: Int32(leaf))
+        }
+        let bruteLeaves = selector.sortedResults().map { Int($0.id) }
+        // Ancestors of the brute-force top-k on every level.
+        var parents: [[Int]] = [[]]
+        for l in 0..<depth {
+            let off = tree.levels[l].childOffsets
+            var p = [Int](repeating: 0, count: tree.levels[l + 1].nodeCount)
+            for i in 0..<tree.levels[l].nodeCount { for c in Int(off[i])..<Int(off[i + 1]) { p[c] = i } }
+            parents.append(p)
+        }
+        var ancestors = [Set<Int>](repeating: [], count: depth + 1)
+        for leaf in bruteLeaves {
+            var node = leaf
+            for l in stride(from: depth, through: 1, by: -1) { ancestors[l].insert(node); node = parents[l][node] }
+        }
+        // Traced beam search.
+        let width = max(beamWidth, k)
+        var beam: [Int] = [0]
+        var recall: [Double] = []
+        var finalLeaves: [Int] = []
+        for level in 1...max(1, depth) where depth >= 1 {
+            var candidates: [Int] = []
+            for node in beam {
+                let off = tree.levels[level - 1].childOffsets
+                candidates.append(contentsOf: Int(off[node])..<Int(off[node + 1]))
+            }
+            var m = Matrix(rows: 0, cols: tree.dimension)
+            m.reserveRows(candidates.count)
+            for c in candidates { m.appendRow(tree.levels[level].embeddings.row(c)) }
+            session.score(nodes: m, level: level, into: &scores)
+            var sel = TopKSelector(k: level < depth ? width : k)
+            for (i, c) in candidates.enumerated() {
+                if level == depth, query.excluded.contains(tree.leafItems[c]) { continue }
+                sel.push(score: scores[i], id: Int32(c))
+            }
+            beam = sel.sortedResults().map { Int($0.id) }
+            if level == depth { finalLeaves = beam }
+            let kept = Set(beam)
+            recall.append(ancestors[level].isEmpty ? 1 : Double(ancestors[level].intersection(kept).count) / Double(ancestors[level].count))
+        }
+        return TDMLevelTrace(levelRecall: recall, beamItems: finalLeaves.map { tree.leafItems[$0] },
+                             bruteForceItems: bruteLeaves.map { tree.leafItems[$0] })
+    }
+
+    /// Mean per-level recall (see ``TDMLevelTrace/levelRecall``) of the model's serving scorer
+    /// over `users` (history as input, excluded from results).
+    public static func meanLevelRecall(model: TDMModel, users: [HeldOutUser], k: Int, beamWidth: Int) throws -> [Double] {
+        let layout = model.layout()
+        let serving = try model.servingModel()
+        var sums = [Double](repeating: 0, count: layout.depth)
+        var n = 0
+        for user in users {
+            let q = try serving.query(history: user.history, excluded: Set(user.history))
+            let t: TDMLevelTrace
+            switch serving {
+            case .innerProduct(let s, _): t = try trace(tree: layout, scorer: s, query: q, k: k, beamWidth: beamWidth)
+            case .dnn(let s, _): t = try trace(tree: layout, scorer: s, query: q, k: k, beamWidth: beamWidth)
+            case .attention(let s): t = try trace(tree: layout, scorer: s, query: q, k: k, beamWidth: beamWidth)
+            }
+            for (i, r) in t.levelRecall.enumerated() { sums[i] += r }
+            n += 1
+        }
+        return sums.map { $0 / Double(max(1, n)) }
+    }
+}

@@ -1,0 +1,277 @@
+import ArborNN
+import ArborTree
+import Foundation
+
+/// One TDM training sample: a user's behaviours before the target (oldest first) and the target.
+public struct TDMSample: Sendable, Equatable {
+    /// Behaviours before the target, oldest first (only the last `maxHistory` are used).
+    public var history: [ItemID]
+    /// The item to retrieve.
+    public var target: ItemID
+
+    /// A sample.
+    public init(history: [ItemID], target: ItemID) {
+        self.history = history
+        self.target = target
+    }
+
+    /// TDM's sliding window over time-ordered sequences: every position `t >= minHistory` of every
+    /// sequence gives `(sequence[max(0, t − maxHistory) ..< t], sequence[t])`.
+    /// O(total length · maxHistory).
+    public static func slidingWindow(sequences: [[ItemID]], maxHistory: Int, minHistory: Int = 1) -> [TDMSample] {
+        var out: [TDMSample] = []
+        for seq in sequences where seq.count > minHistory {
+            for t in max(1, minHistory)..<seq.count {
+                out.append(TDMSample(history: Array(seq[max(0, t - maxHistory)..<t]), target: seq[t]))
+            }
+        }
+        return out
+    }
+}
+
+/// How many random negatives are drawn per level for each sample (TDM: more near the leaves).
+public enum TDMNegativeSchedule: Sendable, Equatable {
+    /// The same count on every level below the root.
+    case constant(Int)
+    /// About `total` negatives per sample over all levels, level `l` getting a share proportional
+    /// to `l` (so the leaves get the most), at least 1 per level.
+    case growing(total: Int)
+    /// Explicit counts, index = level (entry 0, the root, is ignored); missing levels reuse the last.
+    case perLevel([Int])
+
+    /// Negatives on each level `0 ... depth` of a tree with `levelSizes` nodes per level, each capped
+    /// at the level size minus one (the positive). Level 0 always gets 0.
+    public func counts(levelSizes: [Int]) -> [Int] {
+        let depth = levelSizes.count - 1
+        guard depth >= 1 else { return [0] }
+        var out = [0]
+        let weightSum = Double(depth * (depth + 1) / 2)
+        for l in 1...depth {
+            let raw: Int
+            switch self {
+            case .constant(let n): raw = n
+            case .growing(let total): raw = max(1, Int((Double(total) * Double(l) / weightSum).rounded()))
+            case .perLevel(let list): raw = list.isEmpty ? 0 : list[min(l, list.count - 1)]
+            }
+            out.append(max(0, min(raw, levelSizes[l] - 1)))
+        }
+        return out
+    }
+}
+
+/// Which sparse optimizer updates the embedding tables (node and behaviour rows).
+public enum TDMSparseOptimizer: String, Sendable, CaseIterable {
+    /// Lazy Adam: Adam moments for the touched rows only.
+    case lazyAdam = "lazy-adam"
+    /// Adagrad over the touched rows.
+    case adagrad
+}
+
+/// Settings of ``TDMTrainer``.
+public struct TDMTrainingConfig: Sendable {
+    /// Most epochs (passes over the samples).
+    public var epochs: Int
+    /// Samples per batch.
+    public var batchSize: Int
+    /// Random negatives per level.
+    public var negatives: TDMNegativeSchedule
+    /// Adam learning rate of the dense weights.
+    public var learningRate: Float
+    /// Learning rate of the embedding tables.
+    public var sparseLearningRate: Float
+    /// Optimizer of the embedding tables.
+    public var sparseOptimizer: TDMSparseOptimizer
+    /// Gradient norm clip (0 = off).
+    public var clipNorm: Float
+    /// Epochs without a better validation score before stopping (needs a validator).
+    public var patience: Int
+    /// Samples drawn (without replacement, reshuffled each epoch) per epoch; `nil` = all.
+    public var samplesPerEpoch: Int?
+    /// When set, the index is written here (``TDMModel/writeIndex(to:writer:)``) after every
+    /// epoch that improves the validation score (or every epoch without a validator).
+    public var checkpointPath: String?
+    /// Seed of shuffling and negative sampling.
+    public var seed: UInt64
+
+    /// Defaults: 10 epochs, batch 256, about 100 negatives per sample growing toward the leaves
+    /// (TDM's MovieLens setting), Adam 1e-3 with lazy Adam 1e-2 for the tables, patience 2.
+    public init(epochs: Int = 10, batchSize: Int = 256, negatives: TDMNegativeSchedule = .growing(total: 100),
+                learningRate: Float = 1e-3, sparseLearningRate: Float = 1e-2, sparseOptimizer: TDMSparseOptimizer = .lazyAdam,
+                clipNorm: Float = 0, patience: Int = 2, samplesPerEpoch: Int? = nil, checkpointPath: String? = nil,
+                seed: UInt64 = 0) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.negatives = negatives
+        self.learningRate = learningRate
+        self.sparseLearningRate = sparseLearningRate
+        self.sparseOptimizer = sparseOptimizer
+        self.clipNorm = clipNorm
+        self.patience = patience
+        self.samplesPerEpoch = samplesPerEpoch
+        self.checkpointPath = checkpointPath
+        self.seed = seed
+    }
+}
+
+/// What one epoch did.
+public struct TDMEpochReport: Sendable, Equatable {
+    /// Epoch number, from 1.
+    public var epoch: Int
+    /// Mean per-sample loss (summed binary cross-entropy over all levels' rows of a sample).
+    public var loss: Double
+    /// Samples trained on.
+    public var samples: Int
+    /// Training throughput (samples per second, wall clock; excludes validation).
+    public var samplesPerSecond: Double
+    /// Validation score after the epoch (e.g. recall@k of beam search), if a validator was given.
+    public var validation: Double?
+}
+
+/// The outcome of ``TDMTrainer/train(_:samples:validate:progress:cancellation:)``.
+public struct TDMTrainingReport: Sendable, Equatable {
+    /// One entry per epoch run.
+    public var epochs: [TDMEpochReport]
+    /// The epoch whose weights the model holds at the end (best validation, or the last).
+    public var bestEpoch: Int
+    /// The best validation score, if a validator was given.
+    public var bestValidation: Double?
+    /// Samples skipped because their target is not a tree item.
+    public var skippedSamples: Int
+    /// Whether training stopped early (patience ran out).
+    public var stoppedEarly: Bool
+}
+
+/// Trains a ``TDMModel`` with TDM's loss: for each sample, the target's ancestor on every level
+/// below the root is a positive and random nodes of the same level are negatives; the loss is the
+/// sum of their binary cross-entropies (averaged over the samples of a batch). Node embeddings,
+/// behaviour embeddings and scorer weights learn jointly (LazyAdam or Adagrad for the tables, Adam
+/// for the dense weights).
+///
+/// Each batch is one forward pass over all rows of all levels (a few GEMMs, see
+/// ``TDMModel/logits(_:on:)``). Deterministic for a seed. After each epoch the optional validator
+/// scores the model (e.g. beam-search recall on validation users); the best epoch's weights are kept
+/// and restored at the end, and training stops after ``TDMTrainingConfig/patience`` epochs without
+/// improvement.
+public struct TDMTrainer: Sendable {
+    /// The settings.
+    public var config: TDMTrainingConfig
+
+    /// A trainer with `config`.
+    public init(config: TDMTrainingConfig = .init()) { self.config = config }
+
+    /// Builds the batch of `samples` (indices into `all`) with freshly drawn negatives.
+    /// O(batch · (maxHistory + Σ negatives)).
+    public func makeBatch(model: TDMModel, samples all: [TDMSample], indices: some Collection<Int>,
+                          negatives: [Int], rng: inout Xoshiro256StarStar) -> TDMBatch {
+        let tree = model.tree
+        var rows: [[Int]] = []
+        var leaves: [Int] = []
+        for i in indices {
+            guard let leaf = model.leafOfItem[all[i].target] else { continue }
+            rows.append(model.behaviourRows(of: all[i].history).rows)
+            leaves.append(leaf)
+        }
+        var batch = TDMBatch(length: max(1, rows.map(\.count).max() ?? 1))
+        for (s, leaf) in leaves.enumerated() {
+            _ = batch.appendSample(rows: rows[s])
+            let path = model.ancestors(ofLeaf: leaf)
+            for l in 1...max(1, tree.depth) where l <= tree.depth {
+                let size = tree.levels[l].nodeCount
+                batch.appendRow(sample: s, node: model.globalIndex(level: l, node: path[l]), label: 1)
+                for _ in 0..<negatives[l] {
+                    var n = Int(rng.next(below: UInt64(size - 1)))
+                    if n >= path[l] { n += 1 }  // uniform over the level without the positive
+                    batch.appendRow(sample: s, node: model.globalIndex(level: l, node: n), label: 0)
+                }
+            }
+        }
+        return batch
+    }
+
+    /// The loss of one batch, recorded on `tape`: summed binary cross-entropy per sample, averaged
+    /// over the samples. Shape `[1]`.
+    public func loss(model: TDMModel, batch: TDMBatch, on tape: Tape) throws(ArborError) -> Tensor {
+        let logits = try model.logits(batch, on: tape)
+        let mean = try tape.binaryCrossEntropyWithLogits(logits, labels: batch.labels)
+        return tape.scale(mean, by: Float(batch.rowCount) / Float(max(1, batch.sampleCount)))
+    }
+
+    /// Trains `model` on `samples`.
+    /// - Parameters:
+    ///   - validate: scores the model after each epoch (higher is better), e.g. beam-search recall
+    ///     on validation users; `nil` runs every epoch and keeps the last weights.
+    ///   - progress: `train epoch <e>` with samples done of the epoch's samples.
+    ///   - cancellation: checked between batches; the best weights so far are restored before throwing.
+    /// - Throws: ``TDMError/noTrainingSamples`` when no sample's target is in the tree,
+    ///   ``TDMError/diverged(epoch:batch:)`` for a non-finite loss, ``TDMError/invalid(_:)``,
+    ///   ``TDMError/index(_:)`` from checkpoints, `CancellationError`.
+    public func train(
+        _ model: TDMModel, samples: [TDMSample], validate: ((TDMModel) throws -> Double)? = nil,
+        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
+    ) throws -> TDMTrainingReport {
+        guard config.batchSize >= 1, config.epochs >= 0 else {
+            throw TDMError.invalid(.invalidArgument(name: "training config", reason: "batch size and epochs must be positive"))
+        }
+        let usable = samples.indices.filter { model.leafOfItem[samples[$0].target] != nil }
+        guard !usable.isEmpty else { throw TDMError.noTrainingSamples }
+        let negatives = config.negatives.counts(levelSizes: model.tree.levels.map(\.nodeCount))
+        let dense = Adam(learningRate: config.learningRate)
+        let sparse: Optimizer = config.sparseOptimizer == .lazyAdam
+            ? LazyAdam(learningRate: config.sparseLearningRate) : Adagrad(learningRate: config.sparseLearningRate)
+        var rng = Xoshiro256StarStar(seed: config.seed, stream: 7)
+        var order = usable
+        var reports: [TDMEpochReport] = []
+        var best: (epoch: Int, score: Double, state: TDMModel.State)? = nil
+        var stale = 0
+        var stoppedEarly = false
+        for epoch in 1...max(1, config.epochs) where config.epochs > 0 {
+            // Seeded Fisher–Yates.
+            for i in stride(from: order.count - 1, to: 0, by: -1) {
+                order.swapAt(i, Int(rng.next(below: UInt64(i + 1))))
+            }
+            let take = min(order.count, config.samplesPerEpoch ?? order.count)
+            let start = ContinuousClock.now
+            var lossSum = 0.0
+            var batchIndex = 0
+            var done = 0
+            while done < take {
+                if let cancellation, cancellation.isCancelled {
+                    if let best { try model.restore(best.state) }
+                    throw CancellationError()
+                }
+                let end = min(take, done + config.batchSize)
+                let batch = makeBatch(model: model, samples: samples, indices: order[done..<end], negatives: negatives, rng: &rng)
+                let tape = Tape()
+                let loss = try self.loss(model: model, batch: batch, on: tape)
+                guard loss.scalar.isFinite else { throw TDMError.diverged(epoch: epoch, batch: batchIndex) }
+                try tape.backward(loss)
+                if config.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: config.clipNorm) }
+                sparse.step(model.sparseParameters)
+                dense.step(model.denseParameters)
+                lossSum += Double(loss.scalar) * Double(batch.sampleCount)
+                done = end
+                batchIndex += 1
+                progress.report(task: "train epoch \(epoch)", done: done, total: take)
+            }
+            progress.finish(task: "train epoch \(epoch)")
+            let elapsed = start.duration(to: .now).components
+            let seconds = max(1e-9, Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18)
+            let score = try validate?(model)
+            reports.append(TDMEpochReport(epoch: epoch, loss: lossSum / Double(max(1, take)), samples: take,
+                                          samplesPerSecond: Double(take) / seconds, validation: score))
+            let improved = score.map { s in best.map { s > $0.score } ?? true } ?? true
+            if improved {
+                best = (epoch, score ?? 0, model.state())
+                stale = 0
+                if let path = config.checkpointPath { try model.writeIndex(to: path) }
+            } else {
+                stale += 1
+                if validate != nil, stale >= config.patience { stoppedEarly = true; break }
+            }
+        }
+        if let best, validate != nil { try model.restore(best.state) }
+        return TDMTrainingReport(epochs: reports, bestEpoch: best?.epoch ?? 0,
+                                 bestValidation: validate == nil ? nil : best?.score,
+                                 skippedSamples: samples.count - usable.count, stoppedEarly: stoppedEarly)
+    }
+}

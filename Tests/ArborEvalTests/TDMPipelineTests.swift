@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+import ArborData
+import ArborMath
+import ArborModels
+import ArborRetrieval
+import ArborTree
+@testable import ArborEval
+
+private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, SyntheticUsers, TDMExperimentData) {
+    let catalog = try SyntheticCatalog.generate(.init(itemCount: 120, dimension: 8, superCategoryCount: 3,
+                                                              categoriesPerSuperCategory: 4, seed: seed))
+    let users = try SyntheticUsers.generate(catalog: catalog, config: .init(userCount: 150, minInterests: 1, maxInterests: 2,
+                                                                           minHistoryLength: 10, maxHistoryLength: 20, seed: seed))
+    let data = try TDMExperimentData.synthetic(catalog: catalog, users: users, test: .count(20), validation: .count(20), seed: seed)
+    return (catalog, users, data)
+}
+
+@Suite(.serialized) struct TDMPipelineTests {
+    /// The traced beam search is TreeRetriever's beam search; with the widest beam every level keeps
+    /// all ancestors of the brute-force top-k.
+    @Test func levelTraceMatchesRetrieverAndBruteForce() throws {
+        let (_, _, data) = try smallSynthetic()
+        let tree = try data.initialTree(dimension: 8, seed: 2)
+        let model = try TDMModel(config: .init(kind: .attention, dimension: 8, hidden: [8], attentionHidden: 4, maxHistory: 10, seed: 3),
+                                 tree: tree, items: data.items)
+        _ = try TDMTrainer(config: .init(epochs: 1, batchSize: 64, negatives: .constant(2), samplesPerEpoch: 256))
+            .train(model, samples: data.samples(maxHistory: 10))
+        let layout = model.layout()
+        let scorer = try model.attentionScorer()
+        let retriever = try TreeRetriever(source: layout, scorer: scorer, itemCount: layout.itemCount, dimension: 8)
+        let widest = layout.levels.map(\.nodeCount).max()!
+        for user in data.test.prefix(5) {
+            let q = Query(history: user.history, excluded: Set(user.history))
+            let narrow = try TDMBeamDiagnostics.trace(tree: layout, scorer: scorer, query: q, k: 5, beamWidth: 6)
+            #expect(try narrow.beamItems == retriever.search(q, parameters: .init(k: 5, beamWidth: 6)).items.map(\.item))
+            #expect(narrow.levelRecall.count == layout.depth)
+            #expect(narrow.levelRecall.allSatisfy { (0...1).contains($0) })
+            let wide = try TDMBeamDiagnostics.trace(tree: layout, scorer: scorer, query: q, k: 5, beamWidth: widest)
+            #expect(wide.levelRecall.allSatisfy { $0 == 1 })
+            #expect(wide.beamItems == wide.bruteForceItems)
+        }
+    }
+
+    /// The oracle ranks planted-interest items first, and a short end-to-end run produces every row.
+    @Test func syntheticEndToEnd() throws {
+        let (catalog, users, data) = try smallSynthetic()
+        let oracle = try TDMEvaluation.evaluate(method: TDMMethodName.oracle, users: data.test,
+                                                retrieve: TDMEvaluation.syntheticOracle(catalog: catalog, users: users))
+        let pop = try TDMEvaluation.evaluate(method: TDMMethodName.popularity, users: data.test,
+                                             retrieve: TDMEvaluation.popularityRetriever(popularity: data.popularity))
+        #expect(oracle.recall10 > pop.recall10)
+        let config = TDMExperimentConfig(dimension: 8, hidden: [8], attentionHidden: 4, maxHistory: 10, attentionMaxHistory: 10,
+                                         training: .init(epochs: 2, batchSize: 64, negatives: .constant(2), samplesPerEpoch: 512),
+                                         treeRounds: 2, beamWidth: 20, validationUsers: 20, seed: 1)
+        var report = try TDMExperiment.run(data: data, config: config)
+        report.results.append(oracle)
+        let names = Set(report.results.map(\.method))
+        for name in [TDMMethodName.treeProduct, TDMMethodName.treeDNN, TDMMethodName.treeAttention, TDMMethodName.bruteAttention,
+                     TDMMethodName.flatProduct, TDMMethodName.popularity] {
+            #expect(names.contains(name), "missing \(name)")
+        }
+        #expect(report.levelRecall.count == report.models[.attention]!.tree.depth)
+        let md = TDMExperiment.markdown([report])
+        #expect(md.contains("tree + attention-DNN") && md.contains("per level"))
+    }
+
+    /// Real-data runs (release build): `ARBOR_TDM_RUN=ml100k|synthetic` with optional
+    /// `ARBOR_TDM_SEEDS=0,1,2`, `ARBOR_TDM_EPOCHS`, `ARBOR_TDM_OUT=<markdown file>`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["ARBOR_TDM_RUN"] != nil))
+    func realRun() throws {
+        let env = ProcessInfo.processInfo.environment
+        let seeds = (env["ARBOR_TDM_SEEDS"] ?? "0").split(separator: ",").compactMap { UInt64($0) }
+        let epochs = Int(env["ARBOR_TDM_EPOCHS"] ?? "") ?? 6
+        let rounds = Int(env["ARBOR_TDM_ROUNDS"] ?? "") ?? 2
+        let perEpoch = Int(env["ARBOR_TDM_SAMPLES"] ?? "")
+        let log: (String) -> Void = { line in FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
+        BLAS.threads = 1
+        var reports: [TDMExperimentReport] = []
+        for seed in seeds {
+            let training = TDMTrainingConfig(epochs: epochs, batchSize: 128, negatives: .growing(total: 60),
+                                             learningRate: 1e-3, sparseLearningRate: 1e-2, patience: 2,
+                                             samplesPerEpoch: perEpoch, seed: seed)
+            var config = TDMExperimentConfig(training: training, treeRounds: rounds, seed: seed)
+            let data: TDMExperimentData
+            var oracle: TDMMethodResult? = nil
+            if env["ARBOR_TDM_RUN"] == "synthetic" {
+                let catalog = try SyntheticCatalog.generate(.init(itemCount: 5_000, dimension: 16, superCategoryCount: 10,
+                                                                          categoriesPerSuperCategory: 10, seed: seed))
+                let users = try SyntheticUsers.generate(catalog: catalog, config: .init(userCount: 3_000, minInterests: 2, maxInterests: 4,
+                                                                                       minHistoryLength: 20, maxHistoryLength: 60, seed: seed))
+                data = try TDMExperimentData.synthetic(catalog: catalog, users: users, test: .count(300), validation: .count(200), seed: seed)
+                oracle = try TDMEvaluation.evaluate(method: TDMMethodName.oracle, users: data.test,
+                                                    retrieve: TDMEvaluation.syntheticOracle(catalog: catalog, users: users))
+            } else {
+                data = try TDMExperimentData.movieLens100K(directory: env["ARBOR_TDM_DATA"] ?? "/work/shared/data/ml-100k", seed: seed)
+            }
+            config.validationUsers = 200
+            if let kinds = env["ARBOR_TDM_KINDS"] {
+                config.kinds = kinds.split(separator: ",").compactMap { TDMScorerKind(rawValue: String($0)) }
+            }
+            if let lr = env["ARBOR_TDM_LR"].flatMap(Float.init) { config.training.learningRate = lr }
+            if let lr = env["ARBOR_TDM_SPARSE_LR"].flatMap(Float.init) { config.training.sparseLearningRate = lr }
+            if let gap = env["ARBOR_TDM_JTM_GAP"].flatMap(Int.init) { config.rebuild = .reassign(.init(levelGap: gap)) }
+            if let beam = env["ARBOR_TDM_BEAM"].flatMap(Int.init) { config.beamWidth = beam }
+            log("\(data.name) seed \(seed): \(data.items.count) items, \(data.sequences.count) train users, \(data.validation.count) validation, \(data.test.count) test")
+            var report = try TDMExperiment.run(data: data, config: config, log: log)
+            if let oracle { report.results.append(oracle) }
+            reports.append(report)
+            log(TDMExperiment.markdown(reports))
+        }
+        let md = TDMExperiment.markdown(reports)
+        if let out = env["ARBOR_TDM_OUT"] { try md.write(toFile: out, atomically: true, encoding: .utf8) }
+        #expect(!reports.isEmpty)
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+import ArborMath
+import ArborNN
+import ArborTree
+@testable import ArborModels
+@testable import ArborRetrieval
+
+private func tempPath(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("tdm-\(name)-\(getpid()).arbor").path
+}
+
+private func captureError(_ body: () throws -> Void) -> (any Error)? {
+    do { try body(); return nil } catch { return error }
+}
+
+@Suite(.serialized) struct TDMIndexTests {
+    /// Export → index → load gives the same tree and the same search results.
+    @Test(arguments: TDMScorerKind.allCases)
+    func indexRoundTrip(kind: TDMScorerKind) throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(kind)
+        _ = try TDMTrainer(config: .init(epochs: 1, batchSize: 16, negatives: .constant(2), seed: 1))
+            .train(model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6))
+        let path = tempPath("rt-\(kind.rawValue)")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try model.writeIndex(to: path)
+        let reader = try IndexReader(path: path)
+        #expect(reader.scorerKind == kind.rawValue)
+        let layout = try reader.loadLayout()
+        #expect(layout == model.layout())
+        let loaded = try TDMServingModel.load(from: reader)
+        let original = try model.servingModel()
+        func results(_ s: TDMServingModel) throws -> [[ItemID]] {
+            try toy.sequences.prefix(5).map { seq in
+                let q = try s.query(history: Array(seq.prefix(4)))
+                switch s {
+                case .innerProduct(let sc, _):
+                    return try TreeRetriever(source: layout, scorer: sc, itemCount: layout.itemCount, dimension: layout.dimension)
+                        .search(q, parameters: .init(k: 5, beamWidth: 4)).items.map(\.item)
+                case .dnn(let sc, _):
+                    return try TreeRetriever(source: layout, scorer: sc, itemCount: layout.itemCount, dimension: layout.dimension)
+                        .search(q, parameters: .init(k: 5, beamWidth: 4)).items.map(\.item)
+                case .attention(let sc):
+                    return try TreeRetriever(source: layout, scorer: sc, itemCount: layout.itemCount, dimension: layout.dimension)
+                        .search(q, parameters: .init(k: 5, beamWidth: 4)).items.map(\.item)
+                }
+            }
+        }
+        #expect(try results(loaded) == results(original))
+        switch (loaded, original) {
+        case let (.dnn(a, _), .dnn(b, _)): #expect(a.mlp == b.mlp)
+        case let (.attention(a), .attention(b)):
+            #expect(a.attention == b.attention && a.output == b.output && a.behaviourIDs == b.behaviourIDs)
+            #expect(a.maxHistory == b.maxHistory)
+        case let (.innerProduct(_, a), .innerProduct(_, b)): #expect(a.itemVectors == b.itemVectors)
+        default: Issue.record("kinds differ")
+        }
+    }
+
+    /// Asking for a DNN from an attention index (and vice versa) is a typed kind mismatch.
+    @Test func scorerKindMismatchIsATypedError() throws {
+        let toy = try TDMToyData()
+        let path = tempPath("kind")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try toy.model(.attention).writeIndex(to: path)
+        let reader = try IndexReader(path: path)
+        #expect(throws: TDMError.scorerKindMismatch(expected: "dnn", found: "attention")) { try DNNScorer(from: reader) }
+        try toy.model(.dnn).writeIndex(to: path)
+        let reader2 = try IndexReader(path: path)
+        #expect(throws: TDMError.scorerKindMismatch(expected: "attention", found: "dnn")) { try AttentionScorer(from: reader2) }
+    }
+
+    /// An index whose header says "dnn" but whose weights are an attention model's: a clear error.
+    @Test func weightsThatDoNotMatchTheKindAreRejected() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.attention)
+        let path = tempPath("blob")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try IndexWriter().write(layout: model.layout(), tensors: model.servingTensors(), scorerKind: "dnn", to: path)
+        let reader = try IndexReader(path: path)
+        let error = captureError { _ = try DNNScorer(from: reader) }
+        guard case .weightsDoNotMatchScorerKind(let kind, let reason)? = error as? TDMError else {
+            Issue.record("wrong error \(String(describing: error))"); return
+        }
+        #expect(kind == "dnn" && reason.contains("dnn.0.weight"))
+        // A DNN blob whose first layer does not take 3·d inputs.
+        var tensors = try toy.model(.dnn).servingTensors()
+        let i = tensors.firstIndex { $0.name == "dnn.0.weight" }!
+        let rows = tensors[i].shape[0] - toy.d, cols = tensors[i].shape[1]
+        tensors[i] = .init(name: "dnn.0.weight", shape: [rows, cols], values: Array(tensors[i].values.prefix(rows * cols)))
+        #expect(throws: TDMError.self) { try DNNScorer(dimension: toy.d, namedTensors: tensors) }
+        // Unknown kind.
+        try IndexWriter().write(layout: model.layout(), tensors: [], scorerKind: "mystery", to: path)
+        #expect(throws: TDMError.unknownScorerKind("mystery")) { try TDMServingModel.load(from: IndexReader(path: path)) }
+        // Attention without behaviour ids.
+        try IndexWriter().write(layout: model.layout(), tensors: model.servingTensors(), scorerKind: "attention", to: path)
+        #expect(throws: TDMError.self) { try AttentionScorer(from: IndexReader(path: path)) }
+    }
+
+    /// Unknown behaviour ids: ignored and counted by default, rejected on request; an empty
+    /// history is served (attention: p = 0; vector scorers: the encoder's mean-behaviour fallback).
+    @Test func unknownItemsAndEmptyHistory() throws {
+        let toy = try TDMToyData()
+        let att = try toy.model(.attention).attentionScorer()
+        let session = try att.makeSession(for: Query(history: [ItemID(7777), 100, ItemID(8888), 102]))
+        #expect(session.skipped == 2)
+        let strict = try toy.model(.attention).attentionScorer(unknownItems: .reject)
+        #expect(throws: ArborError.unknownItem(ItemID(7777))) { try strict.makeSession(for: Query(history: [100, ItemID(7777)])) }
+        let dnnModel = try toy.model(.dnn)
+        let encoder = try dnnModel.encoder()
+        let encoded = try encoder.encode(history: [ItemID(7777), 101])
+        #expect(encoded.unknownItems == 1 && !encoded.usedFallback)
+        #expect(throws: ArborError.unknownItem(ItemID(7777))) { try encoder.encode(history: [ItemID(7777)], unknown: .reject) }
+        let empty = try encoder.encode(history: [])
+        #expect(empty.usedFallback && empty.vector == encoder.fallback)
+        // Unknown ids are dropped the same way in training.
+        #expect(dnnModel.behaviourRows(of: [ItemID(7777), 101, 102]) == ([1, 2], 1))
+        // Empty-history search works for every kind.
+        for kind in TDMScorerKind.allCases {
+            let m = try toy.model(kind)
+            let layout = m.layout()
+            let q = try m.servingModel().query(history: [])
+            switch try m.servingModel() {
+            case .innerProduct(let s, _):
+                #expect(try TreeRetriever(source: layout, scorer: s, itemCount: toy.n, dimension: toy.d).search(q, parameters: .init(k: 3)).items.count == 3)
+            case .dnn(let s, _):
+                #expect(try TreeRetriever(source: layout, scorer: s, itemCount: toy.n, dimension: toy.d).search(q, parameters: .init(k: 3)).items.count == 3)
+            case .attention(let s):
+                #expect(try TreeRetriever(source: layout, scorer: s, itemCount: toy.n, dimension: toy.d).search(q, parameters: .init(k: 3)).items.count == 3)
+            }
+        }
+    }
+
+    /// Samples whose target is not a tree item are skipped and counted; none left is an error.
+    @Test func samplesOutsideTheTree() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.innerProduct)
+        let trainer = TDMTrainer(config: .init(epochs: 1, batchSize: 4, negatives: .constant(1)))
+        #expect(throws: TDMError.noTrainingSamples) {
+            try trainer.train(model, samples: [TDMSample(history: [100], target: ItemID(5555))])
+        }
+        let report = try trainer.train(model, samples: [TDMSample(history: [100], target: ItemID(5555)),
+                                                        TDMSample(history: [100], target: 101)])
+        #expect(report.skippedSamples == 1 && report.epochs[0].samples == 1)
+    }
+
+    /// Tree learning rebuilds the tree from learned leaves and keeps the best round.
+    @Test func treeLearningKeepsTheBestRound() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.innerProduct)
+        let initial = model.tree
+        var scores = [0.2, 0.4, 0.3]   // one validate call per round (1 epoch each)
+        let report = try TDMTreeLearning.run(
+            model: model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6),
+            trainer: TDMTrainer(config: .init(epochs: 1, batchSize: 16, negatives: .constant(2), seed: 1)),
+            config: .init(maxRounds: 3)) { _ in scores.removeFirst() }
+        #expect(report.rounds.count == 3)
+        #expect(report.bestRound == 2)
+        #expect(model.tree != initial)
+        #expect(Set(model.tree.leafItems) == Set(initial.leafItems))
+        try model.tree.validate()
+    }
+}
+
+@Suite(.serialized) struct TDMReassignmentTests {
+    /// On a parity-grouped tree with a few items misplaced into the other half, JTM re-assignment of
+    /// a trained model moves them back: level-1 subtrees become parity-pure again.
+    @Test func reassignmentGroupsPlantedInterests() throws {
+        let base = try TDMToyData()
+        var mixed = base.tree
+        let half = base.n / 2
+        for i in 0..<3 { mixed.leafItems.swapAt(i, half + i) }   // 3 even items among the odd, and back
+        let model = try TDMModel(config: .init(kind: .innerProduct, dimension: base.d, maxHistory: 6, embeddingScale: 0.3, seed: 3),
+                                 tree: mixed, items: base.ids)
+        let samples = TDMSample.slidingWindow(sequences: base.sequences, maxHistory: 6)
+        _ = try TDMTrainer(config: .init(epochs: 6, batchSize: 32, negatives: .constant(3), learningRate: 5e-3,
+                                         sparseLearningRate: 3e-2, seed: 2)).train(model, samples: samples)
+        func purity(_ t: TreeLayout) -> Double {
+            // Share of the majority parity among the leaves of each level-1 node, averaged.
+            let off1 = t.levels[1].childOffsets
+            var total = 0.0
+            for n in 0..<t.levels[1].nodeCount {
+                var range = n..<(n + 1)
+                for l in 1..<t.depth { let o = t.levels[l].childOffsets; range = Int(o[range.lowerBound])..<Int(o[range.upperBound]) }
+                let even = range.filter { t.leafItems[$0].rawValue % 2 == 0 }.count
+                total += Double(max(even, range.count - even)) / Double(range.count)
+            }
+            _ = off1
+            return total / Double(t.levels[1].nodeCount)
+        }
+        #expect(purity(model.tree) < 0.85)
+        let tree = try TDMReassignment.reassign(model: model, samples: samples, config: .init(levelGap: 2, maxSamplesPerItem: 10))
+        #expect(Set(tree.leafItems) == Set(base.ids))
+        #expect(tree.levels.map(\.childOffsets) == model.tree.levels.map(\.childOffsets))
+        #expect(purity(tree) == 1, "purity \(purity(tree))")
+        // Each item keeps its learned leaf embedding.
+        let old = model.layout()
+        for (slot, item) in tree.leafItems.enumerated() {
+            #expect(Array(tree.levels[tree.depth].embeddings.row(slot)) == Array(old.levels[old.depth].embeddings.row(model.leafOfItem[item]!)))
+        }
+        // As a tree-learning rebuild.
+        let report = try TDMTreeLearning.run(model: model, samples: samples,
+                                             trainer: TDMTrainer(config: .init(epochs: 1, batchSize: 32, negatives: .constant(2))),
+                                             config: .init(maxRounds: 2, rebuild: .reassign(.init(levelGap: 3))),
+                                             validate: { m in purity(m.tree) })
+        #expect(report.rounds.count == 2 && report.bestRound == 2)
+    }
+}
