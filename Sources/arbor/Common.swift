@@ -36,6 +36,9 @@ struct TreeOptions: ParsableArguments {
     /// Builds the tree with progress and cancellation.
     func build(embeddings: Matrix, ids: [ItemID], categories: [UInt32], progress: ProgressPrinter,
                cancellation: CancellationFlag) throws -> TreeLayout {
+        // Node splits run on all cores; one BLAS thread each avoids oversubscription. Set here,
+        // before any concurrent work starts (OpenBLAS's thread count is process-wide).
+        BLAS.threads = 1
         switch initMethod {
         case .kmeans:
             return try TreeBuilder.balancedKMeans(embeddings: embeddings, items: ids, categories: categories,

@@ -207,7 +207,7 @@ public enum TDMBeamDiagnostics {
         session.score(nodes: tree.levels[depth].embeddings, level: depth, into: &scores)
         var selector = TopKSelector(k: k)
         for (leaf, s) in scores.enumerated() where !query.excluded.contains(tree.leafItems[leaf]) {
-            selector.push(score: s, id: Int32(leaf))
+            selector.push(score: s, id: Int32(leaf), tieKey: tree.leafItems[leaf].rawValue)
         }
         let bruteLeaves = selector.sortedResults().map { Int($0.id) }
         // Ancestors of the brute-force top-k on every level.
@@ -238,10 +238,17 @@ public enum TDMBeamDiagnostics {
             m.reserveRows(candidates.count)
             for c in candidates { m.appendRow(tree.levels[level].embeddings.row(c)) }
             session.score(nodes: m, level: level, into: &scores)
-            var sel = TopKSelector(k: level < depth ? width : k)
+            // As TreeRetriever: the parents of the leaves keep |excluded| extra nodes, and leaf ties
+            // go to the smaller item id.
+            let keep = level < depth ? (level == depth - 1 && !query.excluded.isEmpty ? width + query.excluded.count : width) : k
+            var sel = TopKSelector(k: keep)
             for (i, c) in candidates.enumerated() {
-                if level == depth, query.excluded.contains(tree.leafItems[c]) { continue }
-                sel.push(score: scores[i], id: Int32(c))
+                if level == depth {
+                    if query.excluded.contains(tree.leafItems[c]) { continue }
+                    sel.push(score: scores[i], id: Int32(c), tieKey: tree.leafItems[c].rawValue)
+                } else {
+                    sel.push(score: scores[i], id: Int32(c))
+                }
             }
             beam = sel.sortedResults().map { Int($0.id) }
             if level == depth { finalLeaves = beam }
