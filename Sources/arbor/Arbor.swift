@@ -14,7 +14,8 @@ struct Arbor: ParsableCommand {
               arbor inspect --index items.arbor --verify
               arbor bench --index items.arbor --queries data/queries.npy --out bench/
               arbor train --inter ml-100k.inter --index ml.arbor  # two-tower on a behaviour log -> tree index
+              arbor tdm --inter ml-100k.inter --items ml-100k.item --out tdm/   # TDM deep models with their trees
               arbor demo                                          # all of it on an embedded default
             """,
-        subcommands: [Demo.self, Generate.self, Train.self, Build.self, Query.self, Inspect.self, Bench.self])
+        subcommands: [Demo.self, Generate.self, Train.self, TDM.self, Build.self, Query.self, Inspect.self, Bench.self])
 }

@@ -69,6 +69,12 @@ struct Query: ParsableCommand {
         var excluded = Set<ItemID>()
         if let exclude { excluded = Set(try parseIDs(exclude, option: "--exclude")) }
         var queries: [ArborCore.Query] = []
+        // TDM-trained indexes carry their own behaviour encoder ("mean-pooling") or read the raw
+        // history ("history"): the stored model serves them.
+        if reader.scorerKind != "inner-product" || ["mean-pooling", "history"].contains(reader.encoderKind) {
+            try runDeepModel(reader: reader, excluded: excluded)
+            return
+        }
         let trainedEncoder = history != nil && reader.encoderKind == TwoTowerEncoder.encoderKind
         let needsLeaves = exact || (history != nil && !trainedEncoder)
         let (tree, flat) = try openRetrievers(reader: reader, loadFlat: needsLeaves)
@@ -111,5 +117,36 @@ struct Query: ParsableCommand {
             }
             note("# \(retriever.name): \(result.statistics.modelEvaluations) model evaluations")
         }
+    }
+
+    /// An index trained by TDM with a deep scorer ("dnn", "attention"): the stored model scores the
+    /// tree (or, with --exact, every item), the query is the behaviour list.
+    private func runDeepModel(reader: IndexReader, excluded: Set<ItemID>) throws {
+        guard let history else {
+            throw CLIError("\(index) serves the '\(reader.scorerKind)' model, which reads a behaviour list: give --history")
+        }
+        guard !hnsw else { throw CLIError("--hnsw serves inner-product indexes only") }
+        let ids = try parseIDs(history, option: "--history")
+        let policy: UnknownItemPolicy = rejectUnknown ? .reject : .ignore
+        let model = try TDMServingModel.load(from: reader, unknownItems: policy)
+        let query = try model.query(history: ids, excluded: excluded.union(ids), unknownItems: policy)
+        let retriever: any Retriever
+        switch model {
+        case .innerProduct(let scorer, _): retriever = try deepRetriever(scorer, reader: reader)
+        case .dnn(let scorer, _): retriever = try deepRetriever(scorer, reader: reader)
+        case .attention(let scorer): retriever = try deepRetriever(scorer, reader: reader)
+        }
+        let result = try retriever.search(query, parameters: SearchParameters(k: k, beamWidth: beam))
+        print("rank\titem\tscore")
+        for (rank, item) in result.items.enumerated() { print("\(rank + 1)\t\(item.item)\t\(item.score)") }
+        note("# \(retriever.name) (\(reader.scorerKind)): \(result.statistics.modelEvaluations) model evaluations")
+    }
+
+    private func deepRetriever<S: NodeScorer>(_ scorer: S, reader: IndexReader) throws -> any Retriever {
+        if exact {
+            let (leaves, ids) = try reader.loadLeafMatrix()
+            return try BruteForceRetriever(scorer: scorer, items: leaves, ids: ids, leafLevel: reader.depth)
+        }
+        return try TreeRetriever(source: reader, scorer: scorer, itemCount: reader.itemCount, dimension: reader.dimension)
     }
 }

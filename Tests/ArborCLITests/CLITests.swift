@@ -107,6 +107,38 @@ import Testing
         #expect(none.stderr.contains("has no HNSW graph"))
     }
 
+    /// `arbor tdm` trains deep scorers with their trees and writes indexes that `arbor query`
+    /// serves from a behaviour list, beam search agreeing with brute force at a full beam.
+    @Test func tdmModelsAreServedFromTheIndex() throws {
+        let dir = try Self.temporaryDirectory()
+        let inter = dir.appendingPathComponent("toy.inter")
+        var text = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        for u in 0..<120 {
+            for t in 0..<16 { text += "\(u)\t\((u % 4) * 20 + (u * 7 + t * 3) % 20)\t5\t\(1000 + t)\n" }
+        }
+        try Data(text.utf8).write(to: inter)
+        let out = dir.appendingPathComponent("tdm")
+        let train = try Self.run(["tdm", "--inter", inter.path, "--kinds", "dnn,attention", "--epochs", "1", "--rounds", "1",
+                                  "--samples-per-epoch", "400", "--beam", "20", "--out", out.path])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("tree + attention-DNN"))
+        for kind in ["dnn", "attention"] {
+            let index = out.appendingPathComponent("\(kind).arbor").path
+            let beam = try Self.run(["query", "--index", index, "--history", "1,2,3", "--k", "5", "--beam", "200"])
+            let brute = try Self.run(["query", "--index", index, "--history", "1,2,3", "--k", "5", "--exact"])
+            #expect(beam.status == 0, "\(beam.stderr)")
+            #expect(beam.stdout.split(separator: "\n").count == 6)
+            #expect(beam.stdout.split(separator: "\n").map { $0.split(separator: "\t").prefix(2) }
+                    == brute.stdout.split(separator: "\n").map { $0.split(separator: "\t").prefix(2) })
+            let strict = try Self.run(["query", "--index", index, "--history", "1,99999", "--reject-unknown"])
+            #expect(strict.status != 0)
+            #expect(strict.stderr.contains("99999"))
+            let vector = try Self.run(["query", "--index", index, "--vector", "1,2"])
+            #expect(vector.status != 0)
+            #expect(vector.stderr.contains("give --history"))
+        }
+    }
+
     @Test func badQueriesFailWithTheField() throws {
         let dir = try Self.temporaryDirectory()
         let index = try Self.buildGoodIndex(in: dir)
