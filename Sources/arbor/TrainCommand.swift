@@ -159,15 +159,15 @@ struct Train: ParsableCommand {
         guard holdOut > 0, holdOut < 0.5 else { throw ValidationError("--hold-out must be in (0, 0.5)") }
         if categories && items == nil { throw ValidationError("--categories needs --items (the .item file)") }
         if splitFile != nil && `protocol` != .leaveLastOut { throw ValidationError("--split-file applies to --protocol leave-last-out") }
-        _ = try trainParseList(ks, option: "--ks")
-        _ = try trainParseList(beams, option: "--beams")
-        if !hidden.isEmpty { _ = try trainParseList(hidden, option: "--hidden") }
+        _ = try parseIntList(ks, option: "--ks")
+        _ = try parseIntList(beams, option: "--beams")
+        if !hidden.isEmpty { _ = try parseIntList(hidden, option: "--hidden") }
     }
 
     func run() throws {
         let cancellation = CancellationFlag()
-        TrainInterrupts.install(cancellation)
-        let progress = TrainProgress(enabled: !quiet)
+        Interrupts.install(cancellation)
+        let progress = ProgressPrinter(enabled: !quiet)
         BLAS.threads = threads
         let started = ContinuousClock.now
 
@@ -181,19 +181,19 @@ struct Train: ParsableCommand {
                 filter: PositiveFilter(minRating: minRating, minUserInteractions: minCount, minItemInteractions: minCount),
                 splitFile: splitFile, holdOut: (.fraction(holdOut), .fraction(holdOut)), holdOutSeed: seed)
         }
-        trainNote("data: \(data.protocolName), \(data.catalog.count) items, \(data.sequences.count) training users, "
+        note("data: \(data.protocolName), \(data.catalog.count) items, \(data.sequences.count) training users, "
             + "\(data.trainEvents) events -> \(data.samples.count) samples; \(data.validation.count) validation, \(data.test.count) test users")
 
         var options = TwoTowerExperimentOptions(protocol: amazonTrain != nil ? .userHoldOut : `protocol`)
         options.dimension = dim
-        options.hidden = hidden.isEmpty ? [] : try trainParseList(hidden, option: "--hidden")
+        options.hidden = hidden.isEmpty ? [] : try parseIntList(hidden, option: "--hidden")
         options.maxHistory = maxHistory
         options.cosine = !dotProduct
         options.temperature = temperature
         options.shareEmbeddings = !separateEmbeddings
         options.useCategories = categories
-        options.ks = try trainParseList(ks, option: "--ks")
-        options.beams = try trainParseList(beams, option: "--beams")
+        options.ks = try parseIntList(ks, option: "--ks")
+        options.beams = try parseIntList(beams, option: "--beams")
         options.tree.fanOut = fanOut
         options.tree.seed = seed
         let lossChoice: TwoTowerLoss = switch loss {
@@ -211,7 +211,7 @@ struct Train: ParsableCommand {
         let metricName = options.validationMetric.shortName + "@\(options.validationK)"
         let result = try TwoTowerExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in
             let t = e.timing
-            trainNote(String(
+            note(String(
                 format: "epoch %2d: loss %.4f, %.0f samples/s (fwd %.2f s, bwd %.2f s, opt %.2f s, batch %.2f s), validation %@ %@%@",
                 e.epoch, e.meanLoss, e.samplesPerSecond, t.forward, t.backward, t.optimizer, t.batching, metricName,
                 e.validation.map { String(format: "%.4f", $0) } ?? "-", e.improved ? " *" : ""))
@@ -226,93 +226,15 @@ struct Train: ParsableCommand {
         // RecBole's BPR figures (ANCHORS.md) apply to ML-100K leave-last-out with the default filter only.
         let bpr = `protocol` == .leaveLastOut && (inter?.lowercased().contains("ml-100k") ?? false) && minRating == 4 && minCount == 5
         report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)
-        report += String(format: "\nTotal wall time: %.1f s\n", trainSeconds(since: started))
+        report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
         try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(result.training).write(to: URL(fileURLWithPath: out + "/training.json"))
         print(report)
-        trainNote("wrote \(out)/items.npy, items.ids, encoder.ttw, report.md, training.json" + (index.map { ", \($0)" } ?? ""))
+        note("wrote \(out)/items.npy, items.ids, encoder.ttw, report.md, training.json" + (index.map { ", \($0)" } ?? ""))
     }
 }
 
 extension TwoTowerProtocol: ExpressibleByArgument {}
 extension EmbeddingOptimizerKind: ExpressibleByArgument {}
-
-/// Parses "10,50,200" into positive integers.
-private func trainParseList(_ text: String, option: String) throws -> [Int] {
-    try text.split(separator: ",").map { token in
-        guard let v = Int(token.trimmingCharacters(in: .whitespaces)), v >= 1 else {
-            throw ValidationError("\(option): '\(token)' is not a positive integer")
-        }
-        return v
-    }
-}
-
-/// Writes a line to standard error.
-private func trainNote(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
-/// Seconds since `start`.
-private func trainSeconds(since start: ContinuousClock.Instant) -> Double {
-    let d = start.duration(to: .now)
-    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}
-
-/// Progress of training on standard error: samples done of the epoch, samples/s, ETA; at most
-/// twice a second.
-private final class TrainProgress: ProgressReporter, @unchecked Sendable {
-    private let lock = NSLock()
-    private var started: [String: ContinuousClock.Instant] = [:]
-    private var lastPrint = ContinuousClock.now
-    let enabled: Bool
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    func report(task: String, done: Int, total: Int) {
-        guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        let now = ContinuousClock.now
-        let start = started[task] ?? now
-        if started[task] == nil { started[task] = now }
-        guard lastPrint.duration(to: now) >= .milliseconds(500) else { return }
-        lastPrint = now
-        let elapsed = trainSeconds(since: start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        var line = "\(task): \(done)"
-        if total > 0 { line += "/\(total)" }
-        line += String(format: ", %.0f/s", rate)
-        if total > 0, rate > 0 { line += String(format: ", ETA %.0f s", Double(total - done) / rate) }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
-    }
-
-    func finish(task: String) {
-        guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        started[task] = nil
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-    }
-}
-
-/// SIGINT/SIGTERM set the cancellation flag (training stops between batches, keeping the best
-/// weights and the last checkpoint); a second signal exits at once.
-private enum TrainInterrupts {
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
-
-    static func install(_ flag: CancellationFlag) {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                if flag.isCancelled { exit(130) }
-                FileHandle.standardError.write(Data("\narbor train: interrupted; stopping after this batch\n".utf8))
-                flag.cancel()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-}
