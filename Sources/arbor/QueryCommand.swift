@@ -15,8 +15,9 @@ struct Query: ParsableCommand {
             Give the user as --vector "0.1,0.2,...", as --vectors queries.npy (one row a user), or as
             --history "id,id,..." (oldest first): the history is encoded by the index's trained
             encoder (`arbor train --index`), or else by mean pooling of the items' leaf vectors.
-            Unknown ids are ignored and counted, or rejected with --reject-unknown; an empty
-            history falls back to the encoder's documented default (the catalogue mean).
+            Unknown ids are ignored and counted, or rejected with --reject-unknown; a history with
+            no known id falls back to the encoder's default query (two-tower: the training-frequency
+            weighted mean of the item vectors; mean pooling: the mean of all item vectors).
             """)
 
     @Option(help: "The index file.")

@@ -32,7 +32,7 @@ struct TDM: ParsableCommand {
     @Option(help: "RecBole .item file (categories for the initial tree).")
     var items: String?
 
-    @Option(help: "Models to train, comma-separated: innerProduct, dnn, attention.")
+    @Option(help: "Models to train, comma-separated: inner-product, dnn, attention.")
     var kinds: String = "inner-product,dnn,attention"
 
     @Option(help: "Keep ratings >= this value as positives.")
@@ -58,9 +58,12 @@ struct TDM: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 1, rounds >= 1, beam >= 1 else { throw ValidationError("--epochs, --rounds and --beam must be at least 1") }
-        for k in kinds.split(separator: ",") where TDMScorerKind(rawValue: String(k)) == nil {
+        let names = kinds.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for k in names where TDMScorerKind(rawValue: k) == nil {
             throw ValidationError("--kinds: '\(k)' is not one of inner-product, dnn, attention")
         }
+        guard Set(names).count == names.count else { throw ValidationError("--kinds names a model twice") }
+        if let samplesPerEpoch, samplesPerEpoch < 1 { throw ValidationError("--samples-per-epoch must be at least 1") }
     }
 
     func run() throws {

@@ -146,6 +146,10 @@ struct Train: ParsableCommand {
     func validate() throws {
         guard (inter != nil) != (amazonTrain != nil) else { throw ValidationError("give exactly one of --inter and --amazon-train") }
         guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
+        if amazonTrain != nil, splitFile != nil || categories || items != nil || `protocol` != .leaveLastOut {
+            throw ValidationError("--amazon-train has its own protocol (history -> held-out items) and no categories: drop --protocol, --split-file, --items and --categories")
+        }
+        if let index { try requireParentDirectory(of: index, option: "--index") }
         guard dim >= 1 else { throw ValidationError("--dim must be at least 1") }
         guard maxHistory >= 1 else { throw ValidationError("--max-history must be at least 1") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
@@ -218,7 +222,8 @@ struct Train: ParsableCommand {
         }
         try TwoTowerExperiment.export(result, to: out, indexPath: index, progress: progress, cancellation: cancellation)
 
-        let metrics: [Metric] = `protocol` == .leaveLastOut ? [.hitRate, .ndcg] : [.recall, .precision, .f1, .ndcg, .hitRate]
+        let metrics: [Metric] = `protocol` == .leaveLastOut && amazonTrain == nil
+            ? [.hitRate, .ndcg] : [.recall, .precision, .f1, .ndcg, .hitRate]
         var args = CommandLine.arguments.dropFirst()
         if args.first == "train" { args = args.dropFirst() }
         var report = "# arbor train\n\n- command: arbor train \(args.joined(separator: " "))\n"

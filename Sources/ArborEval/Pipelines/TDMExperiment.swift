@@ -111,6 +111,9 @@ public enum TDMExperiment {
         var seconds: [TDMScorerKind: Double] = [:]
         var models: [TDMScorerKind: TDMModel] = [:]
         var levelRecall: [Double] = []
+        // Fail before any training rather than after it: both sets drive the run.
+        guard !data.test.isEmpty else { throw ArborError.empty(what: "test users (hold out more users or use a larger log)") }
+        guard !data.validation.isEmpty else { throw ArborError.empty(what: "validation users (early stopping needs them)") }
         let validate = TDMEvaluation.beamRecallValidator(users: data.validation, k: 50, beamWidth: config.beamWidth,
                                                          maxUsers: config.validationUsers)
         for kind in config.kinds {

@@ -393,6 +393,7 @@ public enum TwoTowerExperiment {
             }
             try model.load(initial.tensors)
         }
+        guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
         let trainer = try TwoTowerTrainer(model: model, options: options.training)
         let frequencies = data.samples.targetCounts(itemCount: data.catalog.count)
         let validate = data.validation.isEmpty

@@ -153,7 +153,8 @@ extension AttentionScorer {
         guard let e = byName[TDMTensorNames.behaviourEmbeddings], e.shape.count == 2 else {
             throw .weightsDoNotMatchScorerKind(kind: kind, reason: "no 2-D tensor '\(TDMTensorNames.behaviourEmbeddings)'")
         }
-        let maxHistory = byName[TDMTensorNames.maxHistory].flatMap { $0.values.first.map { Int($0) } } ?? 50
+        let maxHistory = byName[TDMTensorNames.maxHistory].flatMap { $0.values.first.flatMap { Int(exactly: $0) } }
+            .map { min(max($0, 1), 1_000_000) } ?? 50
         do {
             let matrix = try Matrix(rows: e.shape[0], cols: e.shape[1], values: e.values)
             try self.init(dimension: dimension, behaviourEmbeddings: matrix, behaviourIDs: behaviourIDs, attention: unit,
@@ -186,7 +187,8 @@ extension MeanPoolingEncoder {
         guard let e = byName[TDMTensorNames.behaviourEmbeddings], e.shape.count == 2, e.shape[1] == reader.dimension else {
             throw .weightsDoNotMatchScorerKind(kind: kind, reason: "no [n, \(reader.dimension)] '\(TDMTensorNames.behaviourEmbeddings)'")
         }
-        let maxHistory = byName[TDMTensorNames.maxHistory].flatMap { $0.values.first.map { Int($0) } } ?? 50
+        let maxHistory = byName[TDMTensorNames.maxHistory].flatMap { $0.values.first.flatMap { Int(exactly: $0) } }
+            .map { min(max($0, 1), 1_000_000) } ?? 50
         let ids = try loadBehaviourIDs(reader)
         do {
             try self.init(itemVectors: Matrix(rows: e.shape[0], cols: e.shape[1], values: e.values), ids: ids,

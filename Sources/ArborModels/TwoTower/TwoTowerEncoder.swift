@@ -299,7 +299,7 @@ public struct TwoTowerEncoder: Sendable {
         }
         for name in byName.keys.sorted() where !known.contains(name) { throw .unexpectedTensor(name: name) }
         let o = options.values
-        guard o[0] >= 1, o[0] == o[0].rounded(), o[2] > 0 else {
+        guard o[0] >= 1, o[0] <= 1_000_000, o[0] == o[0].rounded(), o[2] > 0, o[2].isFinite else {
             throw .invalidConfiguration(field: Self.optionsName, reason: "maxHistory \(o[0]) or temperature \(o[2]) out of range")
         }
         try self.init(ids: ids, behaviours: behaviour.values, layers: layers, dimension: d, maxHistory: Int(o[0]),

@@ -134,10 +134,11 @@ public struct TwoTowerWeightsFile: Sendable, Equatable {
             throw .badWeightsFile(path: path, reason: "missing the ARBORTTW magic")
         }
         var cursor = 8
-        let headerLength = Int(readLE(bytes, &cursor, UInt64.self))
-        guard headerLength > 0, headerLength <= bytes.count - cursor else {
-            throw .badWeightsFile(path: path, reason: "header length \(headerLength) exceeds the file")
+        let rawHeaderLength = readLE(bytes, &cursor, UInt64.self)
+        guard rawHeaderLength > 0, rawHeaderLength <= UInt64(bytes.count - cursor) else {
+            throw .badWeightsFile(path: path, reason: "header length \(rawHeaderLength) exceeds the file")
         }
+        let headerLength = Int(rawHeaderLength)
         let header: Header
         do {
             header = try JSONDecoder().decode(Header.self, from: Data(bytes[cursor ..< cursor + headerLength]))
@@ -152,8 +153,26 @@ public struct TwoTowerWeightsFile: Sendable, Equatable {
               header.tensors.allSatisfy({ $0.shape.allSatisfy { $0 >= 0 } }) else {
             throw .badWeightsFile(path: path, reason: "negative count or dimension in the header")
         }
-        let floats = header.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
-        let expected = cursor + header.itemCount * 8 + header.categoryCount * 4 + floats * 4
+        // Sizes come from the file: add them up with overflow checks (a forged header must not trap).
+        func checked(_ parts: [(Int, Int)]) -> Int? {
+            var total = 0
+            for (count, size) in parts {
+                let (product, o1) = count.multipliedReportingOverflow(by: size)
+                let (sum, o2) = total.addingReportingOverflow(product)
+                if o1 || o2 { return nil }
+                total = sum
+            }
+            return total
+        }
+        var tensorFloats: Int? = 0
+        for t in header.tensors {
+            let count = t.shape.reduce(Optional(1)) { acc, dim in acc.flatMap { a in checked([(a, dim)]) } }
+            tensorFloats = tensorFloats.flatMap { f in count.flatMap { checked([(f, 1), ($0, 1)]) } }
+        }
+        guard let floats = tensorFloats,
+              let expected = checked([(cursor, 1), (header.itemCount, 8), (header.categoryCount, 4), (floats, 4)]) else {
+            throw .badWeightsFile(path: path, reason: "the header's sizes overflow")
+        }
         guard bytes.count == expected else {
             throw .badWeightsFile(path: path, reason: "\(bytes.count) bytes, the header describes \(expected) (truncated or padded)")
         }
