@@ -82,6 +82,10 @@ public struct ReadTransaction: ~Copyable, Transaction {
 
     init(handle: TransactionHandle) { self.handle = handle }
 
+    /// The id of the committed write transaction this snapshot sees (`mdb_txn_id`): two read
+    /// transactions with the same id see the same data at the same map addresses.
+    public var snapshotID: UInt64 { UInt64(mdb_txn_id(handle.pointer)) }
+
     /// Ends the snapshot now. Views obtained through it become invalid.
     public consuming func end() {
         mdb_txn_abort(handle.pointer)

@@ -6,11 +6,14 @@ import ArborStore
 /// Lifetime: lent by ``IndexReader/withView(_:)`` and valid only inside that closure (it points into
 /// a read transaction that ends when the closure returns); never store or return it.
 /// Use it from one thread; run one ``IndexReader/withView(_:)`` per thread for parallel queries.
+/// (The reader keeps the chunk table of the last snapshot for reuse by later transactions that see
+/// the same committed data; that is why the type is `Sendable`. Its addresses are only read while a
+/// transaction of that snapshot id is open, which keeps the pages they point to in place.)
 ///
 /// Damaged files: chunk sizes are checked when the snapshot starts, so reads stay inside the map;
 /// child ranges are clamped to the next level. Checksums are not checked per query (use
 /// ``IndexReader/verify()``).
-public struct IndexSnapshot: TreeView {
+public struct IndexSnapshot: TreeView, @unchecked Sendable {
     /// Index of the leaf level (root = 0).
     public let depth: Int
     /// Embedding width.
@@ -135,11 +138,21 @@ extension IndexReader: TreeSource {
     public func withView<R>(_ body: (borrowing IndexSnapshot) throws -> R) throws -> R {
         let txn: ReadTransaction
         do { txn = try environment.beginRead() } catch { throw IndexError(error) }
+        // Addresses into the map depend only on the committed data a transaction sees: a snapshot
+        // built for the same LMDB snapshot id is reused (index files are never written in place;
+        // builds replace them by rename, so the id of an open file changes only if someone writes
+        // into it through LMDB directly, which then rebuilds the table).
+        let id = txn.snapshotID
         let snapshot: IndexSnapshot
-        do {
-            snapshot = try IndexSnapshot(txn, reader: self)
-        } catch let error as StoreError {
-            throw IndexError(error)
+        if let cached = cachedSnapshot.withLock({ $0 }), cached.id == id {
+            snapshot = cached.snapshot
+        } else {
+            do {
+                snapshot = try IndexSnapshot(txn, reader: self)
+            } catch let error as StoreError {
+                throw IndexError(error)
+            }
+            cachedSnapshot.withLock { $0 = (id, snapshot) }
         }
         let result = try body(snapshot)
         // End the transaction explicitly after `body`: the snapshot points into it.
