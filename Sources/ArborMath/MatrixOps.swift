@@ -81,3 +81,20 @@ extension Matrix {
         }
     }
 }
+
+extension Matrix {
+    /// Makes `self` the rows `rows` of `source` (resized to `rows.count`, capacity kept): one block
+    /// copy. O(rows.count · cols).
+    public mutating func copyRows(from source: Matrix, rows: Range<Int>) {
+        precondition(source.cols == cols && rows.lowerBound >= 0 && rows.upperBound <= source.rows,
+                     "copyRows: rows \(rows) of a \(source.rows) × \(source.cols) matrix into \(cols) columns")
+        resize(rows: rows.count)
+        let d = cols
+        guard d > 0, !rows.isEmpty else { return }
+        withUnsafeMutableBufferPointer { dst in
+            source.withUnsafeBufferPointer { src in
+                dst.baseAddress!.update(from: src.baseAddress! + rows.lowerBound * d, count: rows.count * d)
+            }
+        }
+    }
+}

@@ -59,12 +59,11 @@ public struct BruteForceRetriever<Scorer: NodeScorer>: Retriever {
         return pool.with { w in
             w.selector.reset(k: parameters.k)
             var start = 0
-            let n = items.rows, d = items.cols
+            let n = items.rows
             w.block.reserveRows(blockRows)
             while start < n {
                 let rows = min(blockRows, n - start)
-                w.block.resize(rows: rows)
-                for r in 0..<rows { w.block.setRow(r, items.values[(start + r) * d ..< (start + r + 1) * d]) }
+                w.block.copyRows(from: items, rows: start ..< start + rows)
                 session.score(nodes: w.block, level: leafLevel, into: &w.scores)
                 for r in 0..<rows {
                     if !excludedRows.isEmpty, excludedRows.contains(ids[start + r]) { continue }

@@ -2,6 +2,7 @@ import ArborCore
 import ArborData
 import ArborEval
 import ArborMath
+import ArborModels
 import ArborRetrieval
 import ArborTree
 import ArgumentParser
@@ -65,9 +66,20 @@ struct Bench: ParsableCommand {
     @Option(help: "Folder for the reports.")
     var out: String = "bench-out"
 
+    @Option(help: "With --synthetic: the scorer beam search runs, inner-product (against the exact scan) or dnn / attention (randomly initialised, against brute force with the same model: the cost of a deep model at this scale).")
+    var scorer: BenchScorer = .innerProduct
+
+    @Option(help: "Seed of the random deep scorer's weights.")
+    var scorerSeed: UInt64 = 1
+
+    enum BenchScorer: String, ExpressibleByArgument, CaseIterable {
+        case innerProduct = "inner-product", dnn, attention
+    }
+
     func validate() throws {
         guard (index == nil) != (synthetic == nil) else { throw ValidationError("give exactly one of --index and --synthetic") }
         if index != nil, queries == nil { throw ValidationError("--index needs --queries") }
+        if index != nil, scorer != .innerProduct { throw ValidationError("--scorer \(scorer.rawValue) needs --synthetic (its users' histories)") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
     }
 
@@ -84,11 +96,13 @@ struct Bench: ParsableCommand {
         var indexPath = index ?? ""
         var removeIndex = false
         var queryVectors: Matrix
+        var syntheticData: (catalog: SyntheticCatalog, users: SyntheticUsers)? = nil
         if let synthetic {
             let options = SyntheticOptions.make(items: synthetic, dim: dim, seed: seed, users: users)
             let catalog = try options.catalog(progress: progress, cancellation: cancellation)
             let userSet = try options.users(catalog: catalog, progress: progress, cancellation: cancellation)
             queryVectors = userSet.queries
+            syntheticData = (catalog, userSet)
             let start = ContinuousClock.now
             let layout = try tree.build(embeddings: catalog.embeddings, ids: catalog.itemIDs, categories: catalog.categories,
                                         progress: progress, cancellation: cancellation)
@@ -126,6 +140,31 @@ struct Bench: ParsableCommand {
             throw ArborError.dimensionMismatch(field: "query columns", expected: reader.dimension, found: queryVectors.cols)
         }
         let n = min(queryVectors.rows, limit ?? queryVectors.rows)
+        if scorer != .innerProduct, let syntheticData {
+            let queries = (0..<n).map { u in
+                ArborCore.Query(vector: Array(queryVectors.row(u)),
+                                history: syntheticData.users.history(of: u).suffix(50).map { ItemID(UInt64($0)) })
+            }
+            notes.append("scorer \(scorer.rawValue), random weights (seed \(scorerSeed)); reference: brute force with the same model")
+            let rows: [BenchmarkRow]
+            switch scorer {
+            case .dnn:
+                let model = try DNNScorer.random(dimension: reader.dimension, seed: scorerSeed)
+                rows = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
+                                         progress: progress, cancellation: cancellation)
+            default:
+                let model = try AttentionScorer.random(dimension: reader.dimension, behaviourEmbeddings: syntheticData.catalog.embeddings,
+                                                       behaviourIDs: syntheticData.catalog.itemIDs, seed: scorerSeed)
+                rows = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
+                                         progress: progress, cancellation: cancellation)
+            }
+            let report = BenchmarkReport(metadata: RunMetadata(machine: machineInfo(), dataset: dataset, notes: notes), rows: rows)
+            let title = "Arbor tree vs brute force, \(scorer.rawValue) scorer"
+            let paths = try writeReport(report, k: k, to: out, baseName: "bench", title: title)
+            print(report.markdown(title: title))
+            print("wrote " + paths.joined(separator: ", "))
+            return
+        }
         let queryList = (0..<n).map { ArborCore.Query(vector: Array(queryVectors.row($0))) }
         var bench = VectorBenchmark(reader: reader, queries: queryList, k: k, beams: beamList, threads: threadList)
         if HNSWPersistence.hasGraph(reader) {

@@ -116,3 +116,23 @@ func summarize(rows: [BenchmarkRow], k: Int, target: Double = 0.95) -> [String] 
     }
     return lines
 }
+
+/// A deep scorer in the tree beside the same scorer run over every item: recall of the beam against
+/// brute force, model evaluations, latency and QPS (the cost of the model at this catalogue size).
+func deepModelRows<S: NodeScorer>(
+    _ scorer: S, reader: IndexReader, queries: [ArborCore.Query], k: Int, beams: [Int], threads: [Int],
+    progress: ProgressPrinter, cancellation: CancellationFlag
+) throws -> [BenchmarkRow] {
+    BLAS.threads = 1
+    let tree = try TreeRetriever(source: reader, scorer: scorer, itemCount: reader.itemCount, dimension: reader.dimension)
+    let (leaves, ids) = try reader.loadLeafMatrix()
+    let brute = try BruteForceRetriever(scorer: scorer, items: leaves, ids: ids, leafLevel: reader.depth)
+    let reference = try BenchmarkRunner.referenceLists(from: brute, queries: queries, k: k, progress: progress)
+    let entries = [
+        BenchmarkEntry(label: "tree", retriever: tree, sweep: beams.map { SweepPoint.beam($0) }),
+        BenchmarkEntry(label: "brute-force", retriever: brute, sweep: [SweepPoint(label: "all items", parameters: .init(k: k))]),
+    ]
+    let runner = BenchmarkRunner(configuration: BenchmarkConfiguration(kValues: [k], threadCounts: threads),
+                                 progress: progress, cancellation: cancellation)
+    return try runner.run(entries: entries, queries: queries, truth: .exact(reference))
+}
