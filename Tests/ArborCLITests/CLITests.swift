@@ -139,6 +139,19 @@ import Testing
         }
     }
 
+    /// The deep-scorer cost benchmark: with a beam wider than every level the tree finds exactly
+    /// what brute force with the same model finds.
+    @Test(arguments: ["dnn", "attention"])
+    func benchWithADeepScorerComparesAgainstBruteForce(scorer: String) throws {
+        let dir = try Self.temporaryDirectory()
+        let r = try Self.run(["bench", "--synthetic", "600", "--dim", "8", "--users", "4", "--scorer", scorer, "--k", "10",
+                              "--beams", "10,1000", "--out", dir.appendingPathComponent("b").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let wide = r.stdout.split(separator: "\n").first { $0.contains("beam=1000") }
+        #expect(wide?.contains("1.0000") == true)
+        #expect(r.stdout.contains("brute-force"))
+    }
+
     @Test func badQueriesFailWithTheField() throws {
         let dir = try Self.temporaryDirectory()
         let index = try Self.buildGoodIndex(in: dir)
