@@ -145,6 +145,17 @@ public struct AttentionScorer: NodeScorer {
             features = Matrix(rows: 0, cols: 3 * d)
         }
 
+        /// The per-unit slope for negative inputs when the activation is piecewise linear through 0
+        /// (identity 1, ReLU 0, PReLU its slopes); `nil` for others (sigmoid).
+        static func negativeSlopes(_ activation: InferenceActivation, width h: Int) -> [Float]? {
+            switch activation {
+            case .identity: return Array(repeating: 1, count: h)
+            case .relu: return Array(repeating: 0, count: h)
+            case .prelu(let slopes): return slopes
+            case .sigmoid: return nil
+            }
+        }
+
         public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
             let m = nodes.rows, d = scorer.nodeDimension, l = history.rows
             let nodeMatrix = copy nodes
@@ -156,15 +167,26 @@ public struct AttentionScorer: NodeScorer {
                 let hiddenActivation = unit[0].activation, outputActivation = unit[1].activation
                 let w2 = unit[1].weight, b2 = unit[1].bias[0]
                 weights.resize(rows: m)
+                if let slopes = Self.negativeSlopes(hiddenActivation, width: h) {
+                    // Identity, ReLU and PReLU: the contiguous kernel.
+                    AttentionKernel.logits(pair: pairTerm, node: nodeTerm, history: historyTerm, w2: w2.values, b2: b2,
+                                           slopes: slopes, into: &weights)
+                } else {
+                    for k in 0..<m {
+                        for j in 0..<l {
+                            var a = b2
+                            for c in 0..<h {
+                                let x = pairTerm[k, j * h + c] + nodeTerm[k, c] + historyTerm[j, c]
+                                a += hiddenActivation.value(x, column: c) * w2[c, 0]
+                            }
+                            weights[k, j] = a
+                        }
+                    }
+                }
                 for k in 0..<m {
                     var maxLogit = -Float.infinity
                     for j in 0..<l {
-                        var a = b2
-                        for c in 0..<h {
-                            let x = pairTerm[k, j * h + c] + nodeTerm[k, c] + historyTerm[j, c]
-                            a += hiddenActivation.value(x, column: c) * w2[c, 0]
-                        }
-                        a = outputActivation.value(a, column: 0)
+                        let a = outputActivation.value(weights[k, j], column: 0)
                         weights[k, j] = a
                         maxLogit = max(maxLogit, a)
                     }
