@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -70,16 +71,9 @@ public enum StoreFiles {
     /// Names of the entries of the directory holding `path` whose names start with `prefix`.
     static func siblings(of path: String, withPrefix prefix: String) -> [String] {
         let directory = self.directory(of: path)
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name.hasPrefix(prefix) { names.append(directory + "/" + name) }
-        }
-        return names
+        // (Copying `dirent.d_name` as a 256-byte tuple reads past short entries: list by name instead.)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return entries.filter { $0.hasPrefix(prefix) }.sorted().map { directory + "/" + $0 }
     }
 
     static func systemError(_ path: String, _ operation: String) -> StoreError {
