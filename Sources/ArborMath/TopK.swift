@@ -113,12 +113,6 @@ public struct TopKSelector: Sendable {
         return order.map { (score: scores[$0], id: ids[$0]) }
     }
 
-    /// Writes the kept ids, best first, into `output` (cleared first, capacity kept).
-    public func sortedIDs(into output: inout [Int32]) {
-        output.removeAll(keepingCapacity: true)
-        for (_, id) in sortedResults() { output.append(id) }
-    }
-
     /// Writes the kept ids in heap order (unsorted) into `output`. O(k), no sort: for beam search,
     /// where the next level does not need the beam in order.
     public func unsortedIDs(into output: inout [Int32]) {

@@ -65,19 +65,9 @@ public struct AttentionScorer: NodeScorer {
     public static func random(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID],
                               attentionHidden: Int = 36, hidden: [Int] = [128, 64, 24], seed: UInt64) throws -> AttentionScorer {
         var rng = SplitMix64(seed: seed)
-        func mlp(_ widths: [Int], prefix: String) throws -> InferenceMLP {
-            var layers: [DenseLayer] = []
-            for (i, (a, b)) in zip(widths, widths.dropFirst()).enumerated() {
-                let limit = (6 / Float(a)).squareRoot()
-                let w = try Matrix(rows: a, cols: b, values: (0..<(a * b)).map { _ in (rng.nextUnitFloat() * 2 - 1) * limit })
-                let act: InferenceActivation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
-                layers.append(try DenseLayer(weight: w, bias: Array(repeating: 0, count: b), activation: act, name: "\(prefix).\(i)"))
-            }
-            return try InferenceMLP(layers: layers)
-        }
         return try AttentionScorer(dimension: d, behaviourEmbeddings: behaviourEmbeddings, behaviourIDs: behaviourIDs,
-                                   attention: mlp([3 * d, attentionHidden, 1], prefix: "attention"),
-                                   output: mlp([3 * d] + hidden + [1], prefix: "output"))
+                                   attention: .random(widths: [3 * d, attentionHidden, 1], prefix: "attention", using: &rng),
+                                   output: .random(widths: [3 * d] + hidden + [1], prefix: "output", using: &rng))
     }
 
     public func makeSession(for query: Query) throws -> Session {
@@ -121,6 +111,8 @@ public struct AttentionScorer: NodeScorer {
         let nodeWeight: Matrix
         /// History items that were not in the behaviour table.
         public let skipped: Int
+        /// The attention unit's negative-input slopes (`nil`: not piecewise linear), fixed per scorer.
+        let hiddenSlopes: [Float]?
         var pairTerm = Matrix(rows: 0, cols: 1)
         var nodeTerm = Matrix(rows: 0, cols: 1)
         var logits: [Float] = []
@@ -137,6 +129,7 @@ public struct AttentionScorer: NodeScorer {
             self.stacked = stacked
             self.nodeWeight = nodeWeight
             self.skipped = skipped
+            hiddenSlopes = Self.negativeSlopes(scorer.attention.layers[0].activation, width: nodeWeight.cols)
             let d = scorer.nodeDimension, h = nodeWeight.cols
             pairTerm = Matrix(rows: 0, cols: stacked.cols)
             nodeTerm = Matrix(rows: 0, cols: h)
@@ -167,7 +160,7 @@ public struct AttentionScorer: NodeScorer {
                 let hiddenActivation = unit[0].activation, outputActivation = unit[1].activation
                 let w2 = unit[1].weight, b2 = unit[1].bias[0]
                 weights.resize(rows: m)
-                if let slopes = Self.negativeSlopes(hiddenActivation, width: h) {
+                if let slopes = hiddenSlopes {
                     // Identity, ReLU and PReLU: the contiguous kernel.
                     AttentionKernel.logits(pair: pairTerm, node: nodeTerm, history: historyTerm, w2: w2.values, b2: b2,
                                            slopes: slopes, into: &weights)

@@ -33,15 +33,8 @@ public struct DNNScorer: NodeScorer {
     /// and as the starting point of training. `hidden` lists the hidden widths (TDM: 128, 64, 24).
     public static func random(dimension: Int, hidden: [Int] = [128, 64, 24], seed: UInt64) throws -> DNNScorer {
         var rng = SplitMix64(seed: seed)
-        var layers: [DenseLayer] = []
-        let widths = [3 * dimension] + hidden + [1]
-        for (i, (a, b)) in zip(widths, widths.dropFirst()).enumerated() {
-            let limit = (6 / Float(a)).squareRoot()
-            let w = try Matrix(rows: a, cols: b, values: (0..<(a * b)).map { _ in (rng.nextUnitFloat() * 2 - 1) * limit })
-            let act: InferenceActivation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
-            layers.append(try DenseLayer(weight: w, bias: Array(repeating: 0, count: b), activation: act, name: "dnn.\(i)"))
-        }
-        return try DNNScorer(dimension: dimension, mlp: InferenceMLP(layers: layers))
+        return try DNNScorer(dimension: dimension,
+                             mlp: .random(widths: [3 * dimension] + hidden + [1], prefix: "dnn", using: &rng))
     }
 
     /// Checks the user vector and precomputes the first layer's user-only work: O(d · h) once per

@@ -69,14 +69,9 @@ public struct DenseLayer: Sendable, Equatable {
         addBiasAndActivate(&output)
     }
 
-    /// Adds the bias (plus `extraBias`, when given) to every row of `x` (`m × outputs`) and applies
-    /// the activation in place.
-    public func addBiasAndActivate(_ x: inout Matrix, extraBias: [Float]? = nil) {
-        if let extraBias {
-            x.addToEachRow(zip(bias, extraBias).map { $0 + $1 })
-        } else {
-            x.addToEachRow(bias)
-        }
+    /// Adds the bias to every row of `x` (`m × outputs`) and applies the activation in place.
+    public func addBiasAndActivate(_ x: inout Matrix) {
+        x.addToEachRow(bias)
         activation.apply(&x)
     }
 }
@@ -104,5 +99,21 @@ public struct InferenceMLP: Sendable, Equatable {
             current = buffers[i]
         }
         return current
+    }
+}
+
+extension InferenceMLP {
+    /// A randomly initialised stack for `widths` (`widths[0]` inputs, then each layer's outputs):
+    /// He-uniform weights, zero biases, PReLU (slopes 0.25) between layers, identity on the last.
+    /// Layers are named `prefix.i` in errors. For tests and as the starting point of training.
+    public static func random(widths: [Int], prefix: String, using rng: inout SplitMix64) throws -> InferenceMLP {
+        var layers: [DenseLayer] = []
+        for (i, (a, b)) in zip(widths, widths.dropFirst()).enumerated() {
+            let limit = (6 / Float(a)).squareRoot()
+            let w = try Matrix(rows: a, cols: b, values: (0..<(a * b)).map { _ in (rng.nextUnitFloat() * 2 - 1) * limit })
+            let act: InferenceActivation = i == widths.count - 2 ? .identity : .prelu(slopes: Array(repeating: 0.25, count: b))
+            layers.append(try DenseLayer(weight: w, bias: Array(repeating: 0, count: b), activation: act, name: "\(prefix).\(i)"))
+        }
+        return try InferenceMLP(layers: layers)
     }
 }

@@ -94,23 +94,31 @@ public struct TwoTowerData: Sendable {
             all.formUnion(h.truth)
         }
         let catalog = try TwoTowerCatalog(ids: Array(all), categories: itemCategories)
-        let groups = split.train.groupedByUser()
-        var sequences: [[Int]] = []
-        var counts = [ItemID: Int]()
-        for u in 0 ..< groups.count {
-            let seq = groups.rows(ofUser: u).map { row -> Int in
-                let id = split.train.items[row]
-                counts[id, default: 0] += 1
-                return catalog.row(of: id)!
-            }
-            if !seq.isEmpty { sequences.append(seq) }
-        }
+        let (sequences, counts) = trainingSequences(split.train, catalog: catalog)
         let samples = try TwoTowerSamples(sequences: sequences, itemCount: catalog.count)
         func cases(_ users: [HeldOutUser]) -> [TwoTowerEvalCase] {
             users.map { TwoTowerEvalCase(user: $0.user, history: $0.history, truth: Set($0.truth), excluded: Set($0.history)) }
         }
         return TwoTowerData(protocolName: "user hold-out (TDM)", catalog: catalog, sequences: sequences, samples: samples,
                             trainCounts: counts, validation: cases(split.validation), test: cases(split.test))
+    }
+
+    /// Each user's events of `log` as catalogue rows, oldest first (users without events are left
+    /// out), and the event count of each item (the popularity baseline's ranking).
+    /// - Precondition: every item of `log` is in `catalog`.
+    static func trainingSequences(_ log: InteractionLog, catalog: TwoTowerCatalog) -> (sequences: [[Int]], counts: [ItemID: Int]) {
+        let groups = log.groupedByUser()
+        var sequences: [[Int]] = []
+        var counts = [ItemID: Int]()
+        for u in 0 ..< groups.count {
+            let seq = groups.rows(ofUser: u).map { row -> Int in
+                let id = log.items[row]
+                counts[id, default: 0] += 1
+                return catalog.row(of: id)!
+            }
+            if !seq.isEmpty { sequences.append(seq) }
+        }
+        return (sequences, counts)
     }
 
     /// The Amazon Books demo of the MIND example (`train_demo.txt` + `valid_part-0.txt`): training
@@ -127,17 +135,7 @@ public struct TwoTowerData: Sendable {
             all.formUnion(h.truth)
         }
         let catalog = try TwoTowerCatalog(ids: Array(all), categories: nil)
-        let groups = train.interactions.groupedByUser()
-        var sequences: [[Int]] = []
-        var counts = [ItemID: Int]()
-        for u in 0 ..< groups.count {
-            let seq = groups.rows(ofUser: u).map { row -> Int in
-                let id = train.interactions.items[row]
-                counts[id, default: 0] += 1
-                return catalog.row(of: id)!
-            }
-            if !seq.isEmpty { sequences.append(seq) }
-        }
+        let (sequences, counts) = trainingSequences(train.interactions, catalog: catalog)
         let samples = try TwoTowerSamples(sequences: sequences, itemCount: catalog.count)
         var order = Array(heldOut.indices)
         var rng = SplitMix64(seed: seed)
