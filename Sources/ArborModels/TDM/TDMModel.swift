@@ -266,35 +266,52 @@ public final class TDMModel: Module {
             let x = try tape.concat([u, node, product], axis: -1)                           // R × 3d
             return try tape.reshape(dnn!(x, on: tape), to: [r])
         case .attention:
-            let unit = attentionUnit!
-            let w1 = tape.parameter(unit.layers[0].weight)                                  // 3d × h
-            let h = unit.layers[0].outputs
-            let w1e = try tape.slice(w1, axis: 0, range: 0..<d)
-            let w1n = try tape.slice(w1, axis: 0, range: d..<(2 * d))
-            let w1p = try tape.slice(w1, axis: 0, range: (2 * d)..<(3 * d))
-            let flatHistory = try tape.reshape(history, to: [b * l, d])
-            let historyTerm = try tape.matmul(flatHistory, w1e)                             // B·L × h
-            let historyTermRows = try tape.reshape(
-                tape.gatherRows(tape.reshape(historyTerm, to: [b, l * h]), indices: batch.sampleOfRow), to: [r, l, h])
-            let historyRows = try tape.reshape(
-                tape.gatherRows(tape.reshape(history, to: [b, l * d]), indices: batch.sampleOfRow), to: [r, l, d])
-            let node3 = try tape.reshape(node, to: [r, 1, d])
-            let pair = try tape.mul(historyRows, node3)                                     // R × L × d
-            let pairTerm = try tape.reshape(tape.matmul(tape.reshape(pair, to: [r * l, d]), w1p), to: [r, l, h])
-            let nodeTerm = try tape.reshape(tape.matmul(node, w1n), to: [r, 1, h])
-            var pre = try tape.add(tape.add(pairTerm, historyTermRows), nodeTerm)
-            pre = try tape.addBias(pre, tape.parameter(unit.layers[0].bias!))
-            let act = try tape.prelu(pre, alpha: tape.parameter(unit.slopes[0]))            // R × L × h
-            let a = try tape.reshape(unit.layers[1](act, on: tape), to: [r, l])             // R × L
-            var rowMask = [Float](repeating: 0, count: r * l)
-            for (i, s) in batch.sampleOfRow.enumerated() {
-                for j in 0..<l { rowMask[i * l + j] = mask[s * l + j] }
-            }
-            let weights = try tape.softmax(a, mask: rowMask)
-            let pooled = try tape.reshape(
-                tape.batchedMatmul(tape.reshape(weights, to: [r, 1, l]), historyRows), to: [r, d])
+            let pooled = try attentionPooling(history: history, node: node, batch: batch, mask: mask, on: tape)
             let x = try tape.concat([pooled, node, tape.mul(pooled, node)], axis: -1)
             return try tape.reshape(output!(x, on: tape), to: [r])
+        }
+    }
+
+    /// The attention unit's pooled behaviours per row (`R × d`) as one fused op
+    /// (``AttentionPoolingKernel``): the per-(row, behaviour) work runs in cache-sized chunks of
+    /// GEMMs, and nothing of size `R·L·h` is kept on the tape.
+    private func attentionPooling(history: Tensor, node: Tensor, batch: TDMBatch, mask: [Float],
+                                  on tape: Tape) throws(ArborError) -> Tensor {
+        guard batch.sampleOfRow.allSatisfy({ (0..<batch.sampleCount).contains($0) }) else {
+            throw .invalidArgument(name: "TDM batch sampleOfRow", reason: "a row names a sample outside 0..<\(batch.sampleCount)")
+        }
+        let unit = attentionUnit!
+        let first = unit.layers[0], second = unit.layers[1]
+        let inputs = [history, node, tape.parameter(first.weight), tape.parameter(first.bias!),
+                      tape.parameter(unit.slopes[0]), tape.parameter(second.weight), tape.parameter(second.bias!)]
+        let shape = AttentionPoolingKernel.Shape(samples: batch.sampleCount, length: batch.length, rows: batch.rowCount,
+                                                 dimension: dimension, hidden: first.outputs)
+        let weights = AttentionPoolingKernel.Weights(w1: inputs[2].values, b1: inputs[3].values, slopes: inputs[4].values,
+                                                     w2: inputs[5].values, b2: inputs[6].values[0])
+        let historyValues = history.values, nodeValues = node.values, sampleOfRow = batch.sampleOfRow
+        let forward = AttentionPoolingKernel.forward(shape: shape, history: historyValues, mask: mask,
+                                                     sampleOfRow: sampleOfRow, node: nodeValues, weights: weights)
+        // The kernel yields every gradient at once; the tape asks for them input by input.
+        final class Cache { var gradients: AttentionPoolingKernel.Gradients? }
+        let cache = Cache()
+        return try tape.custom(inputs, values: forward.pooled, shape: [batch.rowCount, dimension]) { g, input, dx in
+            if cache.gradients == nil {
+                cache.gradients = AttentionPoolingKernel.backward(
+                    shape: shape, history: historyValues, mask: mask, sampleOfRow: sampleOfRow, node: nodeValues,
+                    weights: weights, attention: forward.weights, pooledGradient: g)
+            }
+            let grads = cache.gradients!
+            let source: [Float]
+            switch input {
+            case 0: source = grads.history
+            case 1: source = grads.node
+            case 2: source = grads.w1
+            case 3: source = grads.b1
+            case 4: source = grads.slopes
+            case 5: source = grads.w2
+            default: source = [grads.b2]
+            }
+            for i in 0..<dx.count { dx[i] += source[i] }
         }
     }
 
