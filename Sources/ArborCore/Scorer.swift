@@ -25,4 +25,15 @@ public protocol ScoringSession {
     ///   - scores: output, `m` values; its capacity is reused across calls.
     /// Complexity: the model's cost for `m` candidates, ideally a few GEMMs.
     mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float])
+
+    /// Floating-point operations one candidate costs in ``score(nodes:level:into:)``: twice the
+    /// multiply-adds of the model's matrix products for one row (the per-query work of
+    /// `makeSession` excluded, elementwise activations not counted). Throughput reports divide it
+    /// by time to give the model's GFLOP/s; `nil` (the default) when a scorer does not say.
+    var operationsPerCandidate: Double? { get }
+}
+
+extension ScoringSession {
+    /// Unknown by default.
+    public var operationsPerCandidate: Double? { nil }
 }

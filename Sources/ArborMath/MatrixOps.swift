@@ -7,12 +7,13 @@ extension Matrix {
     public mutating func addToEachRow(_ vector: [Float]) {
         precondition(vector.count == cols, "addToEachRow: \(vector.count) values for \(cols) columns")
         let n = cols
+        guard n > 0 else { return }
         withUnsafeMutableBufferPointer { v in
             vector.withUnsafeBufferPointer { b in
-                var i = 0
-                while i < v.count {
-                    for c in 0..<n { v[i + c] += b[c] }
-                    i += n
+                let bp = b.baseAddress!
+                for r in 0..<(v.count / n) {
+                    let row = v.baseAddress! + r * n
+                    for c in 0..<n { row[c] += bp[c] }
                 }
             }
         }
@@ -24,11 +25,43 @@ extension Matrix {
     }
 
     /// Parametric ReLU: negative elements of column `c` are multiplied by `slopes[c]`.
+    /// O(rows · cols), one branch-free pass row by row (vectorised).
     public mutating func applyPReLU(slopes: [Float]) {
         precondition(slopes.count == cols)
-        let n = cols
+        addBias(nil, thenPReLU: slopes)
+    }
+
+    /// `x = row + bias` (when given), then parametric ReLU with `slopes` (when given) on every
+    /// row, in one pass: the epilogue of a dense layer. `bias` and `slopes` have `cols` values.
+    /// O(rows · cols), branch-free inner loops (`max(x, 0) + s · min(x, 0)`).
+    public mutating func addBias(_ bias: [Float]?, thenPReLU slopes: [Float]?) {
+        precondition((bias?.count ?? cols) == cols && (slopes?.count ?? cols) == cols,
+                     "addBias(_:thenPReLU:): bias or slopes do not have \(cols) values")
+        let n = cols, m = rows
+        guard n > 0, m > 0, bias != nil || slopes != nil else { return }
+        let zeros = [Float](repeating: 0, count: n)
+        let b = bias ?? zeros
         withUnsafeMutableBufferPointer { v in
-            for i in v.indices where v[i] < 0 { v[i] *= slopes[i % n] }
+            b.withUnsafeBufferPointer { pb in
+                let bp = pb.baseAddress!
+                if let slopes {
+                    slopes.withUnsafeBufferPointer { ps in
+                        let sp = ps.baseAddress!
+                        for r in 0..<m {
+                            let row = v.baseAddress! + r * n
+                            for c in 0..<n {
+                                let x = row[c] + bp[c]
+                                row[c] = Swift.max(x, 0) + sp[c] * Swift.min(x, 0)
+                            }
+                        }
+                    }
+                } else {
+                    for r in 0..<m {
+                        let row = v.baseAddress! + r * n
+                        for c in 0..<n { row[c] += bp[c] }
+                    }
+                }
+            }
         }
     }
 

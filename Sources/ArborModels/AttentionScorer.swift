@@ -149,22 +149,31 @@ public struct AttentionScorer: NodeScorer {
             }
         }
 
+        /// `2·(d·L·h + d·h + L·d) + 2·Σ` output-MLP widths: the pair projection `(e ⊙ n)·W₁ₚ` for
+        /// every behaviour, the node term, the weighted pooling and the output MLP (the activation
+        /// unit's `L·h` elementwise work not counted).
+        public var operationsPerCandidate: Double? {
+            let d = scorer.nodeDimension, l = history.rows, h = nodeWeight.cols
+            let attention = l > 0 ? 2 * (d * l * h + d * h + l * d) : 0
+            return Double(attention + scorer.output.layers.reduce(0) { $0 + 2 * $1.inputs * $1.outputs })
+        }
+
         public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
             let m = nodes.rows, d = scorer.nodeDimension, l = history.rows
             let nodeMatrix = copy nodes
             if l > 0 {
                 let h = nodeWeight.cols
-                BLAS.gemm(nodeMatrix, stacked, into: &pairTerm)      // m × L·h: (e_j ⊙ n) · W₁ₚ
                 BLAS.gemm(nodeMatrix, nodeWeight, into: &nodeTerm)   // m × h:   n · W₁ₙ
                 let unit = scorer.attention.layers
                 let hiddenActivation = unit[0].activation, outputActivation = unit[1].activation
                 let w2 = unit[1].weight, b2 = unit[1].bias[0]
                 weights.resize(rows: m)
                 if let slopes = hiddenSlopes {
-                    // Identity, ReLU and PReLU: the contiguous kernel.
-                    AttentionKernel.logits(pair: pairTerm, node: nodeTerm, history: historyTerm, w2: w2.values, b2: b2,
-                                           slopes: slopes, into: &weights)
+                    // Identity, ReLU and PReLU: the chunked kernel (pair GEMM, activation, GEMV).
+                    AttentionKernel.logits(nodes: nodeMatrix, stacked: stacked, node: nodeTerm, history: historyTerm,
+                                           w2: w2.values, b2: b2, slopes: slopes, scratch: &pairTerm, into: &weights)
                 } else {
+                    BLAS.gemm(nodeMatrix, stacked, into: &pairTerm)  // m × L·h: (e_j ⊙ n) · W₁ₚ
                     for k in 0..<m {
                         for j in 0..<l {
                             var a = b2
@@ -176,30 +185,15 @@ public struct AttentionScorer: NodeScorer {
                         }
                     }
                 }
-                for k in 0..<m {
-                    var maxLogit = -Float.infinity
-                    for j in 0..<l {
-                        let a = outputActivation.value(weights[k, j], column: 0)
-                        weights[k, j] = a
-                        maxLogit = max(maxLogit, a)
-                    }
-                    var total: Float = 0
-                    for j in 0..<l { let e = Foundation.exp(weights[k, j] - maxLogit); weights[k, j] = e; total += e }
-                    for j in 0..<l { weights[k, j] /= total }
+                if outputActivation != .identity {
+                    for k in 0..<m { for j in 0..<l { weights[k, j] = outputActivation.value(weights[k, j], column: 0) } }
                 }
+                AttentionKernel.softmaxRows(&weights)
                 BLAS.gemm(weights, history, into: &pooled)           // m × d
             } else {
                 pooled = Matrix(rows: m, cols: d)
             }
-            features.resize(rows: m)
-            for k in 0..<m {
-                for i in 0..<d {
-                    let p = pooled[k, i], n = nodeMatrix[k, i]
-                    features[k, i] = p
-                    features[k, d + i] = n
-                    features[k, 2 * d + i] = p * n
-                }
-            }
+            AttentionKernel.productFeatures(pooled: pooled, nodes: nodeMatrix, into: &features)
             let out = scorer.output.forward(features, buffers: &buffers)
             scores.removeAll(keepingCapacity: true)
             scores.append(contentsOf: out.values)

@@ -67,10 +67,16 @@ public struct DNNScorer: NodeScorer {
         var hidden: Matrix
         var buffers: [Matrix]
 
+        /// `2·(d·h₁ + Σ hᵢ·hᵢ₊₁)`: the folded first layer (`[u, n, u ⊙ n]·W₁` is `n·W_eff` plus a
+        /// per-query bias) and the rest of the MLP.
+        public var operationsPerCandidate: Double? {
+            Double(2 * effective.rows * effective.cols
+                   + scorer.mlp.layers.dropFirst().reduce(0) { $0 + 2 * $1.inputs * $1.outputs })
+        }
+
         public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
             BLAS.gemm(copy nodes, effective, into: &hidden)
-            hidden.addToEachRow(firstBias)
-            scorer.mlp.layers[0].activation.apply(&hidden)
+            scorer.mlp.layers[0].addBiasAndActivate(&hidden, bias: firstBias)
             let out = scorer.mlp.forward(hidden, from: 1, buffers: &buffers)
             scores.removeAll(keepingCapacity: true)
             scores.append(contentsOf: out.values)

@@ -71,8 +71,18 @@ public struct DenseLayer: Sendable, Equatable {
 
     /// Adds the bias to every row of `x` (`m × outputs`) and applies the activation in place.
     public func addBiasAndActivate(_ x: inout Matrix) {
-        x.addToEachRow(bias)
-        activation.apply(&x)
+        addBiasAndActivate(&x, bias: bias)
+    }
+
+    /// Adds `bias` (`outputs` values, e.g. the layer's bias plus a per-query term) to every row of
+    /// `x` and applies the activation in place; PReLU in the same pass. O(m · outputs).
+    public func addBiasAndActivate(_ x: inout Matrix, bias: [Float]) {
+        if case .prelu(let slopes) = activation {
+            x.addBias(bias, thenPReLU: slopes)
+        } else {
+            x.addToEachRow(bias)
+            activation.apply(&x)
+        }
     }
 }
 

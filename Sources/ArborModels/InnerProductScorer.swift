@@ -30,5 +30,8 @@ public struct InnerProductScorer: NodeScorer {
         public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
             BLAS.gemv(nodes, user, into: &scores)
         }
+
+        /// `2d`: one dot product per candidate.
+        public var operationsPerCandidate: Double? { Double(2 * user.count) }
     }
 }

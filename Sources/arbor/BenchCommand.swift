@@ -72,11 +72,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Seed of the random deep scorer's weights.")
     var scorerSeed: UInt64 = 1
 
+    @Option(help: "With --scorer dnn|attention: the one-thread SGEMM GFLOP/s of this machine (median of ../shared/peers/gemm_bench.py), to report the model's share of it.")
+    var gemmPeak: Double?
+
     enum BenchScorer: String, ExpressibleByArgument, CaseIterable {
         case innerProduct = "inner-product", dnn, attention
     }
 
     func validate() throws {
+        if let gemmPeak, !(gemmPeak > 0) { throw ValidationError("--gemm-peak must be a positive GFLOP/s figure") }
         guard (index == nil) != (synthetic == nil) else { throw ValidationError("give exactly one of --index and --synthetic") }
         if index != nil, queries == nil { throw ValidationError("--index needs --queries") }
         if index != nil, scorer != .innerProduct { throw ValidationError("--scorer \(scorer.rawValue) needs --synthetic (its users' histories)") }
@@ -152,11 +156,13 @@ struct Bench: ParsableCommand {
                 let model = try DNNScorer.random(dimension: reader.dimension, seed: scorerSeed)
                 rows = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
                                          progress: progress, cancellation: cancellation)
+                notes += try modelThroughputNotes(model, queries: queries, rows: rows, peak: gemmPeak)
             default:
                 let model = try AttentionScorer.random(dimension: reader.dimension, behaviourEmbeddings: syntheticData.catalog.embeddings,
                                                        behaviourIDs: syntheticData.catalog.itemIDs, seed: scorerSeed)
                 rows = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
                                          progress: progress, cancellation: cancellation)
+                notes += try modelThroughputNotes(model, queries: queries, rows: rows, peak: gemmPeak)
             }
             let report = BenchmarkReport(metadata: RunMetadata(machine: machineInfo(), dataset: dataset, notes: notes), rows: rows)
             let title = "Arbor tree vs brute force, \(scorer.rawValue) scorer"

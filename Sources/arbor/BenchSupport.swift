@@ -136,3 +136,27 @@ func deepModelRows<S: NodeScorer>(
                                  progress: progress, cancellation: cancellation)
     return try runner.run(entries: entries, queries: queries, truth: .exact(reference))
 }
+
+/// The model's arithmetic throughput in each row: evaluations per query × the scorer's
+/// operations per candidate (mean over `queries`) × queries per second — the whole query,
+/// traversal and top-k included, so a lower bound on the scorer's own rate. With `peak` (the
+/// SGEMM GFLOP/s per thread that `../shared/peers/gemm_bench.py` measures), also the share of
+/// `threads × peak`. Empty when the scorer does not count its operations.
+func modelThroughputNotes<S: NodeScorer>(_ scorer: S, queries: [ArborCore.Query], rows: [BenchmarkRow],
+                                         peak: Double?) throws -> [String] {
+    var total = 0.0
+    for q in queries {
+        guard let ops = try scorer.makeSession(for: q).operationsPerCandidate else { return [] }
+        total += ops
+    }
+    let perCandidate = total / Double(max(1, queries.count))
+    var notes = [String(format: "model arithmetic: %.0f FLOP per candidate (mean over the queries)", perCandidate)]
+    for row in rows where row.latency.qps > 0 {
+        let gflops = row.evaluationsPerQuery * perCandidate * row.latency.qps / 1e9
+        var line = String(format: "%@ %@, %d thread(s): %.1f GFLOP/s over the whole query", row.retriever, row.parameters,
+                          row.threads, gflops)
+        if let peak { line += String(format: " = %.0f%% of the SGEMM peak (%.1f GFLOP/s × %d)", 100 * gflops / (peak * Double(row.threads)), peak, row.threads) }
+        notes.append(line)
+    }
+    return notes
+}

@@ -147,9 +147,11 @@ import Testing
         let r = try Self.run(["bench", "--synthetic", "600", "--dim", "8", "--users", "4", "--scorer", scorer, "--k", "10",
                               "--beams", "10,1000", "--out", dir.appendingPathComponent("b").path])
         #expect(r.status == 0, "\(r.stderr)")
-        let wide = r.stdout.split(separator: "\n").first { $0.contains("beam=1000") }
+        let wide = r.stdout.split(separator: "\n").first { $0.hasPrefix("| tree") && $0.contains("beam=1000") }
         #expect(wide?.contains("1.0000") == true)
         #expect(r.stdout.contains("brute-force"))
+        // The model's arithmetic rate is reported per row.
+        #expect(r.stdout.contains("FLOP per candidate") && r.stdout.contains("GFLOP/s over the whole query"))
     }
 
     @Test func badQueriesFailWithTheField() throws {
