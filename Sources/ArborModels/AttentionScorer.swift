@@ -70,6 +70,9 @@ public struct AttentionScorer: NodeScorer {
                                    output: .random(widths: [3 * d] + hidden + [1], prefix: "output", using: &rng))
     }
 
+    /// Whether `id` has a behaviour embedding (else sessions skip or reject it). O(1).
+    public func knows(_ id: ItemID) -> Bool { rowOf[id] != nil }
+
     public func makeSession(for query: Query) throws -> Session {
         let d = nodeDimension
         var rows: [Int] = []

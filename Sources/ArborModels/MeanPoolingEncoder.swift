@@ -60,6 +60,9 @@ public struct MeanPoolingEncoder: Sendable {
     /// Vector width.
     public var dimension: Int { itemVectors.cols }
 
+    /// Whether `id` has an item vector (else ``encode(history:unknown:)`` ignores or rejects it). O(1).
+    public func knows(_ id: ItemID) -> Bool { rowOf[id] != nil }
+
     /// The user vector for `history` (oldest first). O(min(history, maxHistory) · d).
     public func encode(history: [ItemID], unknown policy: UnknownItemPolicy = .ignore) throws -> EncodedQuery {
         var sum = [Float](repeating: 0, count: dimension)

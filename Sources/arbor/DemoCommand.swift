@@ -102,7 +102,10 @@ struct Demo: ParsableCommand {
             }
         }
         var start = ContinuousClock.now
-        try TwoTowerExperiment.export(result, to: out + "/model", indexPath: path, progress: progress, cancellation: cancellation)
+        var provenance = result.provenance
+        provenance.dataset.name = "synthetic (\(items) items, \(users) users, seed \(seed))"
+        try TwoTowerExperiment.export(result, to: out + "/model", indexPath: path, provenance: provenance, progress: progress,
+                                      cancellation: cancellation)
         print(String(format: "      %d items, depth %d, %d nodes; tree built in %.2f s, index written in %.2f s (%@)",
                      result.tree.itemCount, result.tree.depth, result.tree.nodeCount, result.treeBuildSeconds,
                      seconds(since: start), formatBytes(fileSize(path))))

@@ -3,10 +3,16 @@ import ArborTree
 import ArgumentParser
 import Foundation
 
-/// `arbor inspect`: what an index holds, its shape and balance, and (optionally) a full check.
+/// `arbor inspect`: what an index holds, how its model was trained, its shape and balance, and
+/// (optionally) a full check.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show an index's header, tree shape and balance; --verify checks every checksum.")
+        abstract: "Show an index's header, training provenance, tree shape and balance; --verify checks every checksum.",
+        discussion: """
+            Indexes written by `arbor tdm` and `arbor train --index` record how their model was
+            trained (model, data set and split sizes, protocol, seed, epochs, tree rounds, validation
+            metric, negatives, optimizer, time, date); `arbor build` indexes show "provenance: none".
+            """)
 
     @Option(help: "The index file.")
     var index: String
@@ -27,6 +33,18 @@ struct Inspect: ParsableCommand {
             for t in h.tensors { print("  \(t.name) \(t.shape) digest \(String(t.digest, radix: 16))") }
         }
         if !h.extraNames.isEmpty { print("extra values: \(h.extraNames.joined(separator: ", "))") }
+        // A damaged provenance does not hide the rest of the report; it fails the command at the end.
+        var provenanceError: IndexError?
+        do {
+            if let p = try reader.trainingProvenance() {
+                for line in provenanceLines(p) { print(line) }
+            } else {
+                print("provenance: none (built, not trained)")
+            }
+        } catch {
+            print("provenance: unreadable (see the error below)")
+            provenanceError = error
+        }
         let stats = try reader.withView { view in TreeStatistics(view: copy view, fanOut: h.fanOut) }
         print(stats)
         if verify {
@@ -34,5 +52,41 @@ struct Inspect: ParsableCommand {
             try reader.verify()
             print(String(format: "verify: every checksum matches (%.2f s)", seconds(since: v)))
         }
+        if let provenanceError { throw provenanceError }
     }
+}
+
+/// The readable block `arbor inspect` prints for a training provenance: a summary line
+/// ("trained: attention-DNN d=24 hidden 128-64-24 on ml-100k (tdm hold-out, seed 0), ...") and
+/// indented lines for the data and the optimisation.
+func provenanceLines(_ p: TrainingProvenance) -> [String] {
+    let model: String
+    switch p.modelKind {
+    case "inner-product": model = "product-DNN"
+    case "dnn": model = "DNN"
+    case "attention": model = "attention-DNN"
+    default: model = p.modelKind
+    }
+    var summary = "trained: \(model) d=\(p.dimension)"
+    if !p.hidden.isEmpty { summary += " hidden " + p.hidden.map(String.init).joined(separator: "-") }
+    summary += " on \(p.dataset.name.isEmpty ? "unnamed data" : p.dataset.name) (\(p.protocolName), seed \(p.seed))"
+    if let rounds = p.treeRounds, let kept = p.keptRound {
+        summary += ", \(p.epochsRun) epochs over \(rounds) tree round\(rounds == 1 ? "" : "s")"
+        summary += " (kept round \(kept) of \(rounds), its best epoch \(p.bestEpoch))"
+    } else {
+        summary += ", \(p.epochsRun) epoch\(p.epochsRun == 1 ? "" : "s") (best \(p.bestEpoch))"
+    }
+    if let metric = p.validationMetric, let value = p.validationValue {
+        summary += ", validation \(metric) " + String(format: "%.4f", value)
+    }
+    summary += String(format: p.trainingSeconds < 10 ? ", %.1f s, " : ", %.0f s, ", p.trainingSeconds) + p.createdAt
+    let d = p.dataset
+    var data = "  data: \(d.items) items; \(d.trainUsers) training users, \(d.trainInteractions) interactions, "
+        + "\(d.trainSamples) samples; \(d.validationUsers) validation and \(d.testUsers) test users"
+    if let path = d.path { data += " (\(path))" }
+    var training = "  training: negatives \(p.negatives); \(p.optimizer), learning rate \(p.learningRate)"
+    if let e = p.embeddingLearningRate, e != p.learningRate { training += " (embeddings \(e))" }
+    training += "; history \(p.maxHistory)"
+    if let version = p.arborVersion { training += "; arbor \(version)" }
+    return [summary, data, training]
 }

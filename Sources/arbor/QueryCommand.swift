@@ -130,6 +130,11 @@ struct Query: ParsableCommand {
         let ids = try parseIDs(history, option: "--history")
         let policy: UnknownItemPolicy = rejectUnknown ? .reject : .ignore
         let model = try TDMServingModel.load(from: reader, unknownItems: policy)
+        // Count (or reject) over the whole history, as the two-tower path does.
+        let unknown = model.unknownItems(in: ids)
+        if rejectUnknown, let first = unknown.first { throw ArborError.unknownItem(first) }
+        if !unknown.isEmpty { note("arbor: ignored \(unknown.count) history ids not in the index") }
+        if !ids.isEmpty, unknown.count == ids.count { note("arbor: no known history item; using the model's fallback query") }
         let query = try model.query(history: ids, excluded: excluded.union(ids), unknownItems: policy)
         let retriever: any Retriever
         switch model {

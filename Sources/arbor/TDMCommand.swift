@@ -21,7 +21,8 @@ struct TDM: ParsableCommand {
             model starts from the category-ordered tree, trains node embeddings and scorer jointly
             (a positive per level, random negatives per level), re-clusters the tree on the learned
             leaves and trains again while validation recall@50 rises. Each trained model is written
-            as an index (<out>/<kind>.arbor) that `arbor query --index ... --history ...` serves.
+            as an index (<out>/<kind>.arbor) that `arbor query --index ... --history ...` serves and
+            `arbor inspect --index ...` describes (model, data, epochs, tree rounds, validation).
             Example:
               arbor tdm --inter ml-100k.inter --items ml-100k.item --kinds inner-product,attention --out tdm/
             """)
@@ -83,7 +84,9 @@ struct TDM: ParsableCommand {
         for kind in config.kinds {
             guard let model = report.models[kind] else { continue }
             let path = out + "/\(kind.rawValue).arbor"
-            try model.writeIndex(to: path)
+            var provenance = report.provenance[kind]
+            provenance?.dataset.path = inter
+            try model.writeIndex(to: path, provenance: provenance)
             written.append(path)
         }
         let markdown = TDMExperiment.markdown([report])

@@ -220,7 +220,12 @@ struct Train: ParsableCommand {
                 e.epoch, e.meanLoss, e.samplesPerSecond, t.forward, t.backward, t.optimizer, t.batching, metricName,
                 e.validation.map { String(format: "%.4f", $0) } ?? "-", e.improved ? " *" : ""))
         }
-        try TwoTowerExperiment.export(result, to: out, indexPath: index, progress: progress, cancellation: cancellation)
+        var provenance = result.provenance
+        let source = inter ?? amazonTrain!
+        provenance.dataset.name = URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+        provenance.dataset.path = source
+        try TwoTowerExperiment.export(result, to: out, indexPath: index, provenance: provenance, progress: progress,
+                                      cancellation: cancellation)
 
         let metrics: [Metric] = `protocol` == .leaveLastOut && amazonTrain == nil
             ? [.hitRate, .ndcg] : [.recall, .precision, .f1, .ndcg, .hitRate]

@@ -75,6 +75,7 @@ import Testing
         #expect(inspect.status == 0)
         #expect(inspect.stdout.contains("items 2000, dimension 8"))
         #expect(inspect.stdout.contains("verify: every checksum matches"))
+        #expect(inspect.stdout.contains("provenance: none (built, not trained)"))
         let query = try Self.run(["query", "--index", index.path, "--vector", "1,0,0,0,0,0,0,0", "--k", "5", "--beam", "4096"])
         #expect(query.status == 0, "\(query.stderr)")
         let exact = try Self.run(["query", "--index", index.path, "--vector", "1,0,0,0,0,0,0,0", "--k", "5", "--exact"])
@@ -107,16 +108,64 @@ import Testing
         #expect(none.stderr.contains("has no HNSW graph"))
     }
 
-    /// `arbor tdm` trains deep scorers with their trees and writes indexes that `arbor query`
-    /// serves from a behaviour list, beam search agreeing with brute force at a full beam.
-    @Test func tdmModelsAreServedFromTheIndex() throws {
-        let dir = try Self.temporaryDirectory()
+    /// A small RecBole log (120 users of 4 interest groups, 16 events each over 80 items) for
+    /// `arbor tdm`, written as `toy.inter` in `dir`.
+    static func writeToyInter(in dir: URL) throws -> URL {
         let inter = dir.appendingPathComponent("toy.inter")
         var text = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
         for u in 0..<120 {
             for t in 0..<16 { text += "\(u)\t\((u % 4) * 20 + (u * 7 + t * 3) % 20)\t5\t\(1000 + t)\n" }
         }
         try Data(text.utf8).write(to: inter)
+        return inter
+    }
+
+    /// A TDM index records how it was trained (`arbor inspect` prints it), and `arbor query
+    /// --history` on it counts unknown ids as the two-tower path does, or rejects them.
+    @Test func tdmIndexShowsItsProvenanceAndCountsUnknownHistoryIDs() throws {
+        let dir = try Self.temporaryDirectory()
+        let inter = try Self.writeToyInter(in: dir)
+        let out = dir.appendingPathComponent("tdm")
+        let train = try Self.run(["tdm", "--inter", inter.path, "--kinds", "dnn", "--epochs", "1", "--rounds", "2",
+                                  "--samples-per-epoch", "200", "--beam", "20", "--seed", "7", "--out", out.path])
+        #expect(train.status == 0, "\(train.stderr)")
+        let index = out.appendingPathComponent("dnn.arbor").path
+        let inspect = try Self.run(["inspect", "--index", index])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.contains("extra values: behaviour.ids, training.provenance"))
+        #expect(inspect.stdout.contains("trained: DNN d=24 hidden 128-64-24 on toy (tdm hold-out, seed 7), 2 epochs over 2 tree rounds"))
+        #expect(inspect.stdout.contains("validation recall@50 "))
+        #expect(inspect.stdout.contains("data: 80 items; 96 training users, 1536 interactions, 1440 samples; 12 validation and 12 test users (\(inter.path))"))
+        #expect(inspect.stdout.contains("training: negatives growing, about 60 a sample; adam (dense) + lazy-adam (embeddings)"))
+        #expect(!inspect.stdout.contains("provenance: none"))
+        // A damaged provenance fails inspect with the value named, after the rest of the report.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: index))
+        let field = Data("\"modelKind\":\"dnn\"".utf8)
+        let at = try #require(bytes.range(of: field))
+        bytes[at.upperBound - 2] = UInt8(ascii: "X")
+        let damaged = dir.appendingPathComponent("damaged.arbor")
+        try bytes.write(to: damaged)
+        let bad = try Self.run(["inspect", "--index", damaged.path])
+        #expect(bad.status != 0)
+        #expect(bad.stdout.contains("provenance: unreadable") && bad.stdout.contains("leaf occupancy"))
+        #expect(bad.stderr.contains("damaged.arbor") && bad.stderr.contains("training.provenance"), "\(bad.stderr)")
+
+        let lenient = try Self.run(["query", "--index", index, "--history", "1,99999,2,88888", "--k", "3"])
+        #expect(lenient.status == 0, "\(lenient.stderr)")
+        #expect(lenient.stderr.contains("arbor: ignored 2 history ids not in the index"))
+        #expect(lenient.stdout.split(separator: "\n").count == 4)
+        let known = try Self.run(["query", "--index", index, "--history", "1,2", "--k", "3"])
+        #expect(known.status == 0 && !known.stderr.contains("ignored"))
+        let strict = try Self.run(["query", "--index", index, "--history", "1,2,88888", "--reject-unknown"])
+        #expect(strict.status != 0)
+        #expect(strict.stderr.contains("unknown item id 88888"))
+    }
+
+    /// `arbor tdm` trains deep scorers with their trees and writes indexes that `arbor query`
+    /// serves from a behaviour list, beam search agreeing with brute force at a full beam.
+    @Test func tdmModelsAreServedFromTheIndex() throws {
+        let dir = try Self.temporaryDirectory()
+        let inter = try Self.writeToyInter(in: dir)
         let out = dir.appendingPathComponent("tdm")
         let train = try Self.run(["tdm", "--inter", inter.path, "--kinds", "dnn,attention", "--epochs", "1", "--rounds", "1",
                                   "--samples-per-epoch", "400", "--beam", "20", "--out", out.path])

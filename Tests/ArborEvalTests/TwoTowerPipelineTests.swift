@@ -88,6 +88,17 @@ struct TwoTowerPipelineTests {
         let expected = try result.encoder.encode(history: h)
         #expect(try fromIndex.encode(history: h) == expected)
         #expect(try fromFile.encode(history: h) == expected)
+
+        // Provenance: none unless given; given, it describes this run.
+        #expect(try IndexReader(path: index).trainingProvenance() == nil)
+        var provenance = result.provenance
+        provenance.dataset.name = "planted"
+        #expect(provenance.modelKind == "two-tower" && provenance.protocolName == "leave-last-out")
+        #expect(provenance.epochsRun == result.training.epochs.count && provenance.bestEpoch == result.training.bestEpoch)
+        #expect(provenance.dataset.items == 40 && provenance.dataset.trainSamples == 80 * 6)
+        #expect(provenance.validationMetric == "ndcg@5" && provenance.validationValue == result.training.bestMetric)
+        try TwoTowerExperiment.export(result, to: dir.path + "/model", indexPath: index, provenance: provenance)
+        #expect(try IndexReader(path: index).trainingProvenance() == provenance)
     }
 
     @Test func userHoldOutReportsRecall() throws {

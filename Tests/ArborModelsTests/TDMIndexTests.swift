@@ -163,6 +163,66 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
     }
 }
 
+@Suite(.serialized) struct TDMProvenanceIndexTests {
+    static func dataset(_ toy: TDMToyData) -> TrainingProvenance.Dataset {
+        .init(name: "toy", path: "/tmp/toy.inter", items: toy.n, trainUsers: toy.sequences.count,
+              trainInteractions: toy.sequences.reduce(0) { $0 + $1.count }, trainSamples: 440, validationUsers: 0, testUsers: 0)
+    }
+
+    /// `writeIndex(provenance:)` stores the record beside the model (read back equal); without it
+    /// the index has none; a record that breaks an invariant is refused and the old index kept.
+    @Test func writeIndexStoresTheTrainingProvenance() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.dnn)
+        let training = TDMTrainingConfig(epochs: 1, batchSize: 16, negatives: .growing(total: 6), seed: 1)
+        let p = TrainingProvenance(tdm: model, training: training, dataset: Self.dataset(toy))
+        #expect(p.modelKind == "dnn" && p.hidden == [12, 6] && p.maxHistory == 6 && p.seed == 3)
+        #expect(p.negatives == "growing, about 6 a sample" && p.embeddingLearningRate == training.sparseLearningRate)
+        #expect(TrainingProvenance(tdm: try toy.model(.innerProduct), training: training, dataset: Self.dataset(toy)).hidden == [])
+        let path = tempPath("prov")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try model.writeIndex(to: path, provenance: p)
+        #expect(try IndexReader(path: path).trainingProvenance() == p)
+        #expect(try TDMServingModel.load(from: IndexReader(path: path)).unknownItems(in: [100, 7777, 101, 8888]) == [7777, 8888])
+        var bad = p
+        bad.bestEpoch = 5
+        #expect(throws: TDMError.invalid(.invalidArgument(name: "training provenance field 'bestEpoch'",
+                                                          reason: "must be in 0...0 (epochsRun), got 5"))) {
+            try model.writeIndex(to: path, provenance: bad)
+        }
+        #expect(try IndexReader(path: path).trainingProvenance() == p)
+        try model.writeIndex(to: path)
+        #expect(try IndexReader(path: path).trainingProvenance() == nil)
+    }
+
+    /// Checkpoints written during tree learning record the round, the epochs so far and the
+    /// validation score of the checkpoint; the finished record counts every round.
+    @Test func checkpointsAndTreeLearningRecordEpochsAndRounds() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.innerProduct)
+        let path = tempPath("prov-ckpt")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var training = TDMTrainingConfig(epochs: 2, batchSize: 16, negatives: .constant(2), checkpointPath: path, seed: 1)
+        let base = TrainingProvenance(tdm: model, training: training, dataset: Self.dataset(toy))
+        training.provenance = base
+        var calls = 0.0
+        // Rising scores: every epoch of both rounds improves and is checkpointed.
+        let report = try TDMTreeLearning.run(
+            model: model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6),
+            trainer: TDMTrainer(config: training), config: .init(maxRounds: 2)) { _ in calls += 1; return calls / 10 }
+        #expect(report.rounds.count == 2 && report.bestRound == 2)
+        let checkpoint = try #require(try IndexReader(path: path).trainingProvenance())
+        #expect(checkpoint.epochsRun == 4 && checkpoint.bestEpoch == 2)
+        #expect(checkpoint.treeRounds == 2 && checkpoint.keptRound == 2)
+        #expect(checkpoint.validationMetric == "recall@50" && checkpoint.validationValue == 0.4)
+        #expect(checkpoint.trainingSeconds > 0 && checkpoint.dataset == base.dataset)
+        let finished = base.finished(treeLearning: report, seconds: 1.5)
+        #expect(finished.epochsRun == 4 && finished.bestEpoch == 2 && finished.treeRounds == 2 && finished.keptRound == 2)
+        #expect(finished.validationValue == 0.4 && finished.trainingSeconds == 1.5)
+        try finished.validate()
+    }
+}
+
 @Suite(.serialized) struct TDMReassignmentTests {
     /// On a parity-grouped tree with a few items misplaced into the other half, JTM re-assignment of
     /// a trained model moves them back: level-1 subtrees become parity-pure again.

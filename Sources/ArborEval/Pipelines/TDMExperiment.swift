@@ -69,6 +69,9 @@ public struct TDMExperimentReport {
     public var trainSeconds: [TDMScorerKind: Double]
     /// The trained models (for export).
     public var models: [TDMScorerKind: TDMModel]
+    /// How each model was trained, for its index (``TDMModel/writeIndex(to:writer:provenance:)``);
+    /// the data set's path is left for the caller to set.
+    public var provenance: [TDMScorerKind: TrainingProvenance] = [:]
 
     /// The result named `method`, if present.
     public func result(_ method: String) -> TDMMethodResult? { results.first { $0.method == method } }
@@ -111,6 +114,7 @@ public enum TDMExperiment {
         var seconds: [TDMScorerKind: Double] = [:]
         var models: [TDMScorerKind: TDMModel] = [:]
         var levelRecall: [Double] = []
+        var provenance: [TDMScorerKind: TrainingProvenance] = [:]
         // Fail before any training rather than after it: both sets drive the run.
         guard !data.test.isEmpty else { throw ArborError.empty(what: "test users (hold out more users or use a larger log)") }
         guard !data.validation.isEmpty else { throw ArborError.empty(what: "validation users (early stopping needs them)") }
@@ -127,6 +131,9 @@ public enum TDMExperiment {
             training.seed = SplitMix64.derive(config.seed, UInt64(TDMScorerKind.allCases.firstIndex(of: kind)!))
             let start = ContinuousClock.now
             let samples = data.samples(maxHistory: history)
+            let base = TrainingProvenance(tdm: model, training: training,
+                                          dataset: data.provenanceDataset(trainSamples: samples.count))
+            training.provenance = base
             let report = try TDMTreeLearning.run(
                 model: model, samples: samples, trainer: TDMTrainer(config: training),
                 config: .init(maxRounds: config.treeRounds, build: .init(fanOut: 2, seed: config.seed), rebuild: config.rebuild),
@@ -139,6 +146,7 @@ public enum TDMExperiment {
             let elapsed = start.duration(to: .now).components
             seconds[kind] = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
             rounds[kind] = report.rounds
+            provenance[kind] = base.finished(treeLearning: report, seconds: seconds[kind]!)
             for r in report.rounds {
                 let epochs = r.training.epochs.map {
                     String(format: "e%d loss %.3f %.0f samples/s val %.4f", $0.epoch, $0.loss, $0.samplesPerSecond, $0.validation ?? -1)
@@ -170,7 +178,7 @@ public enum TDMExperiment {
         results.append(try TDMEvaluation.evaluate(method: TDMMethodName.popularity, users: data.test,
                                                   retrieve: TDMEvaluation.popularityRetriever(popularity: data.popularity)))
         return TDMExperimentReport(data: data.name, seed: config.seed, results: results, levelRecall: levelRecall,
-                                   rounds: rounds, trainSeconds: seconds, models: models)
+                                   rounds: rounds, trainSeconds: seconds, models: models, provenance: provenance)
     }
 
     /// A Markdown table of several runs (seeds): mean ± standard deviation per method, then the

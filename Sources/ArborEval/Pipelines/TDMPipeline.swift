@@ -64,6 +64,14 @@ public struct TDMExperimentData: Sendable {
         return try holdOut(name: "ml-100k", log: ds.interactions, test: test, validation: validation, minRating: 4, seed: seed)
     }
 
+    /// The data set part of a ``TrainingProvenance``: the name, the catalogue size, the training
+    /// users and their behaviours, `trainSamples`, and the held-out users (no path: the caller's).
+    public func provenanceDataset(trainSamples: Int) -> TrainingProvenance.Dataset {
+        TrainingProvenance.Dataset(name: name, items: items.count, trainUsers: sequences.count,
+                                   trainInteractions: sequences.reduce(0) { $0 + $1.count }, trainSamples: trainSamples,
+                                   validationUsers: validation.count, testUsers: test.count)
+    }
+
     /// Training samples: TDM's sliding window over the training sequences.
     public func samples(maxHistory: Int) -> [TDMSample] {
         TDMSample.slidingWindow(sequences: sequences, maxHistory: maxHistory)

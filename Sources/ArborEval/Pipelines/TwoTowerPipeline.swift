@@ -305,6 +305,9 @@ public struct TwoTowerExperimentResult: Sendable {
     public var rows: [BenchmarkRow]
     /// Test queries whose history had no known item (encoder fallback used).
     public var fallbackQueries: Int
+    /// How the model was trained, for ``TwoTowerExperiment/export(_:to:indexPath:provenance:progress:cancellation:)``:
+    /// the data set's name is empty and its path `nil` (the data does not know them; set both).
+    public var provenance: TrainingProvenance
 
     /// The row of `retriever` at `k` (and `parameters` label when given).
     public func row(_ retriever: String, k: Int, parameters: String? = nil) -> BenchmarkRow? {
@@ -428,11 +431,23 @@ public enum TwoTowerExperiment {
                 BenchmarkEntry(retriever: treeRetriever, sweep: options.beams.map(SweepPoint.beam)),
             ],
             queries: queries, truth: TwoTowerEvaluation.truth(data.test))
+        let t = options.training
+        let provenance = TrainingProvenance(
+            modelKind: TwoTowerEncoder.encoderKind, dimension: config.dimension, hidden: config.hidden,
+            maxHistory: config.maxHistory,
+            dataset: .init(name: "", items: ids.count, trainUsers: data.sequences.count, trainInteractions: data.trainEvents,
+                           trainSamples: data.samples.count, validationUsers: data.validation.count, testUsers: data.test.count),
+            protocolName: data.protocolName, seed: t.seed, epochsRun: report.epochs.count, bestEpoch: report.bestEpoch,
+            validationMetric: validate == nil ? nil : "\(options.validationMetric.shortName.lowercased())@\(options.validationK)",
+            validationValue: report.bestMetric, negatives: negativesSummary(t),
+            optimizer: "adam (dense) + \(t.embeddingOptimizer.rawValue) (embeddings)", learningRate: t.learningRate,
+            embeddingLearningRate: t.embeddingLearningRate ?? t.learningRate, trainingSeconds: report.wallSeconds)
         return TwoTowerExperimentResult(
             protocolName: data.protocolName, itemCount: ids.count, trainUsers: data.sequences.count,
             trainEvents: data.trainEvents, trainSamples: data.samples.count, validationUsers: data.validation.count,
             testUsers: data.test.count, training: report, encoder: encoder, config: config, itemVectors: vectors, ids: ids,
-            tree: tree, treeBuildSeconds: treeSeconds, rows: rows, fallbackQueries: encoded.filter(\.usedFallback).count)
+            tree: tree, treeBuildSeconds: treeSeconds, rows: rows, fallbackQueries: encoded.filter(\.usedFallback).count,
+            provenance: provenance)
     }
 
     /// Writes the trained model's artefacts for serving:
@@ -441,12 +456,15 @@ public enum TwoTowerExperiment {
     /// - `<directory>/encoder.ttw`: the user encoder (``TwoTowerWeightsFile``, digest-checked);
     /// - when `indexPath` is given, an index at that path holding the tree built on the item vectors
     ///   and the encoder's named tensors (encoder kind ``TwoTowerEncoder/encoderKind``), so a
-    ///   behaviour list can be turned into a query with ``TwoTowerEncoder/init(index:)``.
+    ///   behaviour list can be turned into a query with ``TwoTowerEncoder/init(index:)``, and, when
+    ///   `provenance` is given (e.g. ``TwoTowerExperimentResult/provenance`` with the data set
+    ///   named), the extra value ``TrainingProvenance/extraName`` that `arbor inspect` shows.
     /// - Throws: `DataError`/``TwoTowerError`` for files that cannot be written, ``ArborError`` or
-    ///   `IndexError` from the index writer.
+    ///   `IndexError` from the index writer (``ArborError`` too for a provenance that breaks its invariants).
     public static func export(
         _ result: TwoTowerExperimentResult, to directory: String, indexPath: String? = nil,
-        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
+        provenance: TrainingProvenance? = nil, progress: some ProgressReporter = SilentProgress(),
+        cancellation: CancellationFlag? = nil
     ) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try NPY.write(result.itemVectors, to: directory + "/items.npy")
@@ -455,11 +473,27 @@ public enum TwoTowerExperiment {
             .write(to: directory + "/encoder.ttw")
         if let indexPath {
             let payload = result.encoder.indexPayload()
+            var extra = payload.extra
+            if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
             try IndexWriter().write(
                 layout: result.tree, tensors: payload.tensors, scorerKind: "inner-product",
-                encoderKind: TwoTowerEncoder.encoderKind, extra: payload.extra, to: indexPath, progress: progress,
+                encoderKind: TwoTowerEncoder.encoderKind, extra: extra, to: indexPath, progress: progress,
                 cancellation: cancellation)
         }
+    }
+}
+
+/// The negatives of two-tower training in words, e.g. "mixed: in-batch + 100 uniform, logQ counted".
+private func negativesSummary(_ t: TwoTowerTrainingOptions) -> String {
+    let logQ: String
+    switch t.frequency {
+    case .counted: logQ = "logQ counted"
+    case .streaming(let rate): logQ = "logQ streaming (rate \(rate))"
+    }
+    switch t.loss {
+    case .inBatch: return "in-batch" + (t.logQCorrection ? ", \(logQ)" : "")
+    case .sampled(let n): return "sampled: \(n) uniform"
+    case .mixed(let n): return "mixed: in-batch + \(n) uniform" + (t.logQCorrection ? ", \(logQ)" : "")
     }
 }
 

@@ -120,7 +120,7 @@ extension DNNScorer {
         } catch { throw .weightsDoNotMatchScorerKind(kind: TDMScorerKind.dnn.rawValue, reason: "\(error)") }
     }
 
-    /// The DNN scorer stored in an index written by ``TDMModel/writeIndex(to:writer:)``.
+    /// The DNN scorer stored in an index written by ``TDMModel/writeIndex(to:writer:provenance:)``.
     /// - Throws: ``TDMError/scorerKindMismatch(expected:found:)`` when the index serves another
     ///   scorer; ``TDMError/weightsDoNotMatchScorerKind(kind:reason:)`` when its tensors do not form a
     ///   DNN of the index's dimension; ``TDMError/index(_:)`` for file errors.
@@ -164,7 +164,7 @@ extension AttentionScorer {
         } catch { throw .weightsDoNotMatchScorerKind(kind: kind, reason: "\(error)") }
     }
 
-    /// The attention scorer stored in an index written by ``TDMModel/writeIndex(to:writer:)``.
+    /// The attention scorer stored in an index written by ``TDMModel/writeIndex(to:writer:provenance:)``.
     /// - Throws: as ``init(from:unknownItems:)``'s DNN counterpart: kind mismatch, weights that
     ///   do not form the scorer, file errors.
     public init(from reader: IndexReader, unknownItems: UnknownItemPolicy = .ignore) throws(TDMError) {
@@ -231,6 +231,18 @@ public enum TDMServingModel: Sendable {
             return Query(vector: try encoder.encode(history: history, unknown: unknownItems).vector, history: history, excluded: excluded)
         case .attention:
             return Query(history: history, excluded: excluded)
+        }
+    }
+}
+
+extension TDMServingModel {
+    /// The ids of `history` the model has no behaviour embedding for, in history order (the whole
+    /// history, also behaviours older than the model's `maxHistory`): what serving ignores, or
+    /// rejects under ``UnknownItemPolicy/reject``. O(history).
+    public func unknownItems(in history: [ItemID]) -> [ItemID] {
+        switch self {
+        case .innerProduct(_, let encoder), .dnn(_, let encoder): return history.filter { !encoder.knows($0) }
+        case .attention(let scorer): return history.filter { !scorer.knows($0) }
         }
     }
 }
@@ -349,13 +361,20 @@ extension TDMModel {
 
     /// Writes the trained tree (node embeddings from training), the serving weights and the scorer
     /// kind into an index file (replacing it atomically).
-    /// - Throws: ``TDMError/invalid(_:)`` for invalid weights, ``TDMError/index(_:)`` for file errors.
+    /// - Parameters:
+    ///   - provenance: how the model was trained, stored as the extra value
+    ///     ``TrainingProvenance/extraName`` (JSON) for `arbor inspect`; `nil` stores none.
+    /// - Throws: ``TDMError/invalid(_:)`` for invalid weights or a provenance that breaks its
+    ///   invariants (``TrainingProvenance/validate()``), ``TDMError/index(_:)`` for file errors.
     @discardableResult
-    public func writeIndex(to path: String, writer: IndexWriter = .init()) throws(TDMError) -> IndexHeader {
+    public func writeIndex(to path: String, writer: IndexWriter = .init(),
+                           provenance: TrainingProvenance? = nil) throws(TDMError) -> IndexHeader {
         do {
+            var extra = [TDMTensorNames.behaviourIDs: encodeIDs(items)]
+            if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
             return try writer.write(layout: layout(), tensors: servingTensors(), scorerKind: config.kind.rawValue,
                                     encoderKind: config.kind == .attention ? "history" : "mean-pooling",
-                                    extra: [TDMTensorNames.behaviourIDs: encodeIDs(items)], to: path)
+                                    extra: extra, to: path)
         } catch let e as ArborError { throw .invalid(e) } catch let e as IndexError { throw .index(e) } catch {
             throw .invalid(.invalidArgument(name: "index write", reason: "\(error)"))
         }

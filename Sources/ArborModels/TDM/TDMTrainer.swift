@@ -87,9 +87,15 @@ public struct TDMTrainingConfig: Sendable {
     public var patience: Int
     /// Samples drawn (without replacement, reshuffled each epoch) per epoch; `nil` = all.
     public var samplesPerEpoch: Int?
-    /// When set, the index is written here (``TDMModel/writeIndex(to:writer:)``) after every
+    /// When set, the index is written here (``TDMModel/writeIndex(to:writer:provenance:)``) after every
     /// epoch that improves the validation score (or every epoch without a validator).
     public var checkpointPath: String?
+    /// The training provenance written with each checkpoint (e.g. from
+    /// ``TrainingProvenance/init(tdm:training:dataset:protocolName:validationMetric:)``); the trainer
+    /// adds this call's epochs to its `epochsRun`, sets `bestEpoch` to the checkpoint's epoch, the
+    /// validation score, its own seconds on top of `trainingSeconds`, and a fresh `createdAt`.
+    /// `nil` (the default): checkpoints carry no provenance.
+    public var provenance: TrainingProvenance? = nil
     /// Seed of shuffling and negative sampling.
     public var seed: UInt64
 
@@ -224,6 +230,7 @@ public struct TDMTrainer: Sendable {
         var best: (epoch: Int, score: Double, state: TDMModel.State)? = nil
         var stale = 0
         var stoppedEarly = false
+        let trainStart = ContinuousClock.now
         for epoch in 1...max(1, config.epochs) where config.epochs > 0 {
             // Seeded Fisher–Yates.
             for i in stride(from: order.count - 1, to: 0, by: -1) {
@@ -263,7 +270,19 @@ public struct TDMTrainer: Sendable {
             if improved {
                 best = (epoch, score ?? 0, model.state())
                 stale = 0
-                if let path = config.checkpointPath { try model.writeIndex(to: path) }
+                if let path = config.checkpointPath {
+                    let provenance = config.provenance.map { base in
+                        var p = base
+                        p.epochsRun = base.epochsRun + epoch
+                        p.bestEpoch = epoch
+                        if let score { p.validationValue = score }
+                        let total = trainStart.duration(to: .now).components
+                        p.trainingSeconds = base.trainingSeconds + Double(total.seconds) + Double(total.attoseconds) * 1e-18
+                        p.createdAt = TrainingProvenance.timestamp()
+                        return p
+                    }
+                    try model.writeIndex(to: path, provenance: provenance)
+                }
             } else {
                 stale += 1
                 if validate != nil, stale >= config.patience { stoppedEarly = true; break }

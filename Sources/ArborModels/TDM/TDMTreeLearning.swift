@@ -69,6 +69,8 @@ public enum TDMTreeLearning {
     ) throws -> TDMTreeLearningReport {
         var rounds: [TDMTreeRound] = []
         var best: (round: Int, score: Double, state: TDMModel.State)? = nil
+        let start = ContinuousClock.now
+        var epochsBefore = 0
         for round in 1...max(1, config.maxRounds) {
             if round > 1, case .reassign(let options) = config.rebuild {
                 try model.replaceTree(TDMReassignment.reassign(model: model, samples: samples, config: options))
@@ -81,7 +83,18 @@ public enum TDMTreeLearning {
                                                              options: options)
                 try model.replaceTree(rebuilt)
             }
-            let report = try trainer.train(model, samples: samples, validate: validate, progress: progress)
+            // Checkpoints written during this round record it and the epochs and time before it.
+            var roundTrainer = trainer
+            if var p = trainer.config.provenance {
+                let elapsed = start.duration(to: .now).components
+                p.epochsRun += epochsBefore
+                p.treeRounds = round
+                p.keptRound = round
+                p.trainingSeconds += Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+                roundTrainer.config.provenance = p
+            }
+            let report = try roundTrainer.train(model, samples: samples, validate: validate, progress: progress)
+            epochsBefore += report.epochs.count
             let score = try report.bestValidation ?? validate(model)
             rounds.append(TDMTreeRound(round: round, training: report, validation: score))
             if let b = best, score <= b.score + config.minGain { break }

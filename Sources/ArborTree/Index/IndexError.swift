@@ -22,6 +22,9 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
     case checksumMismatch(path: String, table: String, key: String)
     /// A value is missing or has the wrong size for the header's geometry.
     case corruptValue(path: String, table: String, key: String, reason: String)
+    /// The stored ``TrainingProvenance`` does not decode or breaks an invariant: `field` is the
+    /// JSON path of the field at fault (e.g. `"epochsRun"`, `"dataset.items"`).
+    case corruptProvenance(path: String, field: String, reason: String)
     /// No tensor of that name is stored.
     case tensorNotFound(path: String, name: String)
     /// A dimension of the index differs from the one the caller needs.
@@ -36,8 +39,8 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .notFound(path), let .notAnIndex(path, _), let .foreign(path), let .formatVersion(path, _, _),
              let .truncated(path, _, _), let .corruptHeader(path, _, _), let .checksumMismatch(path, _, _),
-             let .corruptValue(path, _, _, _), let .tensorNotFound(path, _), let .dimensionMismatch(path, _, _, _),
-             let .leafOutOfRange(path, _, _):
+             let .corruptValue(path, _, _, _), let .corruptProvenance(path, _, _), let .tensorNotFound(path, _),
+             let .dimensionMismatch(path, _, _, _), let .leafOutOfRange(path, _, _):
             return path
         case let .store(error):
             return error.path
@@ -63,6 +66,8 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): checksum mismatch in table '\(table)', \(key): the file is corrupted"
         case let .corruptValue(path, table, key, reason):
             return "\(path): damaged value in table '\(table)', \(key): \(reason)"
+        case let .corruptProvenance(path, field, reason):
+            return "\(path): damaged training provenance, field '\(field)': \(reason)"
         case let .tensorNotFound(path, name):
             return "\(path): no tensor named '\(name)'"
         case let .dimensionMismatch(path, field, expected, found):

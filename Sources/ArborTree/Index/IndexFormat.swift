@@ -13,6 +13,9 @@
 /// | `extra` | UTF-8 name | free bytes stored by other modules (see ``IndexWriter``) |
 /// | `checksums` | UTF-8 table name, `0x00`, the value's key | `UInt64` LE byte count, `UInt64` LE FNV-1a 64 |
 ///
+/// Arbor's trainers add extra values such as the behaviour vocabulary of their encoders (`UInt64` LE
+/// ids) and `training.provenance` (``TrainingProvenance``, JSON); `arbor build` writes no provenance.
+///
 /// Every value of `levels`, `leafItems`, `categories`, `tensors` and `extra` is a *large value*
 /// with an entry in `checksums`. Arrays are cut into chunks of at most ``IndexHeader/chunkBytes``
 /// bytes (whole rows for embeddings); chunk `c` holds elements `c * perChunk ..< (c + 1) * perChunk`.
