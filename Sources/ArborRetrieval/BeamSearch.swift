@@ -19,9 +19,12 @@ struct BeamWorkspace: Sendable {
 /// scorer's exact top-k over all items. Cost: at most `beamWidth · fanOut` scores per level, so
 /// O(depth · beamWidth · fanOut) model evaluations per query instead of O(N).
 enum BeamSearch {
+    /// Told, per level, the nodes the beam kept (see ``TreeRetriever/search(_:parameters:observingLevels:)``).
+    typealias LevelObserver = (_ level: Int, _ nodes: [Int32]) -> Void
+
     static func run<View: TreeView, Session: ScoringSession>(
         view: View, session: inout Session, k: Int, beamWidth: Int, excluded: Set<ItemID>,
-        workspace w: inout BeamWorkspace
+        workspace w: inout BeamWorkspace, observer: LevelObserver? = nil
     ) -> SearchResult {
         var statistics = SearchStatistics()
         let depth = view.depth
@@ -54,6 +57,7 @@ enum BeamSearch {
                 w.selector.reset(k: level == depth - 1 && !excluded.isEmpty ? beamWidth + excluded.count : beamWidth)
                 for (i, node) in w.candidates.enumerated() { w.selector.push(score: w.scores[i], id: node) }
                 w.selector.unsortedIDs(into: &w.beam)
+                observer?(level, w.beam)
             } else {
                 w.selector.reset(k: k)
                 for (i, leaf) in w.candidates.enumerated() {
@@ -63,11 +67,11 @@ enum BeamSearch {
                 }
             }
         }
-        var items = w.selector.sortedResults().map {
-            ScoredItem(item: view.item(atLeaf: Int($0.id)), score: $0.score)
-        }
+        let leaves = w.selector.sortedResults()
+        var items = leaves.map { ScoredItem(item: view.item(atLeaf: Int($0.id)), score: $0.score) }
         // Ties in score are reported by smaller item id, as every retriever does.
         items.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        observer?(depth, leaves.map(\.id))
         return SearchResult(items: items, statistics: statistics)
     }
 }

@@ -43,12 +43,29 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
 
     /// Beam search with `parameters.beamWidth` (raised to `k` when smaller).
     public func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
+        try search(query, parameters: parameters, observer: nil)
+    }
+
+    /// The same beam search, reporting what it keeps: `observe(level, nodes)` is called once per
+    /// level from 1 to the leaves (level 0 alone for a one-item tree) with the local indices of the
+    /// nodes the beam kept on that level (any order; at the leaf level, the leaves of the returned
+    /// items, best first). For diagnostics such as per-level recall against brute force; the
+    /// result equals ``search(_:parameters:)``'s. The arrays are valid only during the call.
+    public func search(_ query: Query, parameters: SearchParameters,
+                       observingLevels observe: (_ level: Int, _ nodes: [Int32]) -> Void) throws -> SearchResult {
+        try withoutActuallyEscaping(observe) { escapable in
+            try search(query, parameters: parameters, observer: escapable)
+        }
+    }
+
+    private func search(_ query: Query, parameters: SearchParameters,
+                        observer: BeamSearch.LevelObserver?) throws -> SearchResult {
         let parameters = try parameters.validated()
         var session = try scorer.makeSession(for: query)
         return try pool.with { workspace in
             try source.withView { view in
                 BeamSearch.run(view: copy view, session: &session, k: parameters.k, beamWidth: parameters.beamWidth,
-                               excluded: query.excluded, workspace: &workspace)
+                               excluded: query.excluded, workspace: &workspace, observer: observer)
             }
         }
     }

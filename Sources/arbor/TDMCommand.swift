@@ -23,12 +23,21 @@ struct TDM: ParsableCommand {
             leaves and trains again while validation recall@50 rises. Each trained model is written
             as an index (<out>/<kind>.arbor) that `arbor query --index ... --history ...` serves and
             `arbor inspect --index ...` describes (model, data, epochs, tree rounds, validation).
-            Example:
-              arbor tdm --inter ml-100k.inter --items ml-100k.item --kinds inner-product,attention --out tdm/
+            With --amazon-train/--amazon-valid instead of --inter: the Amazon Books demo (train on the
+            training users, history -> held-out items for the others, half validation, half test).
+            Examples:
+              arbor tdm --inter ml-100k.inter --items ml-100k.item --kinds inner-product,attention --seeds 0,1,2 --out tdm/
+              arbor tdm --amazon-train train_demo.txt --amazon-valid valid_part-0.txt --out tdm-amazon/
             """)
 
     @Option(help: "RecBole .inter file.")
-    var inter: String
+    var inter: String?
+
+    @Option(help: "Instead of --inter: the Amazon Books demo's train_demo.txt (with --amazon-valid).")
+    var amazonTrain: String?
+
+    @Option(help: "The Amazon Books demo's valid_part-0.txt (held-out users: history and items to find).")
+    var amazonValid: String?
 
     @Option(help: "RecBole .item file (categories for the initial tree).")
     var items: String?
@@ -51,13 +60,43 @@ struct TDM: ParsableCommand {
     @Option(help: "Beam width of validation and test retrieval.")
     var beam: Int = 100
 
-    @Option(help: "Seed of the split, initialisation and sampling.")
-    var seed: UInt64 = 0
+    @Option(name: [.customLong("seeds"), .customLong("seed")], help: "Seeds of the split, initialisation and sampling, comma-separated: each seed is a full run, and the report gives mean ± standard deviation over them.")
+    var seeds: String = "0"
+
+    @Option(help: "Embedding width d of nodes and behaviours (TDM: 24).")
+    var dimension: Int = 24
+
+    @Option(help: "Random negatives per training sample over all levels, more near the leaves (TDM: 100 on MovieLens).")
+    var negatives: Int = 60
+
+    @Option(help: "Most recent behaviours the product-DNN and DNN pool.")
+    var history: Int = 50
+
+    @Option(help: "Most recent behaviours the attention-DNN attends over.")
+    var attentionHistory: Int = 20
+
+    @Option(help: "Adam learning rate of the dense weights.")
+    var learningRate: Float = 1e-3
+
+    @Option(help: "Learning rate of the embedding tables (lazy Adam).")
+    var sparseLearningRate: Float = 1e-2
+
+    @Option(help: "Training samples per batch.")
+    var batchSize: Int = 128
+
+    @Option(help: "Epochs without a better validation recall before a round stops.")
+    var patience: Int = 2
+
+    @Option(help: "Tree rebuild between rounds: recluster (TDM: balanced k-means on the learnt leaves) or reassign (JTM: greedy layer-wise re-assignment with node capacity).")
+    var rebuild: String = "recluster"
 
     @Option(help: "Folder for the indexes and the report.")
     var out: String
 
     func validate() throws {
+        guard (inter != nil) != (amazonTrain != nil) else { throw ValidationError("give exactly one of --inter and --amazon-train") }
+        guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
+        if amazonTrain != nil, items != nil { throw ValidationError("--items goes with --inter (the Amazon demo has no categories)") }
         guard epochs >= 1, rounds >= 1, beam >= 1 else { throw ValidationError("--epochs, --rounds and --beam must be at least 1") }
         let names = kinds.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         for k in names where TDMScorerKind(rawValue: k) == nil {
@@ -65,31 +104,72 @@ struct TDM: ParsableCommand {
         }
         guard Set(names).count == names.count else { throw ValidationError("--kinds names a model twice") }
         if let samplesPerEpoch, samplesPerEpoch < 1 { throw ValidationError("--samples-per-epoch must be at least 1") }
+        _ = try seedList()
+        guard dimension >= 1, negatives >= 1, history >= 1, attentionHistory >= 1, batchSize >= 1, patience >= 1 else {
+            throw ValidationError("--dimension, --negatives, --history, --attention-history, --batch-size and --patience must be at least 1")
+        }
+        guard learningRate > 0, sparseLearningRate > 0 else { throw ValidationError("learning rates must be positive") }
+        guard ["recluster", "reassign"].contains(rebuild) else { throw ValidationError("--rebuild: '\(rebuild)' is not recluster or reassign") }
+    }
+
+    /// The seeds of `--seeds`, each once.
+    func seedList() throws -> [UInt64] {
+        let list = try seeds.split(separator: ",", omittingEmptySubsequences: false).map { part -> UInt64 in
+            guard let v = UInt64(part.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--seeds: '\(part)' is not a non-negative integer")
+            }
+            return v
+        }
+        guard Set(list).count == list.count else { throw ValidationError("--seeds names a seed twice") }
+        return list
     }
 
     func run() throws {
         BLAS.threads = 1
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let dataset = try items.map { try RecBoleReader.read(interactions: inter, items: $0) }
-            ?? RecBoleReader.readInteractions(at: inter)
-        let data = try TDMExperimentData.holdOut(name: URL(fileURLWithPath: inter).deletingPathExtension().lastPathComponent, log: dataset.interactions,
-                                                 minRating: minRating, seed: seed)
-        var config = TDMExperimentConfig(beamWidth: beam, seed: seed)
-        config.kinds = kinds.split(separator: ",").compactMap { TDMScorerKind(rawValue: String($0)) }
-        config.treeRounds = rounds
-        config.training = TDMTrainingConfig(epochs: epochs, batchSize: 128, negatives: .growing(total: 60),
-                                            patience: 2, samplesPerEpoch: samplesPerEpoch, seed: seed)
-        let report = try TDMExperiment.run(data: data, config: config) { line in note(line) }
-        var written: [String] = []
-        for kind in config.kinds {
-            guard let model = report.models[kind] else { continue }
-            let path = out + "/\(kind.rawValue).arbor"
-            var provenance = report.provenance[kind]
-            provenance?.dataset.path = inter
-            try model.writeIndex(to: path, provenance: provenance)
-            written.append(path)
+        // The log is read once; each seed splits it anew.
+        let load: (UInt64) throws -> TDMExperimentData
+        let source: String
+        if let inter {
+            let dataset = try items.map { try RecBoleReader.read(interactions: inter, items: $0) }
+                ?? RecBoleReader.readInteractions(at: inter)
+            let name = URL(fileURLWithPath: inter).deletingPathExtension().lastPathComponent
+            load = { seed in try TDMExperimentData.holdOut(name: name, log: dataset.interactions, minRating: minRating, seed: seed) }
+            source = inter
+        } else {
+            let train = try AmazonBooksDemo.readTrain(at: amazonTrain!)
+            let heldOut = try AmazonBooksDemo.readValidation(at: amazonValid!)
+            load = { seed in try TDMExperimentData.amazonBooksDemo(train: train, heldOut: heldOut, seed: seed) }
+            source = amazonTrain!
         }
-        let markdown = TDMExperiment.markdown([report])
+        let seedValues = try seedList()
+        var reports: [TDMExperimentReport] = []
+        var written: [String] = []
+        for seed in seedValues {
+            if seedValues.count > 1 { note("== seed \(seed) ==") }
+            let data = try load(seed)
+            var config = TDMExperimentConfig(dimension: dimension, maxHistory: history, attentionMaxHistory: attentionHistory,
+                                             beamWidth: beam, seed: seed)
+            config.kinds = kinds.split(separator: ",").compactMap { TDMScorerKind(rawValue: String($0)) }
+            config.treeRounds = rounds
+            config.rebuild = rebuild == "reassign" ? .reassign(.init()) : .recluster
+            config.training = TDMTrainingConfig(epochs: epochs, batchSize: batchSize, negatives: .growing(total: negatives),
+                                                learningRate: learningRate, sparseLearningRate: sparseLearningRate,
+                                                patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)
+            let report = try TDMExperiment.run(data: data, config: config) { line in note(line) }
+            // One index per model and seed: <kind>.arbor for a single seed, <kind>-seed<N>.arbor for several.
+            for kind in config.kinds {
+                guard let model = report.models[kind] else { continue }
+                let path = out + (seedValues.count == 1 ? "/\(kind.rawValue).arbor" : "/\(kind.rawValue)-seed\(seed).arbor")
+                var provenance = report.provenance[kind]
+                provenance?.dataset.path = source
+                try model.writeIndex(to: path, provenance: provenance)
+                written.append(path)
+            }
+            reports.append(report)
+            if seedValues.count > 1 { note(TDMExperiment.markdown(reports)) }
+        }
+        let markdown = TDMExperiment.markdown(reports)
         try markdown.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
         print(markdown)
         print("wrote " + (written + [out + "/report.md"]).joined(separator: ", "))

@@ -163,6 +163,47 @@ import Testing
 
     /// `arbor tdm` trains deep scorers with their trees and writes indexes that `arbor query`
     /// serves from a behaviour list, beam search agreeing with brute force at a full beam.
+    /// Several seeds in one run: one index per model and seed, and a report with mean ± spread;
+    /// bad seed lists and mixed data options are refused before any work.
+    @Test func tdmRunsSeveralSeedsAndTheAmazonDemo() throws {
+        let dir = try Self.temporaryDirectory()
+        let inter = try Self.writeToyInter(in: dir)
+        let out = dir.appendingPathComponent("seeds")
+        let run = try Self.run(["tdm", "--inter", inter.path, "--kinds", "inner-product", "--epochs", "1", "--rounds", "1",
+                                "--samples-per-epoch", "200", "--beam", "20", "--seeds", "0,3", "--out", out.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("2 seed(s) (0, 3)") && run.stdout.contains(" ± "))
+        #expect(run.stdout.contains("hit rate@50"))
+        for seed in [0, 3] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("inner-product-seed\(seed).arbor").path))
+        }
+        let twice = try Self.run(["tdm", "--inter", inter.path, "--seeds", "1,1", "--out", out.path])
+        #expect(twice.status != 0 && twice.stderr.contains("--seeds names a seed twice"))
+        let negative = try Self.run(["tdm", "--inter", inter.path, "--seeds", "-1", "--out", out.path])
+        #expect(negative.status != 0 && negative.stderr.contains("--seeds"))
+        // The Amazon Books demo format: training rows user,item,order and held-out users.
+        let train = dir.appendingPathComponent("train_demo.txt"), valid = dir.appendingPathComponent("valid.txt")
+        var rows = "", held = ""
+        for u in 0..<60 {
+            for t in 0..<8 { rows += "\(u),\(1 + (u % 3) * 10 + (u + t) % 10),\(t)\n" }
+        }
+        for u in 0..<8 {
+            held += "user_id:\(1000 + u) target_item:0 hist_item:\(1 + u % 3) hist_item:\(2 + u % 3) eval_item:\(5 + u % 3) eval_item:99999\n"
+        }
+        try rows.write(to: train, atomically: true, encoding: .utf8)
+        try held.write(to: valid, atomically: true, encoding: .utf8)
+        let amazonOut = dir.appendingPathComponent("amazon")
+        let amazon = try Self.run(["tdm", "--amazon-train", train.path, "--amazon-valid", valid.path, "--kinds", "inner-product",
+                                   "--epochs", "1", "--rounds", "1", "--beam", "20", "--out", amazonOut.path])
+        #expect(amazon.status == 0, "\(amazon.stderr)")
+        #expect(amazon.stdout.contains("### amazon-books-demo") && amazon.stdout.contains("popularity"))
+        let inspect = try Self.run(["inspect", "--index", amazonOut.appendingPathComponent("inner-product.arbor").path])
+        #expect(inspect.stdout.contains("Amazon Books demo"), "\(inspect.stdout)")
+        let both = try Self.run(["tdm", "--inter", inter.path, "--amazon-train", train.path, "--amazon-valid", valid.path,
+                                 "--out", amazonOut.path])
+        #expect(both.status != 0 && both.stderr.contains("give exactly one of --inter and --amazon-train"))
+    }
+
     @Test func tdmModelsAreServedFromTheIndex() throws {
         let dir = try Self.temporaryDirectory()
         let inter = try Self.writeToyInter(in: dir)

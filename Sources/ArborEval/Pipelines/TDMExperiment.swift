@@ -132,7 +132,8 @@ public enum TDMExperiment {
             let start = ContinuousClock.now
             let samples = data.samples(maxHistory: history)
             let base = TrainingProvenance(tdm: model, training: training,
-                                          dataset: data.provenanceDataset(trainSamples: samples.count))
+                                          dataset: data.provenanceDataset(trainSamples: samples.count),
+                                          protocolName: data.protocolName)
             training.provenance = base
             let report = try TDMTreeLearning.run(
                 model: model, samples: samples, trainer: TDMTrainer(config: training),
@@ -195,10 +196,12 @@ public enum TDMExperiment {
             return reports.count > 1 ? String(format: "%.4f ± %.4f", m, s) : String(format: "%.4f", m)
         }
         var out = "### \(first.data): \(reports.count) seed(s) (\(reports.map { String($0.seed) }.joined(separator: ", ")))\n\n"
-        out += "| method | recall@10 | recall@50 | precision@10 | model evals/query |\n|---|---|---|---|---|\n"
+        out += "| method | recall@10 | recall@50 | precision@10 | hit rate@10 | hit rate@50 | model evals/query |\n"
+        out += "|---|---|---|---|---|---|---|\n"
         for r in first.results {
             let rows = reports.compactMap { $0.result(r.method) }
             out += "| \(r.method) | \(fmt(rows.map(\.recall10))) | \(fmt(rows.map(\.recall50))) | \(fmt(rows.map(\.precision10))) | "
+                + "\(fmt(rows.map(\.hitRate10))) | \(fmt(rows.map(\.hitRate50))) | "
                 + String(format: "%.0f", stats(rows.map(\.evaluationsPerQuery)).0) + " |\n"
         }
         func ratio(_ a: String, _ b: String, _ k: KeyPath<TDMMethodResult, Double>) -> String? {

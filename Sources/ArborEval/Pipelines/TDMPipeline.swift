@@ -23,6 +23,8 @@ public struct TDMExperimentData: Sendable {
     public var test: [HeldOutUser]
     /// Training event count per item (popularity baseline).
     public var popularity: [ItemID: Int]
+    /// The evaluation protocol, as recorded in a trained index's provenance.
+    public var protocolName: String = "tdm hold-out"
 
     /// Splits `log` with ``UserHoldOutSplit`` (TDM protocol) and gathers the pieces.
     /// - Parameters:
@@ -64,6 +66,44 @@ public struct TDMExperimentData: Sendable {
         return try holdOut(name: "ml-100k", log: ds.interactions, test: test, validation: validation, minRating: 4, seed: seed)
     }
 
+    /// The Amazon Books demo (`train_demo.txt` + `valid_part-0.txt`) under its own protocol
+    /// (history → held-out items): training sequences are the training users' rows in order; the
+    /// held-out users are split in two by a seeded shuffle, one half validation (early stopping),
+    /// the other test. The leaves are every item of the training rows and of the held-out users,
+    /// so items never trained stay retrievable with their initial embeddings (the cold-item check
+    /// of ANCHORS.md). No categories: the initial tree orders items by id.
+    /// - Throws: ``ArborError/empty(what:)`` when there are no training rows or fewer than two
+    ///   held-out users.
+    public static func amazonBooksDemo(train: Dataset, heldOut: [HeldOutUser], seed: UInt64 = 0) throws -> TDMExperimentData {
+        let log = train.interactions
+        guard !log.isEmpty else { throw ArborError.empty(what: "Amazon Books training rows") }
+        guard heldOut.count >= 2 else { throw ArborError.empty(what: "Amazon Books held-out users (need at least 2)") }
+        var all = Set(log.items)
+        for h in heldOut {
+            all.formUnion(h.history)
+            all.formUnion(h.truth)
+        }
+        let items = all.sorted()
+        let groups = log.groupedByUser()
+        var sequences: [[ItemID]] = []
+        var popularity: [ItemID: Int] = [:]
+        for u in 0..<groups.count {
+            let seq = groups.rows(ofUser: u).map { log.items[$0] }
+            for it in seq { popularity[it, default: 0] += 1 }
+            sequences.append(seq)
+        }
+        var order = Array(heldOut.indices)
+        var rng = SplitMix64(seed: seed)
+        order.shuffle(using: &rng)
+        let users = order.map { heldOut[$0] }
+        let half = users.count / 2
+        var data = TDMExperimentData(name: "amazon-books-demo", items: items, categories: [UInt32](repeating: 0, count: items.count),
+                                     sequences: sequences, validation: Array(users[..<half]), test: Array(users[half...]),
+                                     popularity: popularity)
+        data.protocolName = "history -> held-out items (Amazon Books demo)"
+        return data
+    }
+
     /// The data set part of a ``TrainingProvenance``: the name, the catalogue size, the training
     /// users and their behaviours, `trainSamples`, and the held-out users (no path: the caller's).
     public func provenanceDataset(trainSamples: Int) -> TrainingProvenance.Dataset {
@@ -98,6 +138,10 @@ public struct TDMMethodResult: Sendable, Equatable, Codable {
     public var recall50: Double
     /// Mean precision@10.
     public var precision10: Double
+    /// Share of users with at least one truth item in the top 10.
+    public var hitRate10: Double = 0
+    /// Share of users with at least one truth item in the top 50.
+    public var hitRate50: Double = 0
     /// Mean model evaluations (node or item scores) per query.
     public var evaluationsPerQuery: Double
 }
@@ -111,6 +155,7 @@ public enum TDMEvaluation {
         method: String, users: [HeldOutUser], retrieve: (HeldOutUser) throws -> (items: [ItemID], evaluations: Int)
     ) throws -> TDMMethodResult {
         var r10 = RunningMean(), r50 = RunningMean(), p10 = RunningMean(), cost = RunningMean()
+        var h10 = RunningMean(), h50 = RunningMean()
         for user in users {
             let truth = Set(user.truth)
             guard !truth.isEmpty else { continue }
@@ -118,10 +163,15 @@ public enum TDMEvaluation {
             if let v = RankingMetrics.recall(retrieved: items, truth: truth, k: 10) { r10.add(v) }
             if let v = RankingMetrics.recall(retrieved: items, truth: truth, k: 50) { r50.add(v) }
             if let v = RankingMetrics.precision(retrieved: items, truth: truth, k: 10) { p10.add(v) }
+            if let v = RankingMetrics.hitRate(retrieved: items, truth: truth, k: 10) { h10.add(v) }
+            if let v = RankingMetrics.hitRate(retrieved: items, truth: truth, k: 50) { h50.add(v) }
             cost.add(Double(evaluations))
         }
-        return TDMMethodResult(method: method, recall10: r10.mean ?? 0, recall50: r50.mean ?? 0,
-                               precision10: p10.mean ?? 0, evaluationsPerQuery: cost.mean ?? 0)
+        var result = TDMMethodResult(method: method, recall10: r10.mean ?? 0, recall50: r50.mean ?? 0,
+                                     precision10: p10.mean ?? 0, evaluationsPerQuery: cost.mean ?? 0)
+        result.hitRate10 = h10.mean ?? 0
+        result.hitRate50 = h50.mean ?? 0
+        return result
     }
 
     /// A retrieval function for the serving model of `model` over its current tree: beam search
@@ -203,21 +253,15 @@ public struct TDMLevelTrace: Sendable, Equatable {
 
 /// Diagnostics of beam search against brute force with the same scorer.
 public enum TDMBeamDiagnostics {
-    /// Runs brute force (every leaf scored) and a traced beam search (the same algorithm as
-    /// ``TreeRetriever``) for `query`, and compares them level by level.
+    /// Runs brute force (every leaf scored) and ``TreeRetriever``'s beam search, observed level by
+    /// level, for `query`, and compares them.
     /// - Complexity: O(N) + O(depth · beamWidth · fanOut) model evaluations.
     /// - Throws: what the scorer's session throws for the query.
     public static func trace<S: NodeScorer>(tree: TreeLayout, scorer: S, query: Query, k: Int, beamWidth: Int) throws -> TDMLevelTrace {
         let depth = tree.depth
-        var session = try scorer.makeSession(for: query)
-        var scores: [Float] = []
-        // Brute force over all leaves.
-        session.score(nodes: tree.levels[depth].embeddings, level: depth, into: &scores)
-        var selector = TopKSelector(k: k)
-        for (leaf, s) in scores.enumerated() where !query.excluded.contains(tree.leafItems[leaf]) {
-            selector.push(score: s, id: Int32(leaf), tieKey: tree.leafItems[leaf].rawValue)
-        }
-        let bruteLeaves = selector.sortedResults().map { Int($0.id) }
+        let brute = try BruteForceRetriever(scorer: scorer, items: tree.levels[depth].embeddings, ids: tree.leafItems,
+                                            leafLevel: depth)
+        let bruteItems = try brute.search(query, parameters: .init(k: k)).items.map(\.item)
         // Ancestors of the brute-force top-k on every level.
         var parents: [[Int]] = [[]]
         for l in 0..<depth {
@@ -226,45 +270,21 @@ public enum TDMBeamDiagnostics {
             for i in 0..<tree.levels[l].nodeCount { for c in Int(off[i])..<Int(off[i + 1]) { p[c] = i } }
             parents.append(p)
         }
+        var leafOf = [ItemID: Int](minimumCapacity: tree.itemCount)
+        for (leaf, id) in tree.leafItems.enumerated() { leafOf[id] = leaf }
         var ancestors = [Set<Int>](repeating: [], count: depth + 1)
-        for leaf in bruteLeaves {
-            var node = leaf
+        for item in bruteItems {
+            var node = leafOf[item]!
             for l in stride(from: depth, through: 1, by: -1) { ancestors[l].insert(node); node = parents[l][node] }
         }
-        // Traced beam search.
-        let width = max(beamWidth, k)
-        var beam: [Int] = [0]
-        var recall: [Double] = []
-        var finalLeaves: [Int] = []
-        for level in 1...max(1, depth) where depth >= 1 {
-            var candidates: [Int] = []
-            for node in beam {
-                let off = tree.levels[level - 1].childOffsets
-                candidates.append(contentsOf: Int(off[node])..<Int(off[node + 1]))
-            }
-            var m = Matrix(rows: 0, cols: tree.dimension)
-            m.reserveRows(candidates.count)
-            for c in candidates { m.appendRow(tree.levels[level].embeddings.row(c)) }
-            session.score(nodes: m, level: level, into: &scores)
-            // As TreeRetriever: the parents of the leaves keep |excluded| extra nodes, and leaf ties
-            // go to the smaller item id.
-            let keep = level < depth ? (level == depth - 1 && !query.excluded.isEmpty ? width + query.excluded.count : width) : k
-            var sel = TopKSelector(k: keep)
-            for (i, c) in candidates.enumerated() {
-                if level == depth {
-                    if query.excluded.contains(tree.leafItems[c]) { continue }
-                    sel.push(score: scores[i], id: Int32(c), tieKey: tree.leafItems[c].rawValue)
-                } else {
-                    sel.push(score: scores[i], id: Int32(c))
-                }
-            }
-            beam = sel.sortedResults().map { Int($0.id) }
-            if level == depth { finalLeaves = beam }
-            let kept = Set(beam)
-            recall.append(ancestors[level].isEmpty ? 1 : Double(ancestors[level].intersection(kept).count) / Double(ancestors[level].count))
+        let retriever = try TreeRetriever(source: tree, scorer: scorer, itemCount: tree.itemCount, dimension: tree.dimension)
+        var recall = [Double](repeating: 1, count: depth)
+        let beam = try retriever.search(query, parameters: .init(k: k, beamWidth: beamWidth)) { level, nodes in
+            guard level >= 1, !ancestors[level].isEmpty else { return }
+            let found = nodes.reduce(0) { $0 + (ancestors[level].contains(Int($1)) ? 1 : 0) }
+            recall[level - 1] = Double(found) / Double(ancestors[level].count)
         }
-        return TDMLevelTrace(levelRecall: recall, beamItems: finalLeaves.map { tree.leafItems[$0] },
-                             bruteForceItems: bruteLeaves.map { tree.leafItems[$0] })
+        return TDMLevelTrace(levelRecall: recall, beamItems: beam.items.map(\.item), bruteForceItems: bruteItems)
     }
 
     /// Mean per-level recall (see ``TDMLevelTrace/levelRecall``) of the model's serving scorer
