@@ -77,7 +77,7 @@ struct Query: ParsableCommand {
             return
         }
         let trainedEncoder = history != nil && reader.encoderKind == TwoTowerEncoder.encoderKind
-        let needsLeaves = exact || (history != nil && !trainedEncoder)
+        let needsLeaves = exact
         let (tree, flat) = try openRetrievers(reader: reader, loadFlat: needsLeaves)
         if let vector {
             queries = [ArborCore.Query(vector: try parseVector(vector, option: "--vector"), excluded: excluded)]
@@ -95,7 +95,7 @@ struct Query: ParsableCommand {
             if trainedEncoder {
                 encoded = try TwoTowerEncoder(index: reader).encode(history: ids, unknown: policy)
             } else {
-                encoded = try MeanPoolingEncoder(itemVectors: flat!.items, ids: flat!.ids).encode(history: ids, unknown: policy)
+                encoded = try meanOfLeafVectors(reader: reader, history: ids, policy: policy)
             }
             if encoded.unknownItems > 0 { note("arbor: ignored \(encoded.unknownItems) history ids not in the index") }
             if encoded.usedFallback { note("arbor: no known history item; using the encoder's fallback query") }
@@ -122,6 +122,26 @@ struct Query: ParsableCommand {
 
     /// An index trained by TDM with a deep scorer ("dnn", "attention"): the stored model scores the
     /// tree (or, with --exact, every item), the query is the behaviour list.
+    /// The mean-pooled user vector of `history` on an index without a trained encoder: only the
+    /// history's own leaf rows are read (one lookup and one gathered row per id), not the whole
+    /// leaf matrix. A history with no known item falls back to the mean of all item vectors, as
+    /// ``MeanPoolingEncoder`` documents; only then is the leaf matrix read.
+    func meanOfLeafVectors(reader: IndexReader, history ids: [ItemID], policy: UnknownItemPolicy) throws -> EncodedQuery {
+        var known: [ItemID] = [], leaves: [Int32] = []
+        var seen = Set<ItemID>()
+        for id in ids where !seen.contains(id) {
+            seen.insert(id)
+            if let leaf = try reader.leaf(of: id) { known.append(id); leaves.append(Int32(leaf)) }
+        }
+        if known.isEmpty {
+            let (all, allIDs) = try reader.loadLeafMatrix()
+            return try MeanPoolingEncoder(itemVectors: all, ids: allIDs).encode(history: ids, unknown: policy)
+        }
+        var rows = Matrix(rows: 0, cols: reader.dimension)
+        try reader.withView { view in view.gatherEmbeddings(level: reader.depth, nodes: leaves, into: &rows) }
+        return try MeanPoolingEncoder(itemVectors: rows, ids: known).encode(history: ids, unknown: policy)
+    }
+
     private func runDeepModel(reader: IndexReader, excluded: Set<ItemID>) throws {
         guard let history else {
             throw CLIError("\(index) serves the '\(reader.scorerKind)' model, which reads a behaviour list: give --history")

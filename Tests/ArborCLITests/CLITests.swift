@@ -84,6 +84,12 @@ import Testing
         let history = try Self.run(["query", "--index", index.path, "--history", "1,2,999999999", "--k", "3"])
         #expect(history.status == 0)
         #expect(history.stderr.contains("ignored 1 history ids"))
+        // The history's own leaf rows are pooled: beam search wider than every level equals the exact scan.
+        let wide = try Self.run(["query", "--index", index.path, "--history", "1,2,1,5", "--k", "5", "--beam", "4096"])
+        let exactHistory = try Self.run(["query", "--index", index.path, "--history", "1,2,1,5", "--k", "5", "--exact"])
+        #expect(wide.status == 0 && wide.stdout == exactHistory.stdout && wide.stdout.split(separator: "\n").count == 6)
+        let unknownOnly = try Self.run(["query", "--index", index.path, "--history", "999999999", "--k", "3"])
+        #expect(unknownOnly.status == 0 && unknownOnly.stderr.contains("fallback"), "\(unknownOnly.stderr)")
         let strict = try Self.run(["query", "--index", index.path, "--history", "1,999999999", "--reject-unknown"])
         #expect(strict.status != 0)
         #expect(strict.stderr.contains("unknown item id 999999999"))
