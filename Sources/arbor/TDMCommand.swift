@@ -87,6 +87,9 @@ struct TDM: ParsableCommand {
     @Option(help: "Epochs without a better validation recall before a round stops.")
     var patience: Int = 2
 
+    @Flag(help: "Start the DNN and attention-DNN from the product-DNN's learnt tree and embeddings (train inner-product first).")
+    var warmStart = false
+
     @Option(help: "Tree rebuild between rounds: recluster (TDM: balanced k-means on the learnt leaves) or reassign (JTM: greedy layer-wise re-assignment with node capacity).")
     var rebuild: String = "recluster"
 
@@ -109,6 +112,12 @@ struct TDM: ParsableCommand {
             throw ValidationError("--dimension, --negatives, --history, --attention-history, --batch-size and --patience must be at least 1")
         }
         guard learningRate > 0, sparseLearningRate > 0 else { throw ValidationError("learning rates must be positive") }
+        if warmStart {
+            let list = kinds.split(separator: ",").map(String.init)
+            guard let p = list.firstIndex(of: "inner-product"), list.dropFirst(p + 1).contains(where: { $0 != "inner-product" }) else {
+                throw ValidationError("--warm-start needs inner-product listed in --kinds before dnn or attention")
+            }
+        }
         guard ["recluster", "reassign"].contains(rebuild) else { throw ValidationError("--rebuild: '\(rebuild)' is not recluster or reassign") }
     }
 
@@ -153,6 +162,7 @@ struct TDM: ParsableCommand {
             config.kinds = kinds.split(separator: ",").compactMap { TDMScorerKind(rawValue: String($0)) }
             config.treeRounds = rounds
             config.rebuild = rebuild == "reassign" ? .reassign(.init()) : .recluster
+            config.warmStartFromProduct = warmStart
             config.training = TDMTrainingConfig(epochs: epochs, batchSize: batchSize, negatives: .growing(total: negatives),
                                                 learningRate: learningRate, sparseLearningRate: sparseLearningRate,
                                                 patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)

@@ -65,6 +65,29 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
         #expect(md.contains("tree + attention-DNN") && md.contains("per level"))
     }
 
+    /// Warm start: the attention-DNN starts from the product-DNN's learnt tree, node and behaviour
+    /// embeddings; a cold start from the initial tree's.
+    @Test func warmStartTakesTheProductModelsTreeAndEmbeddings() throws {
+        let (_, _, data) = try smallSynthetic()
+        var config = TDMExperimentConfig(dimension: 8, hidden: [8], attentionHidden: 4, maxHistory: 10, attentionMaxHistory: 10,
+                                         training: .init(epochs: 1, batchSize: 64, negatives: .constant(2), samplesPerEpoch: 256),
+                                         treeRounds: 2, beamWidth: 20, validationUsers: 20, seed: 2, kinds: [.innerProduct])
+        config.warmStartFromProduct = true
+        let product = try #require(try TDMExperiment.run(data: data, config: config).models[.innerProduct])
+        let initial = try data.initialTree(dimension: 8, seed: 2)
+        let warm = try TDMExperiment.initialModel(kind: .attention, data: data, config: config, warmStart: product)
+        #expect(warm.nodes.value == product.nodes.value && warm.behaviour.table.value == product.behaviour.table.value)
+        #expect(warm.tree.leafItems == product.tree.leafItems && warm.nodes.value != initial.levels.flatMap(\.embeddings.values))
+        let cold = try TDMExperiment.initialModel(kind: .attention, data: data, config: config)
+        #expect(cold.tree.leafItems == initial.leafItems && cold.nodes.value == initial.levels.flatMap(\.embeddings.values))
+        // A run with the flag logs the warm start of the attention model.
+        config.kinds = [.innerProduct, .attention]
+        config.treeRounds = 1
+        var lines: [String] = []
+        _ = try TDMExperiment.run(data: data, config: config) { lines.append($0) }
+        #expect(lines.contains { $0.contains("[attention] warm start") })
+    }
+
     /// Real-data runs (release build): `ARBOR_TDM_RUN=ml100k|synthetic` with optional
     /// `ARBOR_TDM_SEEDS=0,1,2`, `ARBOR_TDM_EPOCHS`, `ARBOR_TDM_OUT=<markdown file>`.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["ARBOR_TDM_RUN"] != nil))

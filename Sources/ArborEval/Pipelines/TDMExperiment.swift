@@ -28,6 +28,11 @@ public struct TDMExperimentConfig: Sendable {
     public var validationUsers: Int
     /// Seed of models, initial tree and training.
     public var seed: UInt64
+    /// When true and the product-DNN is trained first (it is listed before them in ``kinds``), the
+    /// DNN and attention-DNN start from its learnt tree, node embeddings and behaviour embeddings
+    /// instead of the category-ordered tree with random embeddings; their scorer weights still
+    /// start at random. Default false (every model from the initial tree, as TDM's comparison).
+    public var warmStartFromProduct: Bool = false
     /// The scorers to train (default: all three).
     public var kinds: [TDMScorerKind]
     /// The tree rebuild between rounds (TDM re-clustering or JTM re-assignment).
@@ -122,11 +127,9 @@ public enum TDMExperiment {
                                                          maxUsers: config.validationUsers)
         for kind in config.kinds {
             let history = kind == .attention ? config.attentionMaxHistory : config.maxHistory
-            let tree = try data.initialTree(dimension: config.dimension, seed: config.seed)
-            let model = try TDMModel(
-                config: .init(kind: kind, dimension: config.dimension, hidden: config.hidden,
-                              attentionHidden: config.attentionHidden, maxHistory: history, seed: config.seed),
-                tree: tree, items: data.items)
+            let warm = config.warmStartFromProduct && kind != .innerProduct ? models[.innerProduct] : nil
+            let model = try initialModel(kind: kind, data: data, config: config, warmStart: warm)
+            if warm != nil { log("  [\(kind.rawValue)] warm start: the product-DNN's learnt tree and embeddings") }
             var training = config.training
             training.seed = SplitMix64.derive(config.seed, UInt64(TDMScorerKind.allCases.firstIndex(of: kind)!))
             let start = ContinuousClock.now
@@ -180,6 +183,27 @@ public enum TDMExperiment {
                                                   retrieve: TDMEvaluation.popularityRetriever(popularity: data.popularity)))
         return TDMExperimentReport(data: data.name, seed: config.seed, results: results, levelRecall: levelRecall,
                                    rounds: rounds, trainSeconds: seconds, models: models, provenance: provenance)
+    }
+
+    /// The untrained model of `kind` a run starts from: on `data`'s initial (category-ordered)
+    /// tree with random embeddings, or, with `warmStart`, on that model's learnt tree with its node
+    /// and behaviour embeddings (scorer weights random either way).
+    /// - Throws: ``ArborError`` when `warmStart` has another dimension or vocabulary.
+    public static func initialModel(kind: TDMScorerKind, data: TDMExperimentData, config: TDMExperimentConfig,
+                                    warmStart: TDMModel? = nil) throws -> TDMModel {
+        let history = kind == .attention ? config.attentionMaxHistory : config.maxHistory
+        let tree = try warmStart?.layout() ?? data.initialTree(dimension: config.dimension, seed: config.seed)
+        let model = try TDMModel(
+            config: .init(kind: kind, dimension: config.dimension, hidden: config.hidden,
+                          attentionHidden: config.attentionHidden, maxHistory: history, seed: config.seed),
+            tree: tree, items: data.items)
+        if let warmStart {
+            guard warmStart.items == data.items else {
+                throw ArborError.invalidArgument(name: "warm start", reason: "the model's behaviour vocabulary is not the data set's")
+            }
+            try model.behaviour.table.assign(warmStart.behaviour.table.value)
+        }
+        return model
     }
 
     /// A Markdown table of several runs (seeds): mean ± standard deviation per method, then the
