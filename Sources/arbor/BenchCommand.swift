@@ -154,15 +154,19 @@ struct Bench: ParsableCommand {
             switch scorer {
             case .dnn:
                 let model = try DNNScorer.random(dimension: reader.dimension, seed: scorerSeed)
-                rows = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
-                                         progress: progress, cancellation: cancellation)
-                notes += try modelThroughputNotes(model, queries: queries, rows: rows, peak: gemmPeak)
+                let measured = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
+                                                 progress: progress, cancellation: cancellation)
+                rows = measured.rows
+                notes += try modelThroughputNotes(model, queries: queries, rows: rows, candidateCounts: beamList.map { $0 * reader.fanOut },
+                                                  nodes: measured.leaves, peak: gemmPeak)
             default:
                 let model = try AttentionScorer.random(dimension: reader.dimension, behaviourEmbeddings: syntheticData.catalog.embeddings,
                                                        behaviourIDs: syntheticData.catalog.itemIDs, seed: scorerSeed)
-                rows = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
-                                         progress: progress, cancellation: cancellation)
-                notes += try modelThroughputNotes(model, queries: queries, rows: rows, peak: gemmPeak)
+                let measured = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
+                                                 progress: progress, cancellation: cancellation)
+                rows = measured.rows
+                notes += try modelThroughputNotes(model, queries: queries, rows: rows, candidateCounts: beamList.map { $0 * reader.fanOut },
+                                                  nodes: measured.leaves, peak: gemmPeak)
             }
             let report = BenchmarkReport(metadata: RunMetadata(machine: machineInfo(), dataset: dataset, notes: notes), rows: rows)
             let title = "Arbor tree vs brute force, \(scorer.rawValue) scorer"

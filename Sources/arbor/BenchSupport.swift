@@ -119,10 +119,11 @@ func summarize(rows: [BenchmarkRow], k: Int, target: Double = 0.95) -> [String] 
 
 /// A deep scorer in the tree beside the same scorer run over every item: recall of the beam against
 /// brute force, model evaluations, latency and QPS (the cost of the model at this catalogue size).
+/// Also returns the leaf matrix it loaded (`N × d`), for the scorer-alone measurement.
 func deepModelRows<S: NodeScorer>(
     _ scorer: S, reader: IndexReader, queries: [ArborCore.Query], k: Int, beams: [Int], threads: [Int],
     progress: ProgressPrinter, cancellation: CancellationFlag
-) throws -> [BenchmarkRow] {
+) throws -> (rows: [BenchmarkRow], leaves: Matrix) {
     BLAS.threads = 1
     let tree = try TreeRetriever(source: reader, scorer: scorer, itemCount: reader.itemCount, dimension: reader.dimension)
     let (leaves, ids) = try reader.loadLeafMatrix()
@@ -134,7 +135,7 @@ func deepModelRows<S: NodeScorer>(
     ]
     let runner = BenchmarkRunner(configuration: BenchmarkConfiguration(kValues: [k], threadCounts: threads),
                                  progress: progress, cancellation: cancellation)
-    return try runner.run(entries: entries, queries: queries, truth: .exact(reference))
+    return (try runner.run(entries: entries, queries: queries, truth: .exact(reference)), leaves)
 }
 
 /// The model's arithmetic throughput in each row: evaluations per query × the scorer's
@@ -143,7 +144,7 @@ func deepModelRows<S: NodeScorer>(
 /// SGEMM GFLOP/s per thread that `../shared/peers/gemm_bench.py` measures), also the share of
 /// `threads × peak`. Empty when the scorer does not count its operations.
 func modelThroughputNotes<S: NodeScorer>(_ scorer: S, queries: [ArborCore.Query], rows: [BenchmarkRow],
-                                         peak: Double?) throws -> [String] {
+                                         candidateCounts: [Int], nodes: Matrix, peak: Double?) throws -> [String] {
     var total = 0.0
     for q in queries {
         guard let ops = try scorer.makeSession(for: q).operationsPerCandidate else { return [] }
@@ -151,11 +152,45 @@ func modelThroughputNotes<S: NodeScorer>(_ scorer: S, queries: [ArborCore.Query]
     }
     let perCandidate = total / Double(max(1, queries.count))
     var notes = [String(format: "model arithmetic: %.0f FLOP per candidate (mean over the queries)", perCandidate)]
+    notes += try scorerOnlyNotes(scorer, queries: queries, candidates: candidateCounts, nodes: nodes, peak: peak)
     for row in rows where row.latency.qps > 0 {
         let gflops = row.evaluationsPerQuery * perCandidate * row.latency.qps / 1e9
         var line = String(format: "%@ %@, %d thread(s): %.1f GFLOP/s over the whole query", row.retriever, row.parameters,
                           row.threads, gflops)
         if let peak { line += String(format: " = %.0f%% of the SGEMM peak (%.1f GFLOP/s × %d)", 100 * gflops / (peak * Double(row.threads)), peak, row.threads) }
+        notes.append(line)
+    }
+    return notes
+}
+
+/// The scorer alone, without traversal: one `score` call on `m` candidate rows (taken from
+/// `nodes`, the first `m` leaves) for each `m` of `candidates` (a level's worth: beam × fan-out),
+/// in sessions of the first few queries; best of 5 calls after a warm-up, median over queries.
+/// Reports GFLOP/s and, with `peak`, the share of one thread's SGEMM peak.
+func scorerOnlyNotes<S: NodeScorer>(_ scorer: S, queries: [ArborCore.Query], candidates: [Int], nodes: Matrix,
+                                    peak: Double?) throws -> [String] {
+    var notes: [String] = []
+    for m in candidates where m > 0 && m <= nodes.rows {
+        var block = Matrix(rows: 0, cols: nodes.cols)
+        block.copyRows(from: nodes, rows: 0..<m)
+        var rates: [Double] = []
+        var scores: [Float] = []
+        for q in queries.prefix(5) {
+            var session = try scorer.makeSession(for: q)
+            guard let ops = session.operationsPerCandidate else { return [] }
+            session.score(nodes: block, level: 1, into: &scores)
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let start = ContinuousClock.now
+                session.score(nodes: block, level: 1, into: &scores)
+                best = min(best, seconds(since: start))
+            }
+            rates.append(Double(m) * ops / best / 1e9)
+        }
+        rates.sort()
+        let median = rates[rates.count / 2]
+        var line = String(format: "scorer alone, one call on %d candidates, 1 thread: %.1f GFLOP/s", m, median)
+        if let peak { line += String(format: " = %.0f%% of the SGEMM peak (%.1f GFLOP/s)", 100 * median / peak, peak) }
         notes.append(line)
     }
     return notes

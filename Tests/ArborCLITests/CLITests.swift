@@ -248,6 +248,7 @@ import Testing
         #expect(r.stdout.contains("brute-force"))
         // The model's arithmetic rate is reported per row.
         #expect(r.stdout.contains("FLOP per candidate") && r.stdout.contains("GFLOP/s over the whole query"))
+        #expect(r.stdout.contains("scorer alone, one call on"))
     }
 
     @Test func badQueriesFailWithTheField() throws {
