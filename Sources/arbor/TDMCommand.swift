@@ -25,9 +25,12 @@ struct TDM: ParsableCommand {
             `arbor inspect --index ...` describes (model, data, epochs, tree rounds, validation).
             With --amazon-train/--amazon-valid instead of --inter: the Amazon Books demo (train on the
             training users, history -> held-out items for the others, half validation, half test).
+            With --synthetic N: generated users with several planted interests each, where a single
+            mean vector cannot serve them; an oracle that knows the interests bounds what is possible.
             Examples:
               arbor tdm --inter ml-100k.inter --items ml-100k.item --kinds inner-product,attention --seeds 0,1,2 --out tdm/
               arbor tdm --amazon-train train_demo.txt --amazon-valid valid_part-0.txt --out tdm-amazon/
+              arbor tdm --synthetic 5000 --kinds inner-product,attention --seeds 0,1,2 --out tdm-synthetic/
             """)
 
     @Option(help: "RecBole .inter file.")
@@ -38,6 +41,9 @@ struct TDM: ParsableCommand {
 
     @Option(help: "The Amazon Books demo's valid_part-0.txt (held-out users: history and items to find).")
     var amazonValid: String?
+
+    @Option(help: "Instead of a log: generate this many items and users with 2-4 planted interests each (3,000 users, 300 test and 200 validation); the report adds an oracle that knows the interests.")
+    var synthetic: Int?
 
     @Option(help: "RecBole .item file (categories for the initial tree).")
     var items: String?
@@ -97,7 +103,10 @@ struct TDM: ParsableCommand {
     var out: String
 
     func validate() throws {
-        guard (inter != nil) != (amazonTrain != nil) else { throw ValidationError("give exactly one of --inter and --amazon-train") }
+        guard [inter != nil, amazonTrain != nil, synthetic != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --inter, --amazon-train and --synthetic")
+        }
+        if let synthetic, synthetic < 100 { throw ValidationError("--synthetic needs at least 100 items") }
         guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
         if amazonTrain != nil, items != nil { throw ValidationError("--items goes with --inter (the Amazon demo has no categories)") }
         guard epochs >= 1, rounds >= 1, beam >= 1 else { throw ValidationError("--epochs, --rounds and --beam must be at least 1") }
@@ -139,7 +148,22 @@ struct TDM: ParsableCommand {
         // The log is read once; each seed splits it anew.
         let load: (UInt64) throws -> TDMExperimentData
         let source: String
-        if let inter {
+        var oracles: [UInt64: TDMMethodResult] = [:]
+        if let synthetic {
+            let itemCount = synthetic
+            load = { seed in
+                let catalog = try SyntheticCatalog.generate(.init(itemCount: itemCount, dimension: 16, superCategoryCount: 10,
+                                                                  categoriesPerSuperCategory: 10, seed: seed))
+                let users = try SyntheticUsers.generate(catalog: catalog, config: .init(userCount: 3_000, minInterests: 2, maxInterests: 4,
+                                                                                       minHistoryLength: 20, maxHistoryLength: 60, seed: seed))
+                let data = try TDMExperimentData.synthetic(catalog: catalog, users: users, test: .count(300), validation: .count(200),
+                                                           seed: seed)
+                oracles[seed] = try TDMEvaluation.evaluate(method: TDMMethodName.oracle, users: data.test,
+                                                           retrieve: TDMEvaluation.syntheticOracle(catalog: catalog, users: users))
+                return data
+            }
+            source = "synthetic \(synthetic) items"
+        } else if let inter {
             let dataset = try items.map { try RecBoleReader.read(interactions: inter, items: $0) }
                 ?? RecBoleReader.readInteractions(at: inter)
             let name = URL(fileURLWithPath: inter).deletingPathExtension().lastPathComponent
@@ -166,7 +190,8 @@ struct TDM: ParsableCommand {
             config.training = TDMTrainingConfig(epochs: epochs, batchSize: batchSize, negatives: .growing(total: negatives),
                                                 learningRate: learningRate, sparseLearningRate: sparseLearningRate,
                                                 patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)
-            let report = try TDMExperiment.run(data: data, config: config) { line in note(line) }
+            var report = try TDMExperiment.run(data: data, config: config) { line in note(line) }
+            if let oracle = oracles[seed] { report.results.append(oracle) }
             // One index per model and seed: <kind>.arbor for a single seed, <kind>-seed<N>.arbor for several.
             for kind in config.kinds {
                 guard let model = report.models[kind] else { continue }

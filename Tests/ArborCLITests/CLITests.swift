@@ -207,7 +207,12 @@ import Testing
         #expect(inspect.stdout.contains("Amazon Books demo"), "\(inspect.stdout)")
         let both = try Self.run(["tdm", "--inter", inter.path, "--amazon-train", train.path, "--amazon-valid", valid.path,
                                  "--out", amazonOut.path])
-        #expect(both.status != 0 && both.stderr.contains("give exactly one of --inter and --amazon-train"))
+        #expect(both.status != 0 && both.stderr.contains("give exactly one of --inter, --amazon-train and --synthetic"))
+        // Planted multi-interest users: the report carries the oracle.
+        let synthetic = try Self.run(["tdm", "--synthetic", "200", "--kinds", "inner-product", "--epochs", "1", "--rounds", "1",
+                                      "--samples-per-epoch", "300", "--beam", "20", "--out", dir.appendingPathComponent("syn").path])
+        #expect(synthetic.status == 0, "\(synthetic.stderr)")
+        #expect(synthetic.stdout.contains("### synthetic") && synthetic.stdout.contains("| oracle (true interests) |"))
     }
 
     @Test func tdmModelsAreServedFromTheIndex() throws {
