@@ -127,11 +127,11 @@ struct Query: ParsableCommand {
     /// leaf matrix. A history with no known item falls back to the mean of all item vectors, as
     /// ``MeanPoolingEncoder`` documents; only then is the leaf matrix read.
     func meanOfLeafVectors(reader: IndexReader, history ids: [ItemID], policy: UnknownItemPolicy) throws -> EncodedQuery {
-        var known: [ItemID] = [], leaves: [Int32] = []
         var seen = Set<ItemID>()
-        for id in ids where !seen.contains(id) {
-            seen.insert(id)
-            if let leaf = try reader.leaf(of: id) { known.append(id); leaves.append(Int32(leaf)) }
+        let distinct = ids.filter { seen.insert($0).inserted }
+        var known: [ItemID] = [], leaves: [Int32] = []
+        for (id, leaf) in zip(distinct, try reader.leaves(of: distinct)) {
+            if let leaf { known.append(id); leaves.append(Int32(leaf)) }
         }
         if known.isEmpty {
             let (all, allIDs) = try reader.loadLeafMatrix()

@@ -143,8 +143,8 @@ extension IndexReader {
             }
         }
         let (_, items) = try loadLeafMatrixItemsOnly()
-        for (leaf, item) in items.enumerated() where try self.leaf(of: item) != leaf {
-            throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
+        for (leaf, found) in try leaves(of: items).enumerated() where found != leaf {
+            throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(items[leaf])",
                                 reason: "does not map back to leaf \(leaf)")
         }
     }

@@ -112,20 +112,34 @@ public final class IndexReader: Sendable {
 
     /// The leaf that holds `item`, or `nil` if the index has no such item. O(log itemCount).
     public func leaf(of item: ItemID) throws(IndexError) -> Int? {
-        let items = tables.items, path = self.path, count = itemCount
-        return try reading { txn in
-            try txn.withValue(items, item.rawValue) { view throws(IndexError) -> Int in
-                guard view.count == 8 else {
-                    throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
-                                        reason: "\(view.count) bytes, expected 8")
-                }
-                let raw = view.load(UInt64.self, atByteOffset: 0)
-                guard let leaf = Int(exactly: raw), leaf < count else {
-                    throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
-                                        reason: "leaf \(raw) is outside 0..<\(count)")
-                }
-                return leaf
+        try reading { txn in try leaf(of: item, in: txn) }
+    }
+
+    /// The leaf of each of `items` (`nil` for an item the index lacks), all in one read
+    /// transaction. O(items.count · log itemCount).
+    public func leaves(of items: [ItemID]) throws(IndexError) -> [Int?] {
+        try reading { txn in
+            var out: [Int?] = []
+            out.reserveCapacity(items.count)
+            for item in items { out.append(try leaf(of: item, in: txn)) }
+            return out
+        }
+    }
+
+    /// One lookup inside an open transaction; errors are converted by the caller's ``reading(_:)``.
+    private func leaf(of item: ItemID, in txn: borrowing ReadTransaction) throws -> Int? {
+        let path = self.path, count = itemCount
+        return try txn.withValue(tables.items, item.rawValue) { view throws(IndexError) -> Int in
+            guard view.count == 8 else {
+                throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
+                                    reason: "\(view.count) bytes, expected 8")
             }
+            let raw = view.load(UInt64.self, atByteOffset: 0)
+            guard let leaf = Int(exactly: raw), leaf < count else {
+                throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
+                                    reason: "leaf \(raw) is outside 0..<\(count)")
+            }
+            return leaf
         }
     }
 
