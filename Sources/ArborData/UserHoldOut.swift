@@ -15,6 +15,30 @@ public struct HeldOutUser: Sendable, Equatable {
     }
 }
 
+extension Array where Element == HeldOutUser {
+    /// The users in a seeded random order, cut in two: the first half (rounded down) for
+    /// validation, the rest for test. How the Amazon Books demo's single held-out file serves both
+    /// early stopping and the report. O(count).
+    public func splitValidationTest(seed: UInt64) -> (validation: [HeldOutUser], test: [HeldOutUser]) {
+        var order = Array<Int>(indices)
+        var rng = SplitMix64(seed: seed)
+        order.shuffle(using: &rng)
+        let shuffled = order.map { self[$0] }
+        let half = shuffled.count / 2
+        return (Array(shuffled[..<half]), Array(shuffled[half...]))
+    }
+
+    /// Every item the users' histories and truths name. O(total length).
+    public var allItems: Set<ItemID> {
+        var all = Set<ItemID>()
+        for user in self {
+            all.formUnion(user.history)
+            all.formUnion(user.truth)
+        }
+        return all
+    }
+}
+
 /// How many users to hold out.
 public enum HoldOutSize: Sendable, Equatable {
     /// A fraction in `[0, 1]` of the eligible users (rounded to the nearest count).

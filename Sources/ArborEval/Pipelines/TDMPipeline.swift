@@ -78,12 +78,7 @@ public struct TDMExperimentData: Sendable {
         let log = train.interactions
         guard !log.isEmpty else { throw ArborError.empty(what: "Amazon Books training rows") }
         guard heldOut.count >= 2 else { throw ArborError.empty(what: "Amazon Books held-out users (need at least 2)") }
-        var all = Set(log.items)
-        for h in heldOut {
-            all.formUnion(h.history)
-            all.formUnion(h.truth)
-        }
-        let items = all.sorted()
+        let items = Set(log.items).union(heldOut.allItems).sorted()
         let groups = log.groupedByUser()
         var sequences: [[ItemID]] = []
         var popularity: [ItemID: Int] = [:]
@@ -92,14 +87,9 @@ public struct TDMExperimentData: Sendable {
             for it in seq { popularity[it, default: 0] += 1 }
             sequences.append(seq)
         }
-        var order = Array(heldOut.indices)
-        var rng = SplitMix64(seed: seed)
-        order.shuffle(using: &rng)
-        let users = order.map { heldOut[$0] }
-        let half = users.count / 2
+        let (validation, test) = heldOut.splitValidationTest(seed: seed)
         var data = TDMExperimentData(name: "amazon-books-demo", items: items, categories: [UInt32](repeating: 0, count: items.count),
-                                     sequences: sequences, validation: Array(users[..<half]), test: Array(users[half...]),
-                                     popularity: popularity)
+                                     sequences: sequences, validation: validation, test: test, popularity: popularity)
         data.protocolName = "history -> held-out items (Amazon Books demo)"
         return data
     }

@@ -129,25 +129,17 @@ public struct TwoTowerData: Sendable {
     /// ANCHORS.md describes (about three quarters of the held-out items never occur in training).
     /// - Throws: ``TwoTowerError/noTrainingSamples(reason:)`` when no training user has two rows.
     public static func amazonBooksDemo(train: Dataset, heldOut: [HeldOutUser], seed: UInt64 = 0) throws(TwoTowerError) -> TwoTowerData {
-        var all = Set(train.interactions.items)
-        for h in heldOut {
-            all.formUnion(h.history)
-            all.formUnion(h.truth)
-        }
+        let all = Set(train.interactions.items).union(heldOut.allItems)
         let catalog = try TwoTowerCatalog(ids: Array(all), categories: nil)
         let (sequences, counts) = trainingSequences(train.interactions, catalog: catalog)
         let samples = try TwoTowerSamples(sequences: sequences, itemCount: catalog.count)
-        var order = Array(heldOut.indices)
-        var rng = SplitMix64(seed: seed)
-        order.shuffle(using: &rng)
-        let cases = order.map { i in
-            TwoTowerEvalCase(user: heldOut[i].user, history: heldOut[i].history, truth: Set(heldOut[i].truth),
-                             excluded: Set(heldOut[i].history))
+        let (validation, test) = heldOut.splitValidationTest(seed: seed)
+        func cases(_ users: [HeldOutUser]) -> [TwoTowerEvalCase] {
+            users.map { TwoTowerEvalCase(user: $0.user, history: $0.history, truth: Set($0.truth), excluded: Set($0.history)) }
         }
-        let half = cases.count / 2
         return TwoTowerData(protocolName: "Amazon Books demo (history -> held-out items)", catalog: catalog,
                             sequences: sequences, samples: samples, trainCounts: counts,
-                            validation: Array(cases[..<half]), test: Array(cases[half...]))
+                            validation: cases(validation), test: cases(test))
     }
 
     /// Reads a RecBole `.inter` file (and optionally its `.item` file for categories), keeps the
