@@ -39,8 +39,7 @@ extension Matrix {
                      "addBias(_:thenPReLU:): bias or slopes do not have \(cols) values")
         let n = cols, m = rows
         guard n > 0, m > 0, bias != nil || slopes != nil else { return }
-        let zeros = [Float](repeating: 0, count: n)
-        let b = bias ?? zeros
+        let b = bias ?? [Float](repeating: 0, count: n)   // allocated only without a bias
         withUnsafeMutableBufferPointer { v in
             b.withUnsafeBufferPointer { pb in
                 let bp = pb.baseAddress!

@@ -50,7 +50,7 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
     /// level from 1 to the leaves (level 0 alone for a one-item tree) with the local indices of the
     /// nodes the beam kept on that level (any order; at the leaf level, the leaves of the returned
     /// items, best first). For diagnostics such as per-level recall against brute force; the
-    /// result equals ``search(_:parameters:)``'s. The arrays are valid only during the call.
+    /// result equals ``search(_:parameters:)``'s. Costs one array copy per level.
     public func search(_ query: Query, parameters: SearchParameters,
                        observingLevels observe: (_ level: Int, _ nodes: [Int32]) -> Void) throws -> SearchResult {
         try withoutActuallyEscaping(observe) { escapable in
