@@ -88,5 +88,6 @@ func provenanceLines(_ p: TrainingProvenance) -> [String] {
     if let e = p.embeddingLearningRate, e != p.learningRate { training += " (embeddings \(e))" }
     training += "; history \(p.maxHistory)"
     if let version = p.arborVersion { training += "; arbor \(version)" }
+    if let start = p.initialization { training += "; start: \(start)" }
     return [summary, data, training]
 }

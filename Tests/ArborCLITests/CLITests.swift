@@ -143,6 +143,7 @@ import Testing
         #expect(inspect.stdout.contains("validation recall@50 "))
         #expect(inspect.stdout.contains("data: 80 items; 96 training users, 1536 interactions, 1440 samples; 12 validation and 12 test users (\(inter.path))"))
         #expect(inspect.stdout.contains("training: negatives growing, about 60 a sample; adam (dense) + lazy-adam (embeddings)"))
+        #expect(inspect.stdout.contains("start: initial tree (category order), random embeddings"))
         #expect(!inspect.stdout.contains("provenance: none"))
         // A damaged provenance fails inspect with the value named, after the rest of the report.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: index))

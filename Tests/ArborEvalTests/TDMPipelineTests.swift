@@ -84,8 +84,11 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
         config.kinds = [.innerProduct, .attention]
         config.treeRounds = 1
         var lines: [String] = []
-        _ = try TDMExperiment.run(data: data, config: config) { lines.append($0) }
+        let report = try TDMExperiment.run(data: data, config: config) { lines.append($0) }
         #expect(lines.contains { $0.contains("[attention] warm start") })
+        // The provenance says how each model started.
+        #expect(report.provenance[.attention]?.initialization?.hasPrefix("warm start") == true)
+        #expect(report.provenance[.innerProduct]?.initialization?.hasPrefix("initial tree") == true)
     }
 
     /// Real-data runs (release build): `ARBOR_TDM_RUN=ml100k|synthetic` with optional

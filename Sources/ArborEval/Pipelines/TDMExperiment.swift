@@ -134,9 +134,11 @@ public enum TDMExperiment {
             training.seed = SplitMix64.derive(config.seed, UInt64(TDMScorerKind.allCases.firstIndex(of: kind)!))
             let start = ContinuousClock.now
             let samples = data.samples(maxHistory: history)
-            let base = TrainingProvenance(tdm: model, training: training,
+            var base = TrainingProvenance(tdm: model, training: training,
                                           dataset: data.provenanceDataset(trainSamples: samples.count),
                                           protocolName: data.protocolName)
+            base.initialization = warm != nil ? "warm start: the product-DNN's learnt tree, node and behaviour embeddings"
+                : "initial tree (category order), random embeddings"
             training.provenance = base
             let report = try TDMTreeLearning.run(
                 model: model, samples: samples, trainer: TDMTrainer(config: training),

@@ -91,6 +91,9 @@ public struct TrainingProvenance: Sendable, Equatable, Codable {
     public var embeddingLearningRate: Float?
     /// Wall-clock seconds of training (with validation and tree rebuilds), up to the write.
     public var trainingSeconds: Double
+    /// Where training started (e.g. "category-ordered tree, random embeddings", or a warm start
+    /// from another model), when the trainer says; absent in records of earlier versions.
+    public var initialization: String?
     /// The Arbor version that trained the model, when the build knows one.
     public var arborVersion: String?
     /// When the record was made: an ISO 8601 date-time in UTC (``timestamp(_:)``).
