@@ -12,13 +12,13 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark beam search against the exact flat scan: recall@k, latency, QPS, evaluations.",
-        discussion: """
+        discussion: paragraphs("""
             Either an existing index with a query file (--index, --queries), or --synthetic N, which
             generates N items and users, builds the index (into --index-out, default a temporary
             file), then benchmarks it. Writes bench.md, bench.json, bench.csv and SVG plots into --out.
             Example (the 1M figure of the README):
               arbor bench --synthetic 1000000 --fan-out 16 --beams 25,50,100,200,400 --out bench-1m
-            """)
+            """))
 
     @Option(help: "An index to benchmark.")
     var index: String?

@@ -9,14 +9,14 @@ import Foundation
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build a tree index from item vectors (.npy + ids), a behaviour log, or a synthetic catalogue.",
-        discussion: """
+        discussion: paragraphs("""
             From a behaviour log (--dataset), item vectors are an untrained co-occurrence sketch (a
             random projection of the item × user matrix) until a trained model provides them
             (`arbor train`); with --init-method category the tree starts from the item categories,
             as TDM's initial tree does.
             The index is written to a temporary file and moved over --out only when complete: an
             interrupted or failed build (Ctrl-C, kill, bad input) leaves an existing index intact.
-            """)
+            """))
 
     @Option(help: "Item vectors, a float32 .npy of shape N × d.")
     var vectors: String?

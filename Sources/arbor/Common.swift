@@ -220,3 +220,27 @@ struct HNSWOptions: ParsableArguments {
         return (try HNSWPersistence.extras(for: index), elapsed)
     }
 }
+
+/// Help text with its paragraphs reflowed: within a paragraph (blocks separated by a blank line)
+/// plain lines are joined with spaces so ArgumentParser can wrap them to the terminal, while lines
+/// indented by two or more spaces (examples, lists) stay as they are.
+func paragraphs(_ text: String) -> String {
+    var out: [String] = []
+    var current = ""
+    func flush() {
+        if !current.isEmpty { out.append(current); current = "" }
+    }
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.trimmingCharacters(in: .whitespaces).isEmpty {
+            flush()
+            out.append("")
+        } else if line.hasPrefix("  ") {
+            flush()
+            out.append(String(line))
+        } else {
+            current += current.isEmpty ? String(line) : " " + line
+        }
+    }
+    flush()
+    return out.joined(separator: "\n")
+}

@@ -12,7 +12,7 @@ import Foundation
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate behaviour data, train a two-tower model, build the tree index, retrieve for held-out users, print recall and speed.",
-        discussion: """
+        discussion: paragraphs("""
             Steps: (1) generate items with planted hierarchical interests and users whose behaviour
             follows 1-4 interests; (2) hold out 10% of the users (TDM protocol: first half of each
             history in, second half to find); (3) train the two-tower model (YouTube-DNN: mean of
@@ -22,7 +22,7 @@ struct Demo: ParsableCommand {
             only) and encode each held-out user's history with the stored encoder; (6) retrieve
             the top k by beam search at several beams beside the exact scan and print recall
             against the exact scan and against the held-out behaviour, latency and QPS.
-            """)
+            """))
 
     @Option(help: "Number of synthetic items.")
     var items: Int = 20_000

@@ -8,11 +8,11 @@ import Foundation
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate a synthetic catalogue, users and queries (deterministic for a seed).",
-        discussion: """
+        discussion: paragraphs("""
             Writes into --out: items.npy (N × d float32), items.ids (one id a line), items.categories,
             queries.npy (one user vector a row), interactions.csv (user,item,timestamp,category).
             Items = super-category centre + category offset + noise; users have 1-4 interests.
-            """)
+            """))
 
     @OptionGroup var data: SyntheticOptions
 

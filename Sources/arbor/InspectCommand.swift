@@ -8,11 +8,11 @@ import Foundation
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show an index's header, training provenance, tree shape and balance; --verify checks every checksum.",
-        discussion: """
+        discussion: paragraphs("""
             Indexes written by `arbor tdm` and `arbor train --index` record how their model was
             trained (model, data set and split sizes, protocol, seed, epochs, tree rounds, validation
             metric, negatives, optimizer, time, date); `arbor build` indexes show "provenance: none".
-            """)
+            """))
 
     @Option(help: "The index file.")
     var index: String

@@ -11,14 +11,14 @@ import Foundation
 struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Retrieve the top-k items from an index by beam search (or the exact scan).",
-        discussion: """
+        discussion: paragraphs("""
             Give the user as --vector "0.1,0.2,...", as --vectors queries.npy (one row a user), or as
             --history "id,id,..." (oldest first): the history is encoded by the index's trained
             encoder (`arbor train --index`), or else by mean pooling of the items' leaf vectors.
             Unknown ids are ignored and counted, or rejected with --reject-unknown; a history with
             no known id falls back to the encoder's default query (two-tower: the training-frequency
             weighted mean of the item vectors; mean pooling: the mean of all item vectors).
-            """)
+            """))
 
     @Option(help: "The index file.")
     var index: String

@@ -15,23 +15,16 @@ struct TDM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tdm",
         abstract: "Train TDM models (product-DNN, DNN, attention-DNN) with their trees on a behaviour log and compare them.",
-        discussion: """
-            TDM protocol: ratings >= --min-rating are positives; 10% of the users are held out for
-            test and 10% for validation (first half of the history in, second half to find). Each
-            model starts from the category-ordered tree, trains node embeddings and scorer jointly
-            (a positive per level, random negatives per level), re-clusters the tree on the learned
-            leaves and trains again while validation recall@50 rises. Each trained model is written
-            as an index (<out>/<kind>.arbor) that `arbor query --index ... --history ...` serves and
-            `arbor inspect --index ...` describes (model, data, epochs, tree rounds, validation).
-            With --amazon-train/--amazon-valid instead of --inter: the Amazon Books demo (train on the
-            training users, history -> held-out items for the others, half validation, half test).
-            With --synthetic N: generated users with several planted interests each, where a single
-            mean vector cannot serve them; an oracle that knows the interests bounds what is possible.
+        discussion: paragraphs("""
+            TDM protocol: ratings >= --min-rating are positives; 10% of the users are held out for test and 10% for validation (first half of the history in, second half to find). Each model starts from the category-ordered tree, trains node embeddings and scorer jointly (a positive per level, random negatives per level), re-clusters the tree on the learned leaves and trains again while validation recall@50 rises. Each trained model is written as an index (<out>/<kind>.arbor, or <kind>-seed<N>.arbor for several seeds) that `arbor query --index ... --history ...` serves and `arbor inspect --index ...` describes (model, data, epochs, tree rounds, validation).
+
+            With --amazon-train/--amazon-valid instead of --inter: the Amazon Books demo (train on the training users, history -> held-out items for the others, half validation, half test). With --synthetic N: generated users with several planted interests each, where a single mean vector cannot serve them; an oracle that knows the interests bounds what is possible.
+
             Examples:
               arbor tdm --inter ml-100k.inter --items ml-100k.item --kinds inner-product,attention --seeds 0,1,2 --out tdm/
               arbor tdm --amazon-train train_demo.txt --amazon-valid valid_part-0.txt --out tdm-amazon/
               arbor tdm --synthetic 5000 --kinds inner-product,attention --seeds 0,1,2 --out tdm-synthetic/
-            """)
+            """))
 
     @Option(help: "RecBole .inter file.")
     var inter: String?

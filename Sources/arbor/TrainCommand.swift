@@ -14,7 +14,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train the two-tower (YouTube-DNN) model and build a tree on its item vectors.",
-        discussion: """
+        discussion: paragraphs("""
             Trains on every prefix -> next item of the training users, with early
             stopping on validation NDCG@10 (leave-last-out) or Recall@50 (hold-out),
             then benchmarks popularity, the exact flat scan and the tree on the
@@ -31,7 +31,7 @@ struct Train: ParsableCommand {
             <out>/checkpoints/{last,best}.ttw, <out>/report.md and
             <out>/training.json; with --index, an index whose encoder
             ("two-tower") turns a behaviour list into the query vector.
-            """)
+            """))
 
     @Option(help: "RecBole .inter file (user_id, item_id, rating, timestamp).")
     var inter: String?
