@@ -101,17 +101,27 @@ public enum AttentionPoolingKernel {
         precondition(sampleOfRow.allSatisfy { (0..<s.samples).contains($0) }, "attention pooling: sample index out of range")
     }
 
+    /// What the forward pass yields, and keeps for the backward pass.
+    public struct Forward: Sendable {
+        /// Attention weights, `R × L` (0 on padding).
+        public let weights: [Float]
+        /// Pooled behaviours, `R × d`.
+        public let pooled: [Float]
+        /// The per-sample and per-node terms of the first layer, reused by the backward pass.
+        let terms: Terms
+    }
+
     /// The forward pass: attention weights (`R × L`, 0 on padding) and pooled vectors (`R × d`).
     /// - Precondition: the arrays match `shape` and every `sampleOfRow` entry is in `0 ..< B`.
     public static func forward(
         shape s: Shape, history: [Float], mask: [Float], sampleOfRow: [Int], node: [Float], weights: Weights
-    ) -> (weights: [Float], pooled: [Float]) {
+    ) -> Forward {
         check(s, history: history, mask: mask, sampleOfRow: sampleOfRow, node: node, weights: weights)
         let d = s.dimension, h = s.hidden, l = s.length
         var attention = [Float](repeating: 0, count: s.rows * l)
         var pooled = [Float](repeating: 0, count: s.rows * d)
-        guard s.rows > 0 else { return (attention, pooled) }
         let terms = Terms(s, history: history, node: node, w1: weights.w1)
+        guard s.rows > 0 else { return Forward(weights: attention, pooled: pooled, terms: terms) }
         let chunk = min(chunkRows, s.rows)
         var pair = [Float](repeating: 0, count: chunk * l * d)
         var pre = [Float](repeating: 0, count: chunk * l * h)
@@ -153,19 +163,21 @@ public enum AttentionPoolingKernel {
                 }
             }
         }
-        return (attention, pooled)
+        return Forward(weights: attention, pooled: pooled, terms: terms)
     }
 
     /// The backward pass: every input's gradient given `pooledGradient` (`R × d`, ∂loss/∂pooled)
-    /// and the `attention` weights returned by ``forward(shape:history:mask:sampleOfRow:node:weights:)``
-    /// for the same inputs. Same cost as about two forward passes.
-    /// - Precondition: as for the forward pass; `attention` is `R × L` and `pooledGradient` `R × d`.
+    /// and what ``forward(shape:history:mask:sampleOfRow:node:weights:)`` returned for the same
+    /// inputs (its weights and first-layer terms are reused; the pre-activations are recomputed).
+    /// Same cost as about two forward passes.
+    /// - Precondition: as for the forward pass; `pooledGradient` is `R × d`.
     public static func backward(
         shape s: Shape, history: [Float], mask: [Float], sampleOfRow: [Int], node: [Float], weights: Weights,
-        attention: [Float], pooledGradient: [Float]
+        forward: Forward, pooledGradient: [Float]
     ) -> Gradients {
         check(s, history: history, mask: mask, sampleOfRow: sampleOfRow, node: node, weights: weights)
         let d = s.dimension, h = s.hidden, l = s.length
+        let attention = forward.weights
         precondition(attention.count == s.rows * l && pooledGradient.count == s.rows * d,
                      "attention pooling: backward arrays do not match \(s)")
         var gHistory = [Float](repeating: 0, count: history.count), gNode = [Float](repeating: 0, count: node.count)
@@ -175,7 +187,7 @@ public enum AttentionPoolingKernel {
             return Gradients(history: gHistory, node: gNode, w1: gW1, b1: gB1, slopes: gSlopes, w2: gW2, b2: 0)
         }
         let slopes = weights.slopes, w2 = weights.w2
-        let terms = Terms(s, history: history, node: node, w1: weights.w1)
+        let terms = forward.terms
         let chunk = min(chunkRows, s.rows)
         var pair = [Float](repeating: 0, count: chunk * l * d)
         var pre = [Float](repeating: 0, count: chunk * l * h)
@@ -305,7 +317,7 @@ public enum AttentionPoolingKernel {
 
     /// The per-sample and per-node terms of the first layer: `e·W₁ₑ` (`B·L × h`) and `n·W₁ₙ`
     /// (`R × h`), two GEMMs.
-    private struct Terms {
+    struct Terms: Sendable {
         var history: [Float]
         var node: [Float]
 
@@ -316,6 +328,7 @@ public enum AttentionPoolingKernel {
             w1.withUnsafeBufferPointer { w in
                 e.withUnsafeBufferPointer { pe in
                     history.withUnsafeMutableBufferPointer { out in
+                        guard s.samples > 0 else { return }
                         BLAS.gemm(transposeA: false, transposeB: false, m: s.samples * s.length, n: h, k: d,
                                   a: pe.baseAddress!, lda: d, b: w.baseAddress!, ldb: h, c: out.baseAddress!, ldc: h)
                     }

@@ -139,9 +139,9 @@ struct TDM: ParsableCommand {
         BLAS.threads = 1
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         // The log is read once; each seed splits it anew.
-        let load: (UInt64) throws -> TDMExperimentData
+        // Each seed's data, and for generated users the oracle's row.
+        let load: (UInt64) throws -> (data: TDMExperimentData, oracle: TDMMethodResult?)
         let source: String
-        var oracles: [UInt64: TDMMethodResult] = [:]
         if let synthetic {
             let itemCount = synthetic
             load = { seed in
@@ -151,21 +151,21 @@ struct TDM: ParsableCommand {
                                                                                        minHistoryLength: 20, maxHistoryLength: 60, seed: seed))
                 let data = try TDMExperimentData.synthetic(catalog: catalog, users: users, test: .count(300), validation: .count(200),
                                                            seed: seed)
-                oracles[seed] = try TDMEvaluation.evaluate(method: TDMMethodName.oracle, users: data.test,
-                                                           retrieve: TDMEvaluation.syntheticOracle(catalog: catalog, users: users))
-                return data
+                let oracle = try TDMEvaluation.evaluate(method: TDMMethodName.oracle, users: data.test,
+                                                        retrieve: TDMEvaluation.syntheticOracle(catalog: catalog, users: users))
+                return (data, oracle)
             }
             source = "synthetic \(synthetic) items"
         } else if let inter {
             let dataset = try items.map { try RecBoleReader.read(interactions: inter, items: $0) }
                 ?? RecBoleReader.readInteractions(at: inter)
             let name = URL(fileURLWithPath: inter).deletingPathExtension().lastPathComponent
-            load = { seed in try TDMExperimentData.holdOut(name: name, log: dataset.interactions, minRating: minRating, seed: seed) }
+            load = { seed in (try TDMExperimentData.holdOut(name: name, log: dataset.interactions, minRating: minRating, seed: seed), nil) }
             source = inter
         } else {
             let train = try AmazonBooksDemo.readTrain(at: amazonTrain!)
             let heldOut = try AmazonBooksDemo.readValidation(at: amazonValid!)
-            load = { seed in try TDMExperimentData.amazonBooksDemo(train: train, heldOut: heldOut, seed: seed) }
+            load = { seed in (try TDMExperimentData.amazonBooksDemo(train: train, heldOut: heldOut, seed: seed), nil) }
             source = amazonTrain!
         }
         let seedValues = try seedList()
@@ -173,7 +173,7 @@ struct TDM: ParsableCommand {
         var written: [String] = []
         for seed in seedValues {
             if seedValues.count > 1 { note("== seed \(seed) ==") }
-            let data = try load(seed)
+            let (data, oracle) = try load(seed)
             var config = TDMExperimentConfig(dimension: dimension, maxHistory: history, attentionMaxHistory: attentionHistory,
                                              beamWidth: beam, seed: seed)
             config.kinds = kinds.split(separator: ",").compactMap { TDMScorerKind(rawValue: String($0)) }
@@ -184,7 +184,7 @@ struct TDM: ParsableCommand {
                                                 learningRate: learningRate, sparseLearningRate: sparseLearningRate,
                                                 patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)
             var report = try TDMExperiment.run(data: data, config: config) { line in note(line) }
-            if let oracle = oracles[seed] { report.results.append(oracle) }
+            if let oracle { report.results.append(oracle) }
             // One index per model and seed: <kind>.arbor for a single seed, <kind>-seed<N>.arbor for several.
             for kind in config.kinds {
                 guard let model = report.models[kind] else { continue }

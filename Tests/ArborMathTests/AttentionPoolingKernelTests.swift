@@ -28,7 +28,7 @@ import Testing
                             w2: draw(s.hidden), b2: 0.2)
         }
 
-        func forward() -> (weights: [Float], pooled: [Float]) {
+        func forward() -> AttentionPoolingKernel.Forward {
             AttentionPoolingKernel.forward(shape: shape, history: history, mask: mask, sampleOfRow: sampleOfRow,
                                            node: node, weights: weights)
         }
@@ -92,7 +92,7 @@ import Testing
         let f = base.forward()
         let g = AttentionPoolingKernel.backward(shape: base.shape, history: base.history, mask: base.mask,
                                                 sampleOfRow: base.sampleOfRow, node: base.node, weights: base.weights,
-                                                attention: f.weights, pooledGradient: projection)
+                                                forward: f, pooledGradient: projection)
         let step: Float = 3e-3
         func numeric(_ count: Int, _ perturb: (inout Case, Int, Float) -> Void) -> [Double] {
             (0..<count).map { i in

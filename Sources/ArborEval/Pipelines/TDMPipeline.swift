@@ -129,9 +129,9 @@ public struct TDMMethodResult: Sendable, Equatable, Codable {
     /// Mean precision@10.
     public var precision10: Double
     /// Share of users with at least one truth item in the top 10.
-    public var hitRate10: Double = 0
+    public var hitRate10: Double
     /// Share of users with at least one truth item in the top 50.
-    public var hitRate50: Double = 0
+    public var hitRate50: Double
     /// Mean model evaluations (node or item scores) per query.
     public var evaluationsPerQuery: Double
 }
@@ -157,11 +157,9 @@ public enum TDMEvaluation {
             if let v = RankingMetrics.hitRate(retrieved: items, truth: truth, k: 50) { h50.add(v) }
             cost.add(Double(evaluations))
         }
-        var result = TDMMethodResult(method: method, recall10: r10.mean ?? 0, recall50: r50.mean ?? 0,
-                                     precision10: p10.mean ?? 0, evaluationsPerQuery: cost.mean ?? 0)
-        result.hitRate10 = h10.mean ?? 0
-        result.hitRate50 = h50.mean ?? 0
-        return result
+        return TDMMethodResult(method: method, recall10: r10.mean ?? 0, recall50: r50.mean ?? 0,
+                               precision10: p10.mean ?? 0, hitRate10: h10.mean ?? 0, hitRate50: h50.mean ?? 0,
+                               evaluationsPerQuery: cost.mean ?? 0)
     }
 
     /// A retrieval function for the serving model of `model` over its current tree: beam search

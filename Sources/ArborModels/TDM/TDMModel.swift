@@ -298,7 +298,7 @@ public final class TDMModel: Module {
             if cache.gradients == nil {
                 cache.gradients = AttentionPoolingKernel.backward(
                     shape: shape, history: historyValues, mask: mask, sampleOfRow: sampleOfRow, node: nodeValues,
-                    weights: weights, attention: forward.weights, pooledGradient: g)
+                    weights: weights, forward: forward, pooledGradient: g)
             }
             let grads = cache.gradients!
             let source: [Float]
