@@ -91,8 +91,7 @@ struct Bench: ParsableCommand {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter()
-        let (beamList, beamNote) = effectiveBeams(try parseIntList(beams, option: "--beams"), k: k)
-        if let beamNote { note("arbor: " + beamNote) }
+        let beamList = try beamSweep(beams, k: k)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let threadList = try parseIntList(threads, option: "--threads")
         var notes = ["openblas threads 1", "k = \(k)"]

@@ -79,6 +79,14 @@ func effectiveBeams(_ beams: [Int], k: Int) -> (beams: [Int], note: String?) {
     return (result, dropped.isEmpty ? nil : "beams \(dropped.map(String.init).joined(separator: ",")) are narrower than k = \(k) and run as beam \(k); listed once")
 }
 
+/// The beam sweep of a `--beams` option: parsed, narrower beams raised to `k` (see
+/// ``effectiveBeams(_:k:)``), and the note about the dropped ones printed to standard error.
+func beamSweep(_ text: String, k: Int) throws -> [Int] {
+    let (list, dropped) = effectiveBeams(try parseIntList(text, option: "--beams"), k: k)
+    if let dropped { note("arbor: " + dropped) }
+    return list
+}
+
 /// Writes the report files and the recall-against-QPS plot; returns the paths written.
 func writeReport(_ report: BenchmarkReport, k: Int, to directory: String, baseName: String, title: String) throws -> [String] {
     let dir = URL(fileURLWithPath: directory)

@@ -64,8 +64,7 @@ struct Demo: ParsableCommand {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter()
-        let (beamList, beamNote) = effectiveBeams(try parseIntList(beams, option: "--beams"), k: k)
-        if let beamNote { note("arbor: " + beamNote) }
+        let beamList = try beamSweep(beams, k: k)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let total = ContinuousClock.now
 
