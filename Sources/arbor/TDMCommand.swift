@@ -89,6 +89,9 @@ struct TDM: ParsableCommand {
     @Flag(help: "Start the DNN and attention-DNN from the product-DNN's learnt tree and embeddings (train inner-product first).")
     var warmStart = false
 
+    @Flag(inversion: .prefixedNo, help: "Also train the flat product-DNN baseline: a two-tower (YouTube-DNN, sampled softmax, d = 64, last 10 behaviours) on the same training users, scanned exactly; the report gives tree + attention-DNN against it.")
+    var twoTower = true
+
     @Option(help: "Tree rebuild between rounds: recluster (TDM: balanced k-means on the learnt leaves) or reassign (JTM: greedy layer-wise re-assignment with node capacity).")
     var rebuild: String = "recluster"
 
@@ -180,6 +183,7 @@ struct TDM: ParsableCommand {
             config.treeRounds = rounds
             config.rebuild = rebuild == "reassign" ? .reassign(.init()) : .recluster
             config.warmStartFromProduct = warmStart
+            if !twoTower { config.twoTower = nil }
             config.training = TDMTrainingConfig(epochs: epochs, batchSize: batchSize, negatives: .growing(total: negatives),
                                                 learningRate: learningRate, sparseLearningRate: sparseLearningRate,
                                                 patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)

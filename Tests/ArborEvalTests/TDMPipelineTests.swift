@@ -57,12 +57,63 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
         report.results.append(oracle)
         let names = Set(report.results.map(\.method))
         for name in [TDMMethodName.treeProduct, TDMMethodName.treeDNN, TDMMethodName.treeAttention, TDMMethodName.bruteAttention,
-                     TDMMethodName.flatProduct, TDMMethodName.popularity] {
+                     TDMMethodName.flatProduct, TDMMethodName.flatTwoTower, TDMMethodName.popularity] {
             #expect(names.contains(name), "missing \(name)")
         }
         #expect(report.levelRecall.count == report.models[.attention]!.tree.depth)
         let md = TDMExperiment.markdown([report])
         #expect(md.contains("tree + attention-DNN") && md.contains("per level"))
+        #expect(md.contains("tree + attention-DNN / flat product-DNN (two-tower): recall@10"))
+        // Without the two-tower, its row and ratio are left out.
+        var noTwoTower = config
+        noTwoTower.twoTower = nil
+        noTwoTower.kinds = [.innerProduct]
+        let lean = try TDMExperiment.run(data: data, config: noTwoTower)
+        #expect(lean.result(TDMMethodName.flatTwoTower) == nil && lean.result(TDMMethodName.flatProduct) != nil)
+    }
+
+    /// The two-tower baseline trains on the TDM run's catalogue and training sequences and is
+    /// evaluated on its held-out users; its flat retriever ranks every item by encoder · item
+    /// vector with the history left out.
+    @Test func twoTowerBaselineSeesTheTDMData() throws {
+        let (_, _, data) = try smallSynthetic()
+        let tt = try TwoTowerData(tdm: data)
+        #expect(tt.catalog.ids == data.items)
+        #expect(tt.sequences.map { $0.map { tt.catalog.ids[$0] } } == data.sequences)
+        #expect(tt.trainCounts == data.popularity)
+        #expect(tt.test.map(\.user) == data.test.map(\.user) && tt.validation.map(\.user) == data.validation.map(\.user))
+        #expect(tt.test.map(\.truth) == data.test.map { Set($0.truth) })
+        #expect(tt.test.allSatisfy { $0.excluded == Set($0.history) })
+
+        var options = TwoTowerExperimentOptions(protocol: .userHoldOut)
+        options.dimension = 8
+        options.training.epochs = 1
+        let trained = try TwoTowerExperiment.train(data: tt, options: options)
+        let retrieve = try TDMEvaluation.flatRetriever(twoTower: trained.encoder, items: trained.itemVectors, ids: tt.catalog.ids, k: 10)
+        for user in data.test.prefix(3) {
+            let (items, evaluations) = try retrieve(user)
+            let u = try trained.encoder.encode(history: user.history).vector
+            let seen = Set(user.history)
+            var scored: [(id: ItemID, score: Float)] = []
+            for r in 0..<tt.catalog.count where !seen.contains(tt.catalog.ids[r]) {
+                var dot: Float = 0
+                for (a, b) in zip(u, trained.itemVectors.row(r)) { dot += a * b }
+                scored.append((tt.catalog.ids[r], dot))
+            }
+            scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+            let expected = scored.prefix(10).map(\.id)
+            #expect(evaluations == tt.catalog.count)
+            #expect(Set(items).isDisjoint(with: seen))
+            // Same top-10 up to float rounding of near ties: compare as sets of the first 8.
+            #expect(Set(items.prefix(8)).isSubset(of: Set(expected)), "user \(user.user)")
+        }
+    }
+
+    /// A TDM data set whose training users have no two events gives the two-tower no sample: a typed error.
+    @Test func twoTowerBaselineWithoutSamplesIsATypedError() throws {
+        var (_, _, data) = try smallSynthetic()
+        data.sequences = data.sequences.map { Array($0.prefix(1)) }
+        #expect(throws: TwoTowerError.self) { _ = try TwoTowerData(tdm: data) }
     }
 
     /// Warm start: the attention-DNN starts from the product-DNN's learnt tree, node and behaviour

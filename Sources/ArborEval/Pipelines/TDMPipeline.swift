@@ -190,13 +190,28 @@ public enum TDMEvaluation {
     }
 
     /// The flat exact inner-product scan over `model`'s leaf (item) embeddings with the model's
-    /// mean-pooled user vector (the flat product-DNN baseline). `model` should be an inner-product model.
+    /// mean-pooled user vector (the TDM-trained product model, scanned flat). `model` should be an
+    /// inner-product model.
     public static func flatRetriever(model: TDMModel, k: Int = 50) throws -> (HeldOutUser) throws -> (items: [ItemID], evaluations: Int) {
         let (leaves, ids) = model.leafEmbeddings()
-        let flat = try FlatRetriever(items: leaves, ids: ids)
         let encoder = try model.encoder()
+        return try flatRetriever(items: leaves, ids: ids, k: k) { try encoder.encode(history: $0).vector }
+    }
+
+    /// The flat exact inner-product scan over a two-tower's item vectors (`items.count × d`, row `r`
+    /// = `ids[r]`) with its encoder's user vector: the flat product-DNN (YouTube-DNN) baseline.
+    public static func flatRetriever(twoTower encoder: TwoTowerEncoder, items: Matrix, ids: [ItemID],
+                                     k: Int = 50) throws -> (HeldOutUser) throws -> (items: [ItemID], evaluations: Int) {
+        try flatRetriever(items: items, ids: ids, k: k) { try encoder.encode(history: $0).vector }
+    }
+
+    /// The exact flat scan of `items` with the user vector `userVector(history)`; the history is excluded.
+    private static func flatRetriever(
+        items: Matrix, ids: [ItemID], k: Int, userVector: @escaping ([ItemID]) throws -> [Float]
+    ) throws -> (HeldOutUser) throws -> (items: [ItemID], evaluations: Int) {
+        let flat = try FlatRetriever(items: items, ids: ids)
         return { user in
-            let q = Query(vector: try encoder.encode(history: user.history).vector, excluded: Set(user.history))
+            let q = Query(vector: try userVector(user.history), excluded: Set(user.history))
             let r = try flat.search(q, parameters: .init(k: k))
             return (r.items.map(\.item), r.statistics.modelEvaluations)
         }

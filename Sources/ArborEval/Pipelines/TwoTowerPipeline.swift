@@ -96,11 +96,13 @@ public struct TwoTowerData: Sendable {
         let catalog = try TwoTowerCatalog(ids: Array(all), categories: itemCategories)
         let (sequences, counts) = trainingSequences(split.train, catalog: catalog)
         let samples = try TwoTowerSamples(sequences: sequences, itemCount: catalog.count)
-        func cases(_ users: [HeldOutUser]) -> [TwoTowerEvalCase] {
-            users.map { TwoTowerEvalCase(user: $0.user, history: $0.history, truth: Set($0.truth), excluded: Set($0.history)) }
-        }
         return TwoTowerData(protocolName: "user hold-out (TDM)", catalog: catalog, sequences: sequences, samples: samples,
                             trainCounts: counts, validation: cases(split.validation), test: cases(split.test))
+    }
+
+    /// Held-out users as evaluation cases: the history is the input and is excluded from the ranking.
+    static func cases(_ users: [HeldOutUser]) -> [TwoTowerEvalCase] {
+        users.map { TwoTowerEvalCase(user: $0.user, history: $0.history, truth: Set($0.truth), excluded: Set($0.history)) }
     }
 
     /// Each user's events of `log` as catalogue rows, oldest first (users without events are left
@@ -134,9 +136,6 @@ public struct TwoTowerData: Sendable {
         let (sequences, counts) = trainingSequences(train.interactions, catalog: catalog)
         let samples = try TwoTowerSamples(sequences: sequences, itemCount: catalog.count)
         let (validation, test) = heldOut.splitValidationTest(seed: seed)
-        func cases(_ users: [HeldOutUser]) -> [TwoTowerEvalCase] {
-            users.map { TwoTowerEvalCase(user: $0.user, history: $0.history, truth: Set($0.truth), excluded: Set($0.history)) }
-        }
         return TwoTowerData(protocolName: "Amazon Books demo (history -> held-out items)", catalog: catalog,
                             sequences: sequences, samples: samples, trainCounts: counts,
                             validation: cases(validation), test: cases(test))
@@ -171,6 +170,21 @@ public struct TwoTowerData: Sendable {
             let split = try UserHoldOutSplit.make(from: kept, test: holdOut.test, validation: holdOut.validation, seed: holdOutSeed)
             return try userHoldOut(split: split, itemCategories: categories)
         }
+    }
+}
+
+extension TwoTowerData {
+    /// The data of a TDM experiment (``TDMExperimentData``) for the two-tower: the same catalogue
+    /// (every leaf of the TDM tree), the same training sequences, and the same validation and test
+    /// users, so the two-tower's flat scan is evaluated on exactly the users the TDM models are.
+    /// - Throws: ``TwoTowerError/noTrainingSamples(reason:)`` when no training user has two events.
+    public init(tdm data: TDMExperimentData) throws(TwoTowerError) {
+        let catalog = try TwoTowerCatalog(ids: data.items, categories: nil)
+        // Every sequence item is a leaf of the TDM data (its catalogue is the whole log's).
+        let sequences = data.sequences.map { $0.map { catalog.row(of: $0)! } }
+        self.init(protocolName: data.protocolName, catalog: catalog, sequences: sequences,
+                  samples: try TwoTowerSamples(sequences: sequences, itemCount: catalog.count),
+                  trainCounts: data.popularity, validation: Self.cases(data.validation), test: Self.cases(data.test))
     }
 }
 
@@ -365,15 +379,26 @@ public struct TwoTowerExperimentResult: Sendable {
 /// vectors, and benchmark popularity, the exact flat scan and the tree (at each beam) on the test
 /// users with ``BenchmarkRunner`` (one search per k, seen items excluded).
 public enum TwoTowerExperiment {
-    /// Runs the experiment.
-    /// - Parameters:
-    ///   - onEpoch: called after each training epoch (for printing progress).
+    /// What ``train(data:options:progress:cancellation:onEpoch:)`` returns.
+    public struct Trained {
+        /// The model configuration.
+        public var config: TwoTowerConfig
+        /// The training run.
+        public var report: TwoTowerTrainingReport
+        /// The user encoder of the trained model (logQ-corrected with the training target counts).
+        public var encoder: TwoTowerEncoder
+        /// `itemCount × d` item vectors, row `r` = `data.catalog.ids[r]`.
+        public var itemVectors: Matrix
+    }
+
+    /// Trains a two-tower on `data`'s samples (from `options.initialWeights` when set), stopping
+    /// early on `options.validationMetric@validationK` of the validation users (none: epoch limit).
     /// - Throws: ``TwoTowerError`` (training, NaN loss, initial weights of another catalogue or
-    ///   shape), ``ArborError`` (tree, benchmark), `CancellationError`.
-    public static func run(
+    ///   shape), `CancellationError`.
+    public static func train(
         data: TwoTowerData, options: TwoTowerExperimentOptions, progress: some ProgressReporter = SilentProgress(),
         cancellation: CancellationFlag? = nil, onEpoch: ((TwoTowerEpochStats) -> Void)? = nil
-    ) throws -> TwoTowerExperimentResult {
+    ) throws -> Trained {
         let config = options.config(for: data.catalog)
         let model = try TwoTowerModel(config: config, catalog: data.catalog, seed: options.training.seed)
         if let initial = options.initialWeights {
@@ -386,7 +411,6 @@ public enum TwoTowerExperiment {
             }
             try model.load(initial.tensors)
         }
-        guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
         let trainer = try TwoTowerTrainer(model: model, options: options.training)
         let frequencies = data.samples.targetCounts(itemCount: data.catalog.count)
         let validate = data.validation.isEmpty
@@ -395,15 +419,28 @@ public enum TwoTowerExperiment {
                                            itemFrequencies: frequencies)
         let report = try trainer.train(samples: data.samples, validate: validate, progress: progress,
                                        cancellation: cancellation, onEpoch: onEpoch)
-        let encoder = try model.encoder(itemFrequencies: frequencies)
-        let vectors = model.itemVectorMatrix()
+        return Trained(config: config, report: report, encoder: try model.encoder(itemFrequencies: frequencies),
+                       itemVectors: model.itemVectorMatrix())
+    }
+
+    /// Runs the experiment.
+    /// - Parameters:
+    ///   - onEpoch: called after each training epoch (for printing progress).
+    /// - Throws: ``TwoTowerError`` (training, NaN loss, initial weights of another catalogue or
+    ///   shape), ``ArborError`` (tree, benchmark), `CancellationError`.
+    public static func run(
+        data: TwoTowerData, options: TwoTowerExperimentOptions, progress: some ProgressReporter = SilentProgress(),
+        cancellation: CancellationFlag? = nil, onEpoch: ((TwoTowerEpochStats) -> Void)? = nil
+    ) throws -> TwoTowerExperimentResult {
+        guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
+        let trained = try train(data: data, options: options, progress: progress, cancellation: cancellation, onEpoch: onEpoch)
+        let (config, report, encoder, vectors) = (trained.config, trained.report, trained.encoder, trained.itemVectors)
         let ids = data.catalog.ids
         let treeStart = ContinuousClock.now
         let tree = try TreeBuilder.balancedKMeans(embeddings: vectors, items: ids, options: options.tree,
                                                   progress: progress, cancellation: cancellation)
         let treeSeconds = twoTowerSeconds(since: treeStart)
 
-        guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
         let encoded = try encoder.encode(histories: data.test.map(\.history))
         let queries = zip(encoded, data.test).map { Query(vector: $0.vector, history: $1.history, excluded: $1.excluded) }
         let pop = PopularityRetriever(counts: data.trainCounts, name: "popularity")
@@ -430,7 +467,7 @@ public enum TwoTowerExperiment {
             dataset: .init(name: "", items: ids.count, trainUsers: data.sequences.count, trainInteractions: data.trainEvents,
                            trainSamples: data.samples.count, validationUsers: data.validation.count, testUsers: data.test.count),
             protocolName: data.protocolName, seed: t.seed, epochsRun: report.epochs.count, bestEpoch: report.bestEpoch,
-            validationMetric: validate == nil ? nil : "\(options.validationMetric.shortName.lowercased())@\(options.validationK)",
+            validationMetric: data.validation.isEmpty ? nil : "\(options.validationMetric.shortName.lowercased())@\(options.validationK)",
             validationValue: report.bestMetric, negatives: negativesSummary(t),
             optimizer: "adam (dense) + \(t.embeddingOptimizer.rawValue) (embeddings)", learningRate: t.learningRate,
             embeddingLearningRate: t.embeddingLearningRate ?? t.learningRate, trainingSeconds: report.wallSeconds)
