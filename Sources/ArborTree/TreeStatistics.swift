@@ -20,6 +20,9 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
         public var maxItems: Int
         /// Nodes with exactly one child (chains that carry a short branch down to the leaf level).
         public var singleChildNodes: Int
+        /// `childCounts[c]` = nodes of this level with exactly `c` children (`maxChildren + 1`
+        /// entries; `[1]` at the leaves: one node count per leaf with 0 children).
+        public var childCounts: [Int]
     }
 
     /// Index of the leaf level.
@@ -52,16 +55,20 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
         itemCount = leaves
         var items = [Int](repeating: 1, count: leaves)
         var result: [Level] = [Level(level: view.depth, nodes: leaves, minChildren: 0, maxChildren: 0,
-                                     minItems: 1, maxItems: 1, singleChildNodes: 0)]
+                                     minItems: 1, maxItems: 1, singleChildNodes: 0, childCounts: [leaves])]
         var total = leaves
         for level in stride(from: view.depth - 1, through: 0, by: -1) {
             let count = view.nodeCount(level: level)
             total += count
             var next = [Int](repeating: 0, count: count)
             var summary = Level(level: level, nodes: count, minChildren: .max, maxChildren: 0,
-                                minItems: .max, maxItems: 0, singleChildNodes: 0)
+                                minItems: .max, maxItems: 0, singleChildNodes: 0, childCounts: [])
             for node in 0..<count {
                 let kids = view.children(of: node, level: level)
+                if kids.count >= summary.childCounts.count {
+                    summary.childCounts.append(contentsOf: repeatElement(0, count: kids.count + 1 - summary.childCounts.count))
+                }
+                summary.childCounts[kids.count] += 1
                 summary.minChildren = min(summary.minChildren, kids.count)
                 summary.maxChildren = max(summary.maxChildren, kids.count)
                 if kids.count == 1 { summary.singleChildNodes += 1 }
@@ -74,6 +81,29 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
         }
         nodeCount = total
         levels = result.reversed()
+    }
+
+    /// The most model evaluations one beam search of width `beamWidth` makes on this tree: going
+    /// down from the root, the beam holds at most `min(beamWidth, nodes)` nodes of each level and
+    /// scores all their children, so level `l + 1` costs at most the children of the `beamWidth`
+    /// nodes of level `l` with the most children. The sum over levels is the cost model of beam
+    /// search: exact when every node of a level has the same number of children (a balanced
+    /// tree), an upper bound otherwise. With fan-out `f` it is about `B·f` per level below the
+    /// first level with more than `B` nodes, so cost grows as `B·f·log_f(N / B)`, not `log N`.
+    /// O(depth · fan-out).
+    /// - Precondition: `beamWidth >= 1`.
+    public func beamEvaluationBound(beamWidth: Int) -> Int {
+        precondition(beamWidth >= 1, "beam width must be at least 1")
+        var total = 0
+        for level in levels.dropLast() {
+            var slots = min(beamWidth, level.nodes)
+            for c in stride(from: level.childCounts.count - 1, through: 0, by: -1) where slots > 0 {
+                let take = min(slots, level.childCounts[c])
+                total += take * c
+                slots -= take
+            }
+        }
+        return total
     }
 
     /// A table of the levels, as `arbor inspect` prints it.

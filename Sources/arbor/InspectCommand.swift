@@ -47,6 +47,9 @@ struct Inspect: ParsableCommand {
         }
         let stats = try reader.withView { view in TreeStatistics(view: copy view, fanOut: h.fanOut) }
         print(stats)
+        let beams = [100, 200, 400, 800]
+        print("beam search cost, model evaluations per query at most: "
+              + beams.map { "beam \($0): \(stats.beamEvaluationBound(beamWidth: $0))" }.joined(separator: ", "))
         if verify {
             let v = ContinuousClock.now
             try reader.verify()

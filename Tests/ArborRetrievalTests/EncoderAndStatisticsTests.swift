@@ -2,6 +2,7 @@ import Testing
 import ArborMath
 import ArborTree
 import ArborModels
+import ArborRetrieval
 
 @Suite struct MeanPoolingEncoderTests {
     let vectors = try! Matrix(rows: 3, cols: 2, values: [1, 0, 0, 1, 1, 1])
@@ -55,5 +56,38 @@ import ArborModels
         #expect(s.levels[1].nodes == 3 && s.levels[1].minItems == 3 && s.levels[1].maxItems == 4)
         #expect(abs(s.leafOccupancy - 10.0 / 27) < 1e-9)
         #expect(s.levels.allSatisfy { $0.maxChildren <= 3 })
+        #expect(s.levels.dropLast().map { $0.childCounts.reduce(0, +) } == s.levels.dropLast().map(\.nodes))
+    }
+
+    /// The beam cost model: on a complete tree beam search makes exactly the bound's evaluations;
+    /// on a ragged one never more, and a beam as wide as the widest level scores every node once.
+    @Test func beamEvaluationBoundIsTheBeamSearchCost() throws {
+        for (n, fanOut, exact) in [(4096, 4, true), (1000, 16, false), (777, 3, false)] {
+            let tree = try TreeBuilder.balancedKMeans(embeddings: randomMatrix(rows: n, cols: 4, seed: 2),
+                                                      items: (0..<n).map { ItemID(UInt64($0)) },
+                                                      options: .init(fanOut: fanOut))
+            let s = TreeStatistics(view: tree, fanOut: fanOut)
+            let retriever = try TreeRetriever(source: tree, scorer: InnerProductScorer(dimension: 4),
+                                              itemCount: n, dimension: 4)
+            let queries = randomMatrix(rows: 5, cols: 4, seed: 3)
+            let widest = s.levels.map(\.nodes).max()!
+            for beam in [8, 50, widest] {
+                let bound = s.beamEvaluationBound(beamWidth: beam)
+                for q in 0..<queries.rows {
+                    let r = try retriever.search(Query(vector: Array(queries.row(q))), parameters: .init(k: 8, beamWidth: beam))
+                    if exact || beam == widest {
+                        #expect(r.statistics.modelEvaluations == bound, "n \(n) fan-out \(fanOut) beam \(beam)")
+                    } else {
+                        #expect(r.statistics.modelEvaluations <= bound, "n \(n) fan-out \(fanOut) beam \(beam)")
+                    }
+                }
+            }
+            #expect(s.beamEvaluationBound(beamWidth: widest) == s.nodeCount - 1)
+        }
+        // Complete fan-out 4 tree, beam 8: 4 + 16 + 8·4 per level below.
+        let complete = TreeStatistics(view: try TreeBuilder.balancedKMeans(
+            embeddings: randomMatrix(rows: 4096, cols: 4, seed: 2), items: (0..<4096).map { ItemID(UInt64($0)) },
+            options: .init(fanOut: 4)), fanOut: 4)
+        #expect(complete.depth == 6 && complete.beamEvaluationBound(beamWidth: 8) == 4 + 16 + 4 * 32)
     }
 }
