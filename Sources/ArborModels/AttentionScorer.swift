@@ -14,6 +14,9 @@ import Foundation
 /// `m × d × h`, `m × L × d`, and the output InferenceMLP. Histories use the last ``maxHistory`` behaviours;
 /// unknown behaviour ids are skipped and counted, or rejected (``unknownItems``); an empty history
 /// gives `p = 0` (the node term of the InferenceMLP alone then ranks nodes).
+///
+/// With ``positions`` (TDM training's recency embedding), row `r` is added to the `r`-th most
+/// recent kept behaviour before anything else, so `e_j` above reads `e_j + pos_r(j)`.
 public struct AttentionScorer: NodeScorer {
     public let nodeDimension: Int
     /// `B × d`, row-major: embeddings of the behaviour items (rows belong to ``behaviourIDs``).
@@ -26,11 +29,15 @@ public struct AttentionScorer: NodeScorer {
     public let output: InferenceMLP
     public let maxHistory: Int
     public let unknownItems: UnknownItemPolicy
+    /// `P × d` recency embeddings (`P >= maxHistory`; row 0 = the most recent behaviour), or `nil`.
+    public let positions: Matrix?
 
     /// - Throws: ``ArborError`` when shapes do not chain (attention and output MLPs take `3d`
-    ///   inputs and end in one unit), ids repeat, or counts differ.
+    ///   inputs and end in one unit), ids repeat, counts differ, or `positions` is not
+    ///   `P × d` with `P >= maxHistory`.
     public init(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID], attention: InferenceMLP,
-                output: InferenceMLP, maxHistory: Int = 50, unknownItems: UnknownItemPolicy = .ignore) throws {
+                output: InferenceMLP, maxHistory: Int = 50, unknownItems: UnknownItemPolicy = .ignore,
+                positions: Matrix? = nil) throws {
         guard behaviourEmbeddings.cols == d else {
             throw ArborError.dimensionMismatch(field: "behaviour embeddings", expected: d, found: behaviourEmbeddings.cols)
         }
@@ -47,11 +54,21 @@ public struct AttentionScorer: NodeScorer {
         guard maxHistory >= 1 else {
             throw ArborError.invalidArgument(name: "maxHistory", reason: "must be at least 1, got \(maxHistory)")
         }
+        if let positions {
+            guard positions.cols == d else {
+                throw ArborError.dimensionMismatch(field: "attention positions", expected: d, found: positions.cols)
+            }
+            guard positions.rows >= maxHistory else {
+                throw ArborError.invalidArgument(name: "attention positions",
+                                                 reason: "\(positions.rows) rows for a history of up to \(maxHistory)")
+            }
+        }
         var map = [ItemID: Int32](minimumCapacity: behaviourIDs.count)
         for (i, id) in behaviourIDs.enumerated() where map.updateValue(Int32(i), forKey: id) != nil {
             throw ArborError.duplicateItem(id)
         }
         nodeDimension = d
+        self.positions = positions
         self.behaviourEmbeddings = behaviourEmbeddings
         self.behaviourIDs = behaviourIDs
         rowOf = map
@@ -81,7 +98,13 @@ public struct AttentionScorer: NodeScorer {
         }
         let l = rows.count
         var history = Matrix(rows: l, cols: d)
-        for (j, r) in rows.enumerated() { history.setRow(j, behaviourEmbeddings.row(r)) }
+        for (j, r) in rows.enumerated() {
+            history.setRow(j, behaviourEmbeddings.row(r))
+            if let positions {
+                let rank = l - 1 - j
+                for i in 0..<d { history[j, i] += positions[rank, i] }
+            }
+        }
         let w1 = attention.layers[0].weight
         let h = w1.cols
         // E · W₁ₑ + b₁  (L × h)

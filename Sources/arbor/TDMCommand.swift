@@ -89,6 +89,9 @@ struct TDM: ParsableCommand {
     @Flag(help: "Start the DNN and attention-DNN from the product-DNN's learnt tree and embeddings (train inner-product first).")
     var warmStart = false
 
+    @Flag(help: "The attention-DNN adds a learnt recency embedding to each behaviour (row r to the r-th most recent), so it can weigh recent behaviours apart from old ones; stored in the index as attention.positions.")
+    var recency = false
+
     @Flag(inversion: .prefixedNo, help: "Also train the flat product-DNN baseline: a two-tower (YouTube-DNN, sampled softmax, d = 64, last 10 behaviours) on the same training users, scanned exactly; the report gives tree + attention-DNN against it.")
     var twoTower = true
 
@@ -184,6 +187,7 @@ struct TDM: ParsableCommand {
             config.rebuild = rebuild == "reassign" ? .reassign(.init()) : .recluster
             config.warmStartFromProduct = warmStart
             if !twoTower { config.twoTower = nil }
+            config.recencyEmbedding = recency
             config.training = TDMTrainingConfig(epochs: epochs, batchSize: batchSize, negatives: .growing(total: negatives),
                                                 learningRate: learningRate, sparseLearningRate: sparseLearningRate,
                                                 patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)

@@ -58,6 +58,44 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         }
     }
 
+    /// The attention model's recency embedding travels through the index; a positions tensor that
+    /// is not `P × d` with `P >= maxHistory` is a typed error naming it.
+    @Test func recencyEmbeddingRoundTripAndBadShapes() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.attention, recency: true)
+        _ = try TDMTrainer(config: .init(epochs: 1, batchSize: 16, negatives: .constant(2), seed: 1))
+            .train(model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6))
+        let path = tempPath("recency")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try model.writeIndex(to: path)
+        guard case .attention(let loaded) = try TDMServingModel.load(from: IndexReader(path: path)) else {
+            Issue.record("not an attention model"); return
+        }
+        #expect(loaded.positions == model.positions?.matrix)
+        let nodes = try IndexReader(path: path).loadLayout().levels[2].embeddings
+        var a = try loaded.makeSession(for: Query(history: [100, 103, 104]))
+        var b = try model.attentionScorer().makeSession(for: Query(history: [100, 103, 104]))
+        var x: [Float] = [], y: [Float] = []
+        a.score(nodes: nodes, level: 2, into: &x)
+        b.score(nodes: nodes, level: 2, into: &y)
+        #expect(x == y)
+
+        var tensors = try model.servingTensors()
+        let i = try #require(tensors.firstIndex { $0.name == "attention.positions" })
+        let ids = model.items
+        // Fewer rows than the history the scorer keeps.
+        tensors[i] = .init(name: "attention.positions", shape: [2, toy.d], values: Array(tensors[i].values.prefix(2 * toy.d)))
+        let short = captureError { _ = try AttentionScorer(dimension: toy.d, namedTensors: tensors, behaviourIDs: ids) }
+        guard case .weightsDoNotMatchScorerKind(_, let reason)? = short as? TDMError else {
+            Issue.record("wrong error \(String(describing: short))"); return
+        }
+        #expect(reason.contains("attention positions"))
+        // Not 2-D.
+        tensors[i] = .init(name: "attention.positions", shape: [6 * toy.d], values: Array(repeating: 0, count: 6 * toy.d))
+        let flat = captureError { _ = try AttentionScorer(dimension: toy.d, namedTensors: tensors, behaviourIDs: ids) }
+        #expect((flat as? TDMError).map { "\($0)".contains("attention.positions") } == true)
+    }
+
     /// Asking for a DNN from an attention index (and vice versa) is a typed kind mismatch.
     @Test func scorerKindMismatchIsATypedError() throws {
         let toy = try TDMToyData()

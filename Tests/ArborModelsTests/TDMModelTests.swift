@@ -35,9 +35,9 @@ struct TDMToyData {
         sequences = seqs
     }
 
-    func model(_ kind: TDMScorerKind, seed: UInt64 = 3, maxHistory: Int = 6) throws -> TDMModel {
+    func model(_ kind: TDMScorerKind, seed: UInt64 = 3, maxHistory: Int = 6, recency: Bool = false) throws -> TDMModel {
         try TDMModel(config: .init(kind: kind, dimension: d, hidden: [12, 6], attentionHidden: 5, maxHistory: maxHistory,
-                                   embeddingScale: 0.3, seed: seed),
+                                   recencyEmbedding: recency, embeddingScale: 0.3, seed: seed),
                      tree: tree, items: ids)
     }
 }
@@ -81,6 +81,44 @@ func servingScores(_ model: TDMModel, history: [ItemID], level: Int, nodes: [Int
                 for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "\(kind) level \(level): \(x) vs \(y)") }
             }
         }
+    }
+
+    /// The attention model's recency embedding: trained (it leaves zero), and the serving scorer
+    /// adds the same row to the same behaviour as training: the `r`-th most recent kept one, with
+    /// unknown ids and behaviours older than `maxHistory` not counted.
+    @Test func recencyEmbeddingTrainsAndServesAlike() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.attention, recency: true)
+        let positions = try #require(model.positions)
+        #expect(positions.shape == [6, toy.d] && positions.value.allSatisfy { $0 == 0 })
+        #expect(model.sparseParameters.contains { $0 === positions })
+        _ = try TDMTrainer(config: .init(epochs: 2, batchSize: 16, negatives: .constant(2), seed: 1))
+            .train(model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6))
+        #expect(positions.value.contains { $0 != 0 })
+        let scorer = try model.attentionScorer()
+        #expect(scorer.positions?.values == positions.value)
+        let histories: [[ItemID]] = [[100, 102, 104], Array(toy.ids.prefix(9)), [101], [ItemID(9999), 103, ItemID(9998), 105], []]
+        for history in histories {
+            for level in [1, toy.tree.depth] {
+                let nodes = Array(0..<toy.tree.levels[level].nodeCount)
+                let a = try model.scores(history: history, level: level, nodes: nodes)
+                let b = try servingScores(model, history: history, level: level, nodes: nodes)
+                for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "level \(level): \(x) vs \(y)") }
+            }
+        }
+        // The order of the behaviours now matters (without positions attention pools a set).
+        let order = try model.scores(history: [100, 102, 104], level: toy.tree.depth, nodes: [0, 1, 2])
+        let reversed = try model.scores(history: [104, 102, 100], level: toy.tree.depth, nodes: [0, 1, 2])
+        #expect(order != reversed)
+    }
+
+    /// Recency ranks of a padded batch: 0 for the last real behaviour, -1 for padding.
+    @Test func recencyRanksCountFromTheNewestBehaviour() {
+        var batch = TDMBatch(length: 4)
+        _ = batch.appendSample(rows: [7, 8, 9])
+        _ = batch.appendSample(rows: [])
+        _ = batch.appendSample(rows: [1, 2, 3, 4])
+        #expect(batch.recencyRanks == [2, 1, 0, -1, -1, -1, -1, -1, 3, 2, 1, 0])
     }
 
     /// An empty history: attention pools to p = 0 in training and serving alike.

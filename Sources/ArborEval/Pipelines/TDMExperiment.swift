@@ -18,6 +18,9 @@ public struct TDMExperimentConfig: Sendable {
     public var maxHistory: Int
     /// Behaviours per user for the attention model (its training cost grows with it).
     public var attentionMaxHistory: Int
+    /// The attention model adds a learnt recency embedding to each behaviour
+    /// (``TDMModelConfig/recencyEmbedding``). Default false.
+    public var recencyEmbedding: Bool = false
     /// Training settings (shared by the three models).
     public var training: TDMTrainingConfig
     /// Tree-learning rounds (1 = train on the initial tree only).
@@ -222,7 +225,8 @@ public enum TDMExperiment {
         let tree = try warmStart?.layout() ?? data.initialTree(dimension: config.dimension, seed: config.seed)
         let model = try TDMModel(
             config: .init(kind: kind, dimension: config.dimension, hidden: config.hidden,
-                          attentionHidden: config.attentionHidden, maxHistory: history, seed: config.seed),
+                          attentionHidden: config.attentionHidden, maxHistory: history,
+                          recencyEmbedding: kind == .attention && config.recencyEmbedding, seed: config.seed),
             tree: tree, items: data.items)
         if let warmStart {
             guard warmStart.items == data.items else {

@@ -26,6 +26,10 @@ public struct TDMModelConfig: Sendable, Equatable {
     public var attentionHidden: Int
     /// Most recent behaviours a user is represented by (training and serving alike), >= 1.
     public var maxHistory: Int
+    /// Attention only: a learnt recency embedding is added to each behaviour embedding before the
+    /// attention unit (row `r` of `attention.positions` to the `r`-th most recent kept behaviour),
+    /// so the unit can weigh recent behaviours apart from old ones. Default false.
+    public var recencyEmbedding: Bool
     /// Standard deviation of the initial embedding rows (behaviours and nodes).
     public var embeddingScale: Float
     /// Seed of every initial weight.
@@ -33,8 +37,9 @@ public struct TDMModelConfig: Sendable, Equatable {
 
     /// A configuration; defaults follow TDM's MovieLens setting (d = 24, MLP 128-64-24).
     public init(kind: TDMScorerKind, dimension: Int = 24, hidden: [Int] = [128, 64, 24], attentionHidden: Int = 36,
-                maxHistory: Int = 50, embeddingScale: Float = 0.1, seed: UInt64 = 0) {
+                maxHistory: Int = 50, recencyEmbedding: Bool = false, embeddingScale: Float = 0.1, seed: UInt64 = 0) {
         self.kind = kind
+        self.recencyEmbedding = recencyEmbedding
         self.dimension = dimension
         self.hidden = hidden
         self.attentionHidden = attentionHidden
@@ -95,6 +100,18 @@ public struct TDMBatch: Sendable, Equatable {
 
     /// `B × L` mask: 1 for a real behaviour, 0 for padding.
     var mask: [Float] { behaviours.map { $0 >= 0 ? 1 : 0 } }
+
+    /// `B × L` recency rank of each slot: 0 for a sample's most recent (last real) behaviour, 1
+    /// for the one before, …; -1 for padding. O(B·L).
+    var recencyRanks: [Int] {
+        var ranks = [Int](repeating: -1, count: behaviours.count)
+        for s in 0..<sampleCount {
+            let slots = s * length ..< (s + 1) * length
+            let real = behaviours[slots].prefix { $0 >= 0 }.count
+            for j in 0..<real { ranks[slots.lowerBound + j] = real - 1 - j }
+        }
+        return ranks
+    }
 }
 
 /// A trainable TDM model: a tree whose node embeddings are parameters, a behaviour embedding table,
@@ -137,6 +154,9 @@ public final class TDMModel: Module {
     public let attentionUnit: MLP?
     /// Output MLP `3d → hidden… → 1` (kind `.attention`).
     public let output: MLP?
+    /// Recency embeddings `[maxHistory, d]`, sparse rows, starting at zero (kind `.attention` with
+    /// ``TDMModelConfig/recencyEmbedding``): row `r` is added to the `r`-th most recent behaviour.
+    public let positions: Parameter?
 
     /// A model over `tree` (whose embeddings initialise the node table) and the behaviour
     /// vocabulary `items` (each id once; items absent from the tree may appear, e.g. history-only).
@@ -162,14 +182,18 @@ public final class TDMModel: Module {
                                   name: "behaviour", rng: &rng)
         switch config.kind {
         case .innerProduct:
-            dnn = nil; attentionUnit = nil; output = nil
+            dnn = nil; attentionUnit = nil; output = nil; positions = nil
         case .dnn:
             dnn = try MLP(sizes: [3 * d] + config.hidden + [1], activation: .prelu, name: "dnn", rng: &rng)
-            attentionUnit = nil; output = nil
+            attentionUnit = nil; output = nil; positions = nil
         case .attention:
             dnn = nil
             attentionUnit = try MLP(sizes: [3 * d, config.attentionHidden, 1], activation: .prelu, name: "attention", rng: &rng)
             output = try MLP(sizes: [3 * d] + config.hidden + [1], activation: .prelu, name: "output", rng: &rng)
+            positions = config.recencyEmbedding
+                ? try Parameter(name: "attention.positions", shape: [config.maxHistory, d],
+                                values: [Float](repeating: 0, count: config.maxHistory * d), sparse: true)
+                : nil
         }
         let structure = Self.structure(of: tree)
         self.tree = tree
@@ -197,16 +221,17 @@ public final class TDMModel: Module {
         return (start, parents, leaf)
     }
 
-    /// Every trainable parameter: the two embedding tables, then the dense weights.
-    public var parameters: [Parameter] { [nodes, behaviour.table] + denseParameters }
+    /// Every trainable parameter: the embedding tables, then the dense weights.
+    public var parameters: [Parameter] { sparseParameters + denseParameters }
 
     /// The dense (MLP) parameters, for Adam.
     public var denseParameters: [Parameter] {
         (dnn?.parameters ?? []) + (attentionUnit?.parameters ?? []) + (output?.parameters ?? [])
     }
 
-    /// The sparse embedding tables (`nodes.table`, `behaviour.table`), for LazyAdam / Adagrad.
-    public var sparseParameters: [Parameter] { [nodes, behaviour.table] }
+    /// The sparse embedding tables (`nodes.table`, `behaviour.table`, and `attention.positions`
+    /// when present), for LazyAdam / Adagrad.
+    public var sparseParameters: [Parameter] { [nodes, behaviour.table] + (positions.map { [$0] } ?? []) }
 
     /// Embedding width `d`.
     public var dimension: Int { config.dimension }
@@ -266,6 +291,11 @@ public final class TDMModel: Module {
             let x = try tape.concat([u, node, product], axis: -1)                           // R × 3d
             return try tape.reshape(dnn!(x, on: tape), to: [r])
         case .attention:
+            var history = history
+            if let positions {
+                let recent = try tape.gather(positions, indices: batch.recencyRanks, indexShape: [b, l])
+                history = try tape.add(history, recent)
+            }
             let pooled = try attentionPooling(history: history, node: node, batch: batch, mask: mask, on: tape)
             let x = try tape.concat([pooled, node, tape.mul(pooled, node)], axis: -1)
             return try tape.reshape(output!(x, on: tape), to: [r])

@@ -46,6 +46,7 @@ enum TDMTensorNames {
     static let behaviourEmbeddings = "behaviour.embeddings"
     static let behaviourIDs = "behaviour.ids"        // extra value: UInt64 LE per id
     static let maxHistory = "encoder.maxHistory"    // [1]
+    static let positions = "attention.positions"     // [P, d], optional
 }
 
 extension InferenceMLP {
@@ -132,13 +133,14 @@ extension DNNScorer {
 
 extension AttentionScorer {
     /// The weights as named tensors: `attention.<i>.*`, `output.<i>.*`, `behaviour.embeddings`
-    /// `[B, d]` and `encoder.maxHistory` `[1]` (behaviour ids travel apart: ``behaviourIDs``). O(weights).
+    /// `[B, d]`, `encoder.maxHistory` `[1]` and, when present, `attention.positions` `[P, d]`
+    /// (behaviour ids travel apart: ``behaviourIDs``). O(weights).
     public func namedTensors() -> [ArborTree.NamedTensor] {
         attention.namedTensors(prefix: "attention") + output.namedTensors(prefix: "output") + [
             .init(name: TDMTensorNames.behaviourEmbeddings, shape: [behaviourEmbeddings.rows, nodeDimension],
                   values: behaviourEmbeddings.values),
             .init(name: TDMTensorNames.maxHistory, shape: [1], values: [Float(maxHistory)]),
-        ]
+        ] + (positions.map { [.init(name: TDMTensorNames.positions, shape: [$0.rows, $0.cols], values: $0.values)] } ?? [])
     }
 
     /// An attention scorer from ``namedTensors()`` and the behaviour ids (one per embedding row).
@@ -155,10 +157,14 @@ extension AttentionScorer {
         }
         let maxHistory = byName[TDMTensorNames.maxHistory].flatMap { $0.values.first.flatMap { Int(exactly: $0) } }
             .map { min(max($0, 1), 1_000_000) } ?? 50
+        if let p = byName[TDMTensorNames.positions], p.shape.count != 2 {
+            throw .weightsDoNotMatchScorerKind(kind: kind, reason: "'\(TDMTensorNames.positions)' has shape \(p.shape), expected 2-D")
+        }
         do {
             let matrix = try Matrix(rows: e.shape[0], cols: e.shape[1], values: e.values)
+            let positions = try byName[TDMTensorNames.positions].map { try Matrix(rows: $0.shape[0], cols: $0.shape[1], values: $0.values) }
             try self.init(dimension: dimension, behaviourEmbeddings: matrix, behaviourIDs: behaviourIDs, attention: unit,
-                          output: out, maxHistory: maxHistory, unknownItems: unknownItems)
+                          output: out, maxHistory: maxHistory, unknownItems: unknownItems, positions: positions)
         } catch let error as ArborError {
             throw .weightsDoNotMatchScorerKind(kind: kind, reason: error.description)
         } catch { throw .weightsDoNotMatchScorerKind(kind: kind, reason: "\(error)") }
@@ -332,7 +338,7 @@ extension TDMModel {
             return try AttentionScorer(dimension: dimension, behaviourEmbeddings: behaviourMatrix, behaviourIDs: items,
                                        attention: inferenceMLP(attentionUnit, name: "attention"),
                                        output: inferenceMLP(output, name: "output"), maxHistory: config.maxHistory,
-                                       unknownItems: unknownItems)
+                                       unknownItems: unknownItems, positions: positions?.matrix)
         } catch let e as ArborError { throw e } catch { throw .invalidArgument(name: "attention", reason: "\(error)") }
     }
 
