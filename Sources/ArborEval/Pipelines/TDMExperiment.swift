@@ -134,22 +134,8 @@ public enum TDMExperiment {
         // Fail before any training rather than after it: both sets drive the run.
         guard !data.test.isEmpty else { throw ArborError.empty(what: "test users (hold out more users or use a larger log)") }
         guard !data.validation.isEmpty else { throw ArborError.empty(what: "validation users (early stopping needs them)") }
-        if var options = config.twoTower {
-            options.training.seed = config.seed
-            options.tree.seed = config.seed
-            let twoTowerData = try TwoTowerData(tdm: data)
-            let trained = try TwoTowerExperiment.train(data: twoTowerData, options: options) { e in
-                log(String(format: "  [two-tower] e%d loss %.3f %.0f samples/s val %.4f", e.epoch, e.meanLoss, e.samplesPerSecond,
-                           e.validation ?? -1))
-            }
-            log(String(format: "[two-tower] best epoch %d of %d, %.0f s", trained.report.bestEpoch, trained.report.epochs.count,
-                       trained.report.wallSeconds))
-            let flat = try TDMEvaluation.evaluate(
-                method: TDMMethodName.flatTwoTower, users: data.test,
-                retrieve: TDMEvaluation.flatRetriever(twoTower: trained.encoder, items: trained.itemVectors,
-                                                      ids: twoTowerData.catalog.ids))
-            results.append(flat)
-            log(String(format: "%@: R@10 %.4f R@50 %.4f", flat.method, flat.recall10, flat.recall50))
+        if let options = config.twoTower {
+            results.append(try twoTowerBaseline(data: data, options: options, seed: config.seed, log: log))
         }
         let validate = TDMEvaluation.beamRecallValidator(users: data.validation, k: 50, beamWidth: config.beamWidth,
                                                          maxUsers: config.validationUsers)
@@ -213,6 +199,28 @@ public enum TDMExperiment {
                                                   retrieve: TDMEvaluation.popularityRetriever(popularity: data.popularity)))
         return TDMExperimentReport(data: data.name, seed: config.seed, results: results, levelRecall: levelRecall,
                                    rounds: rounds, trainSeconds: seconds, models: models, provenance: provenance)
+    }
+
+    /// The flat product-DNN baseline: a two-tower trained (seed `seed`) on `data`'s training users,
+    /// early-stopped on its validation users, and its exact flat scan evaluated on its test users.
+    /// - Throws: ``TwoTowerError`` from training.
+    static func twoTowerBaseline(data: TDMExperimentData, options: TwoTowerExperimentOptions, seed: UInt64,
+                                 log: @escaping (String) -> Void) throws -> TDMMethodResult {
+        var options = options
+        options.training.seed = seed
+        let twoTowerData = try TwoTowerData(tdm: data)
+        let trained = try TwoTowerExperiment.train(data: twoTowerData, options: options) { e in
+            log(String(format: "  [two-tower] e%d loss %.3f %.0f samples/s val %.4f", e.epoch, e.meanLoss, e.samplesPerSecond,
+                       e.validation ?? -1))
+        }
+        log(String(format: "[two-tower] best epoch %d of %d, %.0f s", trained.report.bestEpoch, trained.report.epochs.count,
+                   trained.report.wallSeconds))
+        let flat = try TDMEvaluation.evaluate(
+            method: TDMMethodName.flatTwoTower, users: data.test,
+            retrieve: TDMEvaluation.flatRetriever(twoTower: trained.encoder, items: trained.itemVectors,
+                                                  ids: twoTowerData.catalog.ids))
+        log(String(format: "%@: R@10 %.4f R@50 %.4f", flat.method, flat.recall10, flat.recall50))
+        return flat
     }
 
     /// The untrained model of `kind` a run starts from: on `data`'s initial (category-ordered)
