@@ -174,6 +174,9 @@ struct TDM: ParsableCommand {
             load = { seed in (try TDMExperimentData.amazonBooksDemo(train: train, heldOut: heldOut, seed: seed), nil) }
             source = amazonTrain!
         }
+        let cancellation = CancellationFlag()
+        Interrupts.install(cancellation)
+        let progress = ProgressPrinter()
         let seedValues = try seedList()
         var reports: [TDMExperimentReport] = []
         var written: [String] = []
@@ -191,7 +194,8 @@ struct TDM: ParsableCommand {
             config.training = TDMTrainingConfig(epochs: epochs, batchSize: batchSize, negatives: .growing(total: negatives),
                                                 learningRate: learningRate, sparseLearningRate: sparseLearningRate,
                                                 patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)
-            var report = try TDMExperiment.run(data: data, config: config) { line in note(line) }
+            var report = try TDMExperiment.run(data: data, config: config, progress: progress,
+                                               cancellation: cancellation) { line in note(line) }
             if let oracle { report.results.append(oracle) }
             // One index per model and seed: <kind>.arbor for a single seed, <kind>-seed<N>.arbor for several.
             for kind in config.kinds {

@@ -199,6 +199,42 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         #expect(Set(model.tree.leafItems) == Set(initial.leafItems))
         try model.tree.validate()
     }
+
+    /// Interrupted in round 2, tree learning throws `CancellationError` and leaves the model with
+    /// round 1's tree and best weights (not the half-trained round 2).
+    @Test func cancelledTreeLearningKeepsTheBestRoundSoFar() throws {
+        let toy = try TDMToyData()
+        let samples = TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6)
+        let trainer = TDMTrainer(config: .init(epochs: 2, batchSize: 16, negatives: .constant(2), seed: 1))
+        // The same run, uninterrupted and stopped after round 1, gives the state to expect.
+        let reference = try toy.model(.innerProduct)
+        var calls = 0
+        _ = try TDMTreeLearning.run(model: reference, samples: samples, trainer: trainer, config: .init(maxRounds: 1)) { _ in
+            calls += 1
+            return [0.3, 0.5][calls - 1]
+        }
+        let model = try toy.model(.innerProduct)
+        let flag = CancellationFlag()
+        calls = 0
+        #expect(throws: CancellationError.self) {
+            _ = try TDMTreeLearning.run(model: model, samples: samples, trainer: trainer, config: .init(maxRounds: 3),
+                                        validate: { _ in
+                                            calls += 1
+                                            if calls == 3 { flag.cancel() }   // first epoch of round 2
+                                            return [0.3, 0.5, 0.9][calls - 1]
+                                        }, cancellation: flag)
+        }
+        #expect(model.tree == reference.tree)
+        #expect(model.parameters.map(\.value) == reference.parameters.map(\.value))
+        // Cancelled before anything ran: the model is untouched.
+        let untouched = try toy.model(.innerProduct)
+        let before = untouched.parameters.map(\.value)
+        #expect(throws: CancellationError.self) {
+            _ = try TDMTreeLearning.run(model: untouched, samples: samples, trainer: trainer, validate: { _ in 0 },
+                                        cancellation: flag)
+        }
+        #expect(untouched.parameters.map(\.value) == before)
+    }
 }
 
 @Suite(.serialized) struct TDMProvenanceIndexTests {

@@ -121,9 +121,12 @@ public enum TDMMethodName {
 /// learning), evaluated by beam search, against brute force with the same model, the flat exact
 /// inner product with the product-DNN's item embeddings, and popularity.
 public enum TDMExperiment {
-    /// One run on `data`. Progress lines (epochs, rounds) go to `log`.
-    /// - Throws: training and data errors.
+    /// One run on `data`. Summary lines (epochs, rounds, results) go to `log`; the samples of each
+    /// training epoch to `progress`. `cancellation` is checked between training batches: the run
+    /// then stops with `CancellationError` (no report; nothing is written by the run itself).
+    /// - Throws: training and data errors, `CancellationError`.
     public static func run(data: TDMExperimentData, config: TDMExperimentConfig,
+                           progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil,
                            log: @escaping (String) -> Void = { _ in }) throws -> TDMExperimentReport {
         var results: [TDMMethodResult] = []
         var rounds: [TDMScorerKind: [TDMTreeRound]] = [:]
@@ -162,7 +165,7 @@ public enum TDMExperiment {
                     log("  [\(kind.rawValue)] validation recall@50 = \(String(format: "%.4f", v))")
                     return v
                 },
-                progress: EpochLogger(prefix: "  [\(kind.rawValue)]", log: log))
+                progress: PrefixedProgress(prefix: "  [\(kind.rawValue)]", inner: progress), cancellation: cancellation)
             let elapsed = start.duration(to: .now).components
             seconds[kind] = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
             rounds[kind] = report.rounds
@@ -311,12 +314,12 @@ public enum TDMExperiment {
     }
 }
 
-/// Logs the end of each training epoch.
-struct EpochLogger: ProgressReporter, @unchecked Sendable {
+/// Passes training progress to `inner` with the model's name in front of each task.
+struct PrefixedProgress<Inner: ProgressReporter>: ProgressReporter {
     let prefix: String
-    let log: (String) -> Void
-    func report(task: String, done: Int, total: Int) {}
-    func finish(task: String) { log("\(prefix) \(task) done") }
+    let inner: Inner
+    func report(task: String, done: Int, total: Int) { inner.report(task: "\(prefix) \(task)", done: done, total: total) }
+    func finish(task: String) { inner.finish(task: "\(prefix) \(task)") }
 }
 
 // MARK: - Synthetic multi-interest users

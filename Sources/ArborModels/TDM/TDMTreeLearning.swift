@@ -60,18 +60,27 @@ public enum TDMTreeLearning {
     /// - Parameters:
     ///   - validate: the score to maximise (e.g. beam-search recall on validation users); also used
     ///     per epoch inside each round.
+    ///   - progress: each epoch's samples (``TDMTrainer``'s `train epoch <e>`).
+    ///   - cancellation: checked between training batches and before each rebuild; on
+    ///     cancellation the model gets the best round's tree and weights so far (or the current
+    ///     round's best epoch in round 1) and `CancellationError` is thrown.
     /// - Throws: whatever ``TDMTrainer/train(_:samples:validate:progress:cancellation:)`` or
     ///   ``TreeBuilder/balancedKMeans(embeddings:items:categories:options:progress:cancellation:)`` throw.
     /// - Complexity: rounds × (training + O(depth · N · fanOut · d · iterations) for the rebuild).
     public static func run(
         model: TDMModel, samples: [TDMSample], trainer: TDMTrainer, config: TDMTreeLearningConfig = .init(),
-        validate: @escaping (TDMModel) throws -> Double, progress: some ProgressReporter = SilentProgress()
+        validate: @escaping (TDMModel) throws -> Double, progress: some ProgressReporter = SilentProgress(),
+        cancellation: CancellationFlag? = nil
     ) throws -> TDMTreeLearningReport {
         var rounds: [TDMTreeRound] = []
         var best: (round: Int, score: Double, state: TDMModel.State)? = nil
         let start = ContinuousClock.now
         var epochsBefore = 0
         for round in 1...max(1, config.maxRounds) {
+            if let cancellation, cancellation.isCancelled {
+                if let best { try model.restore(best.state) }
+                throw CancellationError()
+            }
             if round > 1, case .reassign(let options) = config.rebuild {
                 try model.replaceTree(TDMReassignment.reassign(model: model, samples: samples, config: options))
             } else if round > 1 {
@@ -93,7 +102,15 @@ public enum TDMTreeLearning {
                 p.trainingSeconds += Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
                 roundTrainer.config.provenance = p
             }
-            let report = try roundTrainer.train(model, samples: samples, validate: validate, progress: progress)
+            let report: TDMTrainingReport
+            do {
+                report = try roundTrainer.train(model, samples: samples, validate: validate, progress: progress,
+                                                cancellation: cancellation)
+            } catch let error as CancellationError {
+                // The trainer restored this round's best epoch; an earlier round may be better still.
+                if let best { try model.restore(best.state) }
+                throw error
+            }
             epochsBefore += report.epochs.count
             let score = try report.bestValidation ?? validate(model)
             rounds.append(TDMTreeRound(round: round, training: report, validation: score))
