@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `arbor`: prepare data, build a tree index, query it, inspect it, benchmark it.
 @main
@@ -18,4 +19,18 @@ struct Arbor: ParsableCommand {
               arbor demo                                          # all of it on an embedded default
             """,
         subcommands: [Demo.self, Generate.self, Train.self, TDM.self, Build.self, Query.self, Inspect.self, Bench.self])
+
+    /// Runs the command; a command stopped by Ctrl-C (SIGINT/SIGTERM, see `Interrupts`) exits with
+    /// status 130 and one line saying so, instead of the generic error report.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch is CancellationError {
+            FileHandle.standardError.write(Data("arbor: stopped on interrupt; files being replaced were left as they were\n".utf8))
+            Foundation.exit(130)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -340,6 +340,9 @@ import Testing
         let r = try Self.run(["build", "--synthetic", "3000000", "--dim", "32", "--out", index.path],
                              interruptAfter: 1.0, signal: signal)
         #expect(r.status != 0)
+        if signal == SIGINT {
+            #expect(r.status == 130 && r.stderr.contains("stopped on interrupt"), "\(r.status): \(r.stderr)")
+        }
         #expect(try Data(contentsOf: index) == before)
         let inspect = try Self.run(["inspect", "--index", index.path, "--verify"])
         #expect(inspect.status == 0, "\(inspect.stderr)")
