@@ -21,7 +21,7 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
         /// Nodes with exactly one child (chains that carry a short branch down to the leaf level).
         public var singleChildNodes: Int
         /// `childCounts[c]` = nodes of this level with exactly `c` children (`maxChildren + 1`
-        /// entries; `[1]` at the leaves: one node count per leaf with 0 children).
+        /// entries; `[nodes]` at the leaves, which have none).
         public var childCounts: [Int]
     }
 
@@ -90,7 +90,8 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
     /// search: exact when every node of a level has the same number of children (a balanced
     /// tree), an upper bound otherwise. With fan-out `f` it is about `B·f` per level below the
     /// first level with more than `B` nodes, so cost grows as `B·f·log_f(N / B)`, not `log N`.
-    /// O(depth · fan-out).
+    /// `beamWidth` is the beam the search runs with: `TreeRetriever` raises it to `k`, and keeps
+    /// one more parent of leaves per excluded item. O(depth · fan-out).
     /// - Precondition: `beamWidth >= 1`.
     public func beamEvaluationBound(beamWidth: Int) -> Int {
         precondition(beamWidth >= 1, "beam width must be at least 1")
