@@ -133,7 +133,7 @@ import Testing
         let inter = try Self.writeToyInter(in: dir)
         let out = dir.appendingPathComponent("tdm")
         let train = try Self.run(["tdm", "--inter", inter.path, "--kinds", "dnn", "--epochs", "1", "--rounds", "2",
-                                  "--samples-per-epoch", "200", "--beam", "20", "--seed", "7", "--out", out.path])
+                                  "--samples-per-epoch", "200", "--beam", "20", "--seed", "7", "--no-two-tower", "--out", out.path])
         #expect(train.status == 0, "\(train.stderr)")
         let index = out.appendingPathComponent("dnn.arbor").path
         let inspect = try Self.run(["inspect", "--index", index])
@@ -177,7 +177,7 @@ import Testing
         let inter = try Self.writeToyInter(in: dir)
         let out = dir.appendingPathComponent("seeds")
         let run = try Self.run(["tdm", "--inter", inter.path, "--kinds", "inner-product", "--epochs", "1", "--rounds", "1",
-                                "--samples-per-epoch", "200", "--beam", "20", "--seeds", "0,3", "--out", out.path])
+                                "--samples-per-epoch", "200", "--beam", "20", "--seeds", "0,3", "--no-two-tower", "--out", out.path])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("2 seed(s) (0, 3)") && run.stdout.contains(" ± "))
         #expect(run.stdout.contains("hit rate@50"))
@@ -204,6 +204,9 @@ import Testing
                                    "--epochs", "1", "--rounds", "1", "--beam", "20", "--out", amazonOut.path])
         #expect(amazon.status == 0, "\(amazon.stderr)")
         #expect(amazon.stdout.contains("### amazon-books-demo") && amazon.stdout.contains("popularity"))
+        // The flat product-DNN baseline (two-tower) is trained beside the TDM models unless --no-two-tower.
+        #expect(amazon.stdout.contains("| flat product-DNN: two-tower (exact IP) |"), "\(amazon.stdout)")
+        #expect(!run.stdout.contains("two-tower"))
         let inspect = try Self.run(["inspect", "--index", amazonOut.appendingPathComponent("inner-product.arbor").path])
         #expect(inspect.stdout.contains("Amazon Books demo"), "\(inspect.stdout)")
         let both = try Self.run(["tdm", "--inter", inter.path, "--amazon-train", train.path, "--amazon-valid", valid.path,
@@ -211,7 +214,8 @@ import Testing
         #expect(both.status != 0 && both.stderr.contains("give exactly one of --inter, --amazon-train and --synthetic"))
         // Planted multi-interest users: the report carries the oracle.
         let synthetic = try Self.run(["tdm", "--synthetic", "200", "--kinds", "inner-product", "--epochs", "1", "--rounds", "1",
-                                      "--samples-per-epoch", "300", "--beam", "20", "--out", dir.appendingPathComponent("syn").path])
+                                      "--samples-per-epoch", "300", "--beam", "20", "--no-two-tower",
+                                      "--out", dir.appendingPathComponent("syn").path])
         #expect(synthetic.status == 0, "\(synthetic.stderr)")
         #expect(synthetic.stdout.contains("### synthetic") && synthetic.stdout.contains("| oracle (true interests) |"))
     }
@@ -221,7 +225,7 @@ import Testing
         let inter = try Self.writeToyInter(in: dir)
         let out = dir.appendingPathComponent("tdm")
         let train = try Self.run(["tdm", "--inter", inter.path, "--kinds", "dnn,attention", "--epochs", "1", "--rounds", "1",
-                                  "--samples-per-epoch", "400", "--beam", "20", "--out", out.path])
+                                  "--samples-per-epoch", "400", "--beam", "20", "--no-two-tower", "--out", out.path])
         #expect(train.status == 0, "\(train.stderr)")
         #expect(train.stdout.contains("tree + attention-DNN"))
         for kind in ["dnn", "attention"] {

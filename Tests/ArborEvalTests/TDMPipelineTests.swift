@@ -124,6 +124,7 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
                                          training: .init(epochs: 1, batchSize: 64, negatives: .constant(2), samplesPerEpoch: 256),
                                          treeRounds: 2, beamWidth: 20, validationUsers: 20, seed: 2, kinds: [.innerProduct])
         config.warmStartFromProduct = true
+        config.twoTower = nil
         let product = try #require(try TDMExperiment.run(data: data, config: config).models[.innerProduct])
         let initial = try data.initialTree(dimension: 8, seed: 2)
         let warm = try TDMExperiment.initialModel(kind: .attention, data: data, config: config, warmStart: product)
