@@ -109,11 +109,20 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
         }
     }
 
-    /// A TDM data set whose training users have no two events gives the two-tower no sample: a typed error.
+    /// A TDM data set whose training users have no two events gives the two-tower no sample, and one
+    /// whose training items are not all among its items is inconsistent: typed errors.
     @Test func twoTowerBaselineWithoutSamplesIsATypedError() throws {
         var (_, _, data) = try smallSynthetic()
+        let full = data
         data.sequences = data.sequences.map { Array($0.prefix(1)) }
         #expect(throws: TwoTowerError.self) { _ = try TwoTowerData(tdm: data) }
+        // A training item outside the data's catalogue (an inconsistent hand-made data set).
+        data = full
+        data.items.removeAll { $0 == data.sequences[0][0] }
+        #expect(throws: TwoTowerError.invalidConfiguration(
+            field: "TDM data", reason: "training item \(full.sequences[0][0]) is not among its items")) {
+            _ = try TwoTowerData(tdm: data)
+        }
     }
 
     /// Warm start: the attention-DNN starts from the product-DNN's learnt tree, node and behaviour

@@ -177,11 +177,23 @@ extension TwoTowerData {
     /// The data of a TDM experiment (``TDMExperimentData``) for the two-tower: the same catalogue
     /// (every leaf of the TDM tree), the same training sequences, and the same validation and test
     /// users, so the two-tower's flat scan is evaluated on exactly the users the TDM models are.
-    /// - Throws: ``TwoTowerError/noTrainingSamples(reason:)`` when no training user has two events.
+    /// - Throws: ``TwoTowerError/noTrainingSamples(reason:)`` when no training user has two events;
+    ///   ``TwoTowerError/invalidConfiguration(field:reason:)`` when a training item is not in `data.items`.
     public init(tdm data: TDMExperimentData) throws(TwoTowerError) {
         let catalog = try TwoTowerCatalog(ids: data.items, categories: nil)
-        // Every sequence item is a leaf of the TDM data (its catalogue is the whole log's).
-        let sequences = data.sequences.map { $0.map { catalog.row(of: $0)! } }
+        var sequences: [[Int]] = []
+        sequences.reserveCapacity(data.sequences.count)
+        for sequence in data.sequences {
+            var rows: [Int] = []
+            rows.reserveCapacity(sequence.count)
+            for id in sequence {
+                guard let row = catalog.row(of: id) else {
+                    throw .invalidConfiguration(field: "TDM data", reason: "training item \(id) is not among its items")
+                }
+                rows.append(row)
+            }
+            sequences.append(rows)
+        }
         self.init(protocolName: data.protocolName, catalog: catalog, sequences: sequences,
                   samples: try TwoTowerSamples(sequences: sequences, itemCount: catalog.count),
                   trainCounts: data.popularity, validation: Self.cases(data.validation), test: Self.cases(data.test))
