@@ -41,23 +41,23 @@ def clean(text):
     return text.replace("\t", " ").replace("\n", " ")
 
 
+def dat_rows(path, layout):
+    """The rows of an ML-1M `::`-separated file, each with the fields `layout` names."""
+    fields = layout.count("::") + 1
+    with open(path, encoding="latin-1") as f:
+        for n, row in enumerate(f, 1):
+            parts = row.rstrip("\n").split("::")
+            if len(parts) != fields:
+                fail(path, n, f"expected {layout}, got {row.strip()!r}")
+            yield parts
+
+
 def ml1m(src):
-    ratings, items = [], []
-    path = os.path.join(src, "ratings.dat")
-    with open(path, encoding="latin-1") as f:
-        for n, row in enumerate(f, 1):
-            parts = row.rstrip("\n").split("::")
-            if len(parts) != 4:
-                fail(path, n, f"expected UserID::MovieID::Rating::Timestamp, got {row.strip()!r}")
-            ratings.append(parts)
-    path = os.path.join(src, "movies.dat")
-    with open(path, encoding="latin-1") as f:
-        for n, row in enumerate(f, 1):
-            parts = row.rstrip("\n").split("::")
-            if len(parts) != 3:
-                fail(path, n, f"expected MovieID::Title::Genres, got {row.strip()!r}")
-            title, year = title_year(parts[1])
-            items.append((parts[0], clean(title), year, genres(parts[2])))
+    ratings = list(dat_rows(os.path.join(src, "ratings.dat"), "UserID::MovieID::Rating::Timestamp"))
+    items = []
+    for movie, title_field, genre_field in dat_rows(os.path.join(src, "movies.dat"), "MovieID::Title::Genres"):
+        title, year = title_year(title_field)
+        items.append((movie, clean(title), year, genres(genre_field)))
     return ratings, items
 
 
