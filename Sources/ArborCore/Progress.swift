@@ -19,6 +19,24 @@ public struct SilentProgress: ProgressReporter {
     public func finish(task: String) {}
 }
 
+/// Passes reports on to `inner` with `prefix` and a space in front of every task name (e.g. the
+/// model and tree round in front of a trainer's "train epoch 3").
+public struct PrefixedProgress<Inner: ProgressReporter>: ProgressReporter {
+    /// Put in front of each task name.
+    public let prefix: String
+    /// Where the reports go.
+    public let inner: Inner
+    /// A reporter that prefixes `inner`'s task names with `prefix`.
+    public init(prefix: String, inner: Inner) {
+        self.prefix = prefix
+        self.inner = inner
+    }
+    /// Reports `prefix task` to `inner`.
+    public func report(task: String, done: Int, total: Int) { inner.report(task: "\(prefix) \(task)", done: done, total: total) }
+    /// Ends `prefix task` in `inner`.
+    public func finish(task: String) { inner.finish(task: "\(prefix) \(task)") }
+}
+
 /// A cooperative cancellation flag for long work (Ctrl-C in the CLI sets it).
 /// Long loops check ``isCancelled`` between units and throw ``CancellationError``.
 public final class CancellationFlag: Sendable {

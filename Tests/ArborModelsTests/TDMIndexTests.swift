@@ -200,6 +200,26 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         try model.tree.validate()
     }
 
+    /// Epoch progress names the tree round: "round 1 train epoch 1", "round 2 train epoch 1", ...
+    @Test func treeLearningProgressNamesTheRound() throws {
+        final class Recorder: ProgressReporter, @unchecked Sendable {
+            let lock = NSLock()
+            var finished: [String] = []
+            var reports = 0
+            func report(task: String, done: Int, total: Int) { lock.withLock { reports += 1 } }
+            func finish(task: String) { lock.withLock { finished.append(task) } }
+        }
+        let toy = try TDMToyData()
+        let recorder = Recorder()
+        var scores = [0.2, 0.4]
+        _ = try TDMTreeLearning.run(
+            model: try toy.model(.innerProduct), samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6),
+            trainer: TDMTrainer(config: .init(epochs: 1, batchSize: 16, negatives: .constant(2), seed: 1)),
+            config: .init(maxRounds: 2), validate: { _ in scores.removeFirst() }, progress: recorder)
+        #expect(recorder.finished == ["round 1 train epoch 1", "round 2 train epoch 1"])
+        #expect(recorder.reports > 0)
+    }
+
     /// Interrupted in round 2, tree learning throws `CancellationError` and leaves the model with
     /// round 1's tree and best weights (not the half-trained round 2).
     @Test func cancelledTreeLearningKeepsTheBestRoundSoFar() throws {

@@ -314,13 +314,6 @@ public enum TDMExperiment {
     }
 }
 
-/// Passes training progress to `inner` with the model's name in front of each task.
-struct PrefixedProgress<Inner: ProgressReporter>: ProgressReporter {
-    let prefix: String
-    let inner: Inner
-    func report(task: String, done: Int, total: Int) { inner.report(task: "\(prefix) \(task)", done: done, total: total) }
-    func finish(task: String) { inner.finish(task: "\(prefix) \(task)") }
-}
 
 // MARK: - Synthetic multi-interest users
 

@@ -60,7 +60,7 @@ public enum TDMTreeLearning {
     /// - Parameters:
     ///   - validate: the score to maximise (e.g. beam-search recall on validation users); also used
     ///     per epoch inside each round.
-    ///   - progress: each epoch's samples (``TDMTrainer``'s `train epoch <e>`).
+    ///   - progress: each epoch's samples (``TDMTrainer``'s `train epoch <e>`, as `round <r> train epoch <e>`).
     ///   - cancellation: checked between training batches and before each rebuild; on
     ///     cancellation the model gets the best round's tree and weights so far (or the current
     ///     round's best epoch in round 1) and `CancellationError` is thrown.
@@ -104,7 +104,8 @@ public enum TDMTreeLearning {
             }
             let report: TDMTrainingReport
             do {
-                report = try roundTrainer.train(model, samples: samples, validate: validate, progress: progress,
+                report = try roundTrainer.train(model, samples: samples, validate: validate,
+                                                progress: PrefixedProgress(prefix: "round \(round)", inner: progress),
                                                 cancellation: cancellation)
             } catch let error as CancellationError {
                 // The trainer restored this round's best epoch; an earlier round may be better still.
