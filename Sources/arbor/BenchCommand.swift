@@ -149,23 +149,21 @@ struct Bench: ParsableCommand {
                                 history: syntheticData.users.history(of: u).suffix(50).map { ItemID(UInt64($0)) })
             }
             notes.append("scorer \(scorer.rawValue), random weights (seed \(scorerSeed)); reference: brute force with the same model")
+            func measure<S: NodeScorer>(_ model: S) throws -> [BenchmarkRow] {
+                let measured = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
+                                                 progress: progress, cancellation: cancellation)
+                notes += try modelThroughputNotes(model, queries: queries, rows: measured.rows,
+                                                  candidateCounts: beamList.map { $0 * reader.fanOut },
+                                                  nodes: measured.leaves, peak: gemmPeak)
+                return measured.rows
+            }
             let rows: [BenchmarkRow]
             switch scorer {
             case .dnn:
-                let model = try DNNScorer.random(dimension: reader.dimension, seed: scorerSeed)
-                let measured = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
-                                                 progress: progress, cancellation: cancellation)
-                rows = measured.rows
-                notes += try modelThroughputNotes(model, queries: queries, rows: rows, candidateCounts: beamList.map { $0 * reader.fanOut },
-                                                  nodes: measured.leaves, peak: gemmPeak)
+                rows = try measure(DNNScorer.random(dimension: reader.dimension, seed: scorerSeed))
             default:
-                let model = try AttentionScorer.random(dimension: reader.dimension, behaviourEmbeddings: syntheticData.catalog.embeddings,
-                                                       behaviourIDs: syntheticData.catalog.itemIDs, seed: scorerSeed)
-                let measured = try deepModelRows(model, reader: reader, queries: queries, k: k, beams: beamList, threads: threadList,
-                                                 progress: progress, cancellation: cancellation)
-                rows = measured.rows
-                notes += try modelThroughputNotes(model, queries: queries, rows: rows, candidateCounts: beamList.map { $0 * reader.fanOut },
-                                                  nodes: measured.leaves, peak: gemmPeak)
+                rows = try measure(AttentionScorer.random(dimension: reader.dimension, behaviourEmbeddings: syntheticData.catalog.embeddings,
+                                                          behaviourIDs: syntheticData.catalog.itemIDs, seed: scorerSeed))
             }
             let report = BenchmarkReport(metadata: RunMetadata(machine: machineInfo(), dataset: dataset, notes: notes), rows: rows)
             let title = "Arbor tree vs brute force, \(scorer.rawValue) scorer"

@@ -77,8 +77,7 @@ struct Query: ParsableCommand {
             return
         }
         let trainedEncoder = history != nil && reader.encoderKind == TwoTowerEncoder.encoderKind
-        let needsLeaves = exact
-        let (tree, flat) = try openRetrievers(reader: reader, loadFlat: needsLeaves)
+        let (tree, flat) = try openRetrievers(reader: reader, loadFlat: exact)
         if let vector {
             queries = [ArborCore.Query(vector: try parseVector(vector, option: "--vector"), excluded: excluded)]
         } else if let vectors {
@@ -120,8 +119,6 @@ struct Query: ParsableCommand {
         }
     }
 
-    /// An index trained by TDM with a deep scorer ("dnn", "attention"): the stored model scores the
-    /// tree (or, with --exact, every item), the query is the behaviour list.
     /// The mean-pooled user vector of `history` on an index without a trained encoder: only the
     /// history's own leaf rows are read (one lookup and one gathered row per id), not the whole
     /// leaf matrix. A history with no known item falls back to the mean of all item vectors, as
@@ -142,6 +139,8 @@ struct Query: ParsableCommand {
         return try MeanPoolingEncoder(itemVectors: rows, ids: known).encode(history: ids, unknown: policy)
     }
 
+    /// An index trained by TDM with a deep scorer ("dnn", "attention"): the stored model scores the
+    /// tree (or, with --exact, every item), the query is the behaviour list.
     private func runDeepModel(reader: IndexReader, excluded: Set<ItemID>) throws {
         guard let history else {
             throw CLIError("\(index) serves the '\(reader.scorerKind)' model, which reads a behaviour list: give --history")

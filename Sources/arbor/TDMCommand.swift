@@ -109,11 +109,7 @@ struct TDM: ParsableCommand {
         guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
         if amazonTrain != nil, items != nil { throw ValidationError("--items goes with --inter (the Amazon demo has no categories)") }
         guard epochs >= 1, rounds >= 1, beam >= 1 else { throw ValidationError("--epochs, --rounds and --beam must be at least 1") }
-        let names = kinds.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        for k in names where TDMScorerKind(rawValue: k) == nil {
-            throw ValidationError("--kinds: '\(k)' is not one of inner-product, dnn, attention")
-        }
-        guard Set(names).count == names.count else { throw ValidationError("--kinds names a model twice") }
+        let kindValues = try kindList()
         if let samplesPerEpoch, samplesPerEpoch < 1 { throw ValidationError("--samples-per-epoch must be at least 1") }
         _ = try seedList()
         guard dimension >= 1, negatives >= 1, history >= 1, attentionHistory >= 1, batchSize >= 1, patience >= 1 else {
@@ -121,12 +117,23 @@ struct TDM: ParsableCommand {
         }
         guard learningRate > 0, sparseLearningRate > 0 else { throw ValidationError("learning rates must be positive") }
         if warmStart {
-            let list = kinds.split(separator: ",").map(String.init)
-            guard let p = list.firstIndex(of: "inner-product"), list.dropFirst(p + 1).contains(where: { $0 != "inner-product" }) else {
+            guard let p = kindValues.firstIndex(of: .innerProduct), kindValues.count > p + 1 else {
                 throw ValidationError("--warm-start needs inner-product listed in --kinds before dnn or attention")
             }
         }
         guard ["recluster", "reassign"].contains(rebuild) else { throw ValidationError("--rebuild: '\(rebuild)' is not recluster or reassign") }
+    }
+
+    /// The models of `--kinds`, in order, each once.
+    func kindList() throws -> [TDMScorerKind] {
+        let list = try kinds.split(separator: ",", omittingEmptySubsequences: false).map { part -> TDMScorerKind in
+            guard let kind = TDMScorerKind(rawValue: String(part)) else {
+                throw ValidationError("--kinds: '\(part)' is not one of inner-product, dnn, attention")
+            }
+            return kind
+        }
+        guard Set(list).count == list.count else { throw ValidationError("--kinds names a model twice") }
+        return list
     }
 
     /// The seeds of `--seeds`, each once.
@@ -185,7 +192,7 @@ struct TDM: ParsableCommand {
             let (data, oracle) = try load(seed)
             var config = TDMExperimentConfig(dimension: dimension, maxHistory: history, attentionMaxHistory: attentionHistory,
                                              beamWidth: beam, seed: seed)
-            config.kinds = kinds.split(separator: ",").compactMap { TDMScorerKind(rawValue: String($0)) }
+            config.kinds = try kindList()
             config.treeRounds = rounds
             config.rebuild = rebuild == "reassign" ? .reassign(.init()) : .recluster
             config.warmStartFromProduct = warmStart

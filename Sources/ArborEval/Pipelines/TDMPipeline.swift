@@ -254,40 +254,67 @@ public struct TDMLevelTrace: Sendable, Equatable {
     public var bruteForceItems: [ItemID]
 }
 
-/// Diagnostics of beam search against brute force with the same scorer.
-public enum TDMBeamDiagnostics {
-    /// Runs brute force (every leaf scored) and ``TreeRetriever``'s beam search, observed level by
-    /// level, for `query`, and compares them.
-    /// - Complexity: O(N) + O(depth · beamWidth · fanOut) model evaluations.
-    /// - Throws: what the scorer's session throws for the query.
-    public static func trace<S: NodeScorer>(tree: TreeLayout, scorer: S, query: Query, k: Int, beamWidth: Int) throws -> TDMLevelTrace {
-        let depth = tree.depth
-        let brute = try BruteForceRetriever(scorer: scorer, items: tree.levels[depth].embeddings, ids: tree.leafItems,
-                                            leafLevel: depth)
-        let bruteItems = try brute.search(query, parameters: .init(k: k)).items.map(\.item)
-        // Ancestors of the brute-force top-k on every level.
+/// Compares ``TreeRetriever``'s beam search with brute force for one tree and scorer. Everything
+/// that depends only on the tree (both retrievers, each node's parent, each item's leaf) is built
+/// once here, so tracing many queries costs only the searches.
+public struct TDMBeamTracer<S: NodeScorer> {
+    private let tree: TreeLayout
+    private let brute: BruteForceRetriever<S>
+    private let beam: TreeRetriever<TreeLayout, S>
+    /// `parents[l][i]`: the parent (on level `l - 1`) of node `i` of level `l`; `parents[0]` is empty.
+    private let parents: [[Int]]
+    private let leafOf: [ItemID: Int]
+
+    /// A tracer over `tree` with `scorer`. O(nodes + items).
+    /// - Throws: what the retrievers throw for a tree and scorer that do not fit.
+    public init(tree: TreeLayout, scorer: S) throws {
+        self.tree = tree
+        brute = try BruteForceRetriever(scorer: scorer, items: tree.levels[tree.depth].embeddings, ids: tree.leafItems,
+                                        leafLevel: tree.depth)
+        beam = try TreeRetriever(source: tree, scorer: scorer, itemCount: tree.itemCount, dimension: tree.dimension)
         var parents: [[Int]] = [[]]
-        for l in 0..<depth {
+        for l in 0..<tree.depth {
             let off = tree.levels[l].childOffsets
             var p = [Int](repeating: 0, count: tree.levels[l + 1].nodeCount)
             for i in 0..<tree.levels[l].nodeCount { for c in Int(off[i])..<Int(off[i + 1]) { p[c] = i } }
             parents.append(p)
         }
+        self.parents = parents
         var leafOf = [ItemID: Int](minimumCapacity: tree.itemCount)
         for (leaf, id) in tree.leafItems.enumerated() { leafOf[id] = leaf }
+        self.leafOf = leafOf
+    }
+
+    /// Brute force (every leaf scored) and the beam search, observed level by level, for `query`.
+    /// - Complexity: O(N) + O(depth · beamWidth · fanOut) model evaluations.
+    /// - Throws: what the scorer's session throws for the query.
+    public func trace(query: Query, k: Int, beamWidth: Int) throws -> TDMLevelTrace {
+        let depth = tree.depth
+        let bruteItems = try brute.search(query, parameters: .init(k: k)).items.map(\.item)
+        // Ancestors of the brute-force top-k on every level.
         var ancestors = [Set<Int>](repeating: [], count: depth + 1)
         for item in bruteItems {
             var node = leafOf[item]!
             for l in stride(from: depth, through: 1, by: -1) { ancestors[l].insert(node); node = parents[l][node] }
         }
-        let retriever = try TreeRetriever(source: tree, scorer: scorer, itemCount: tree.itemCount, dimension: tree.dimension)
         var recall = [Double](repeating: 1, count: depth)
-        let beam = try retriever.search(query, parameters: .init(k: k, beamWidth: beamWidth)) { level, nodes in
+        let result = try beam.search(query, parameters: .init(k: k, beamWidth: beamWidth)) { level, nodes in
             guard level >= 1, !ancestors[level].isEmpty else { return }
             let found = nodes.reduce(0) { $0 + (ancestors[level].contains(Int($1)) ? 1 : 0) }
             recall[level - 1] = Double(found) / Double(ancestors[level].count)
         }
-        return TDMLevelTrace(levelRecall: recall, beamItems: beam.items.map(\.item), bruteForceItems: bruteItems)
+        return TDMLevelTrace(levelRecall: recall, beamItems: result.items.map(\.item), bruteForceItems: bruteItems)
+    }
+}
+
+/// Diagnostics of beam search against brute force with the same scorer.
+public enum TDMBeamDiagnostics {
+    /// One query's trace (``TDMBeamTracer/trace(query:k:beamWidth:)``); for many queries on one
+    /// tree, make a ``TDMBeamTracer`` once instead.
+    /// - Complexity: O(nodes) to prepare, then as the tracer's `trace`.
+    /// - Throws: what the scorer's session throws for the query.
+    public static func trace<S: NodeScorer>(tree: TreeLayout, scorer: S, query: Query, k: Int, beamWidth: Int) throws -> TDMLevelTrace {
+        try TDMBeamTracer(tree: tree, scorer: scorer).trace(query: query, k: k, beamWidth: beamWidth)
     }
 
     /// Mean per-level recall (see ``TDMLevelTrace/levelRecall``) of the model's serving scorer
@@ -295,19 +322,19 @@ public enum TDMBeamDiagnostics {
     public static func meanLevelRecall(model: TDMModel, users: [HeldOutUser], k: Int, beamWidth: Int) throws -> [Double] {
         let layout = model.layout()
         let serving = try model.servingModel()
-        var sums = [Double](repeating: 0, count: layout.depth)
-        var n = 0
-        for user in users {
-            let q = try serving.query(history: user.history, excluded: Set(user.history))
-            let t: TDMLevelTrace
-            switch serving {
-            case .innerProduct(let s, _): t = try trace(tree: layout, scorer: s, query: q, k: k, beamWidth: beamWidth)
-            case .dnn(let s, _): t = try trace(tree: layout, scorer: s, query: q, k: k, beamWidth: beamWidth)
-            case .attention(let s): t = try trace(tree: layout, scorer: s, query: q, k: k, beamWidth: beamWidth)
+        func mean<S: NodeScorer>(_ scorer: S) throws -> [Double] {
+            let tracer = try TDMBeamTracer(tree: layout, scorer: scorer)
+            var sums = [Double](repeating: 0, count: layout.depth)
+            for user in users {
+                let q = try serving.query(history: user.history, excluded: Set(user.history))
+                for (i, r) in try tracer.trace(query: q, k: k, beamWidth: beamWidth).levelRecall.enumerated() { sums[i] += r }
             }
-            for (i, r) in t.levelRecall.enumerated() { sums[i] += r }
-            n += 1
+            return sums.map { $0 / Double(max(1, users.count)) }
         }
-        return sums.map { $0 / Double(max(1, n)) }
+        switch serving {
+        case .innerProduct(let s, _): return try mean(s)
+        case .dnn(let s, _): return try mean(s)
+        case .attention(let s): return try mean(s)
+        }
     }
 }
