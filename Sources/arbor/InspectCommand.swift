@@ -27,7 +27,7 @@ struct Inspect: ParsableCommand {
         let h = reader.header
         print("index \(index) (\(formatBytes(fileSize(index)))), format v\(h.formatVersion), opened in \(String(format: "%.2f", openMs)) ms")
         print("items \(h.itemCount), dimension \(h.dimension), fan-out \(h.fanOut), depth \(h.depth), nodes \(h.nodeCount)")
-        print("scorer \(h.scorerKind), encoder \(h.encoderKind), categories \(h.hasCategories ? "yes" : "no")")
+        print("node scorer \(h.nodeScorer.rawValue), query producer \(h.queryProducer.rawValue), categories \(h.hasCategories ? "yes" : "no")")
         if !h.tensors.isEmpty {
             print("tensors:")
             for t in h.tensors { print("  \(t.name) \(t.shape) digest \(String(t.digest, radix: 16))") }

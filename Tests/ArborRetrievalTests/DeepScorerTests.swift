@@ -1,3 +1,4 @@
+@testable import ArborInference
 import Testing
 import ArborMath
 import ArborTree

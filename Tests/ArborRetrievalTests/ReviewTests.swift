@@ -1,3 +1,4 @@
+import ArborInference
 import Testing
 import ArborMath
 import ArborTree

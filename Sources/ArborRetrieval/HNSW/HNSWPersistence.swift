@@ -29,7 +29,7 @@ public enum HNSWPersistence {
         var entryPoint: Int32
     }
 
-    /// The named byte values to pass as `extra:` to ``IndexWriter/write(layout:tensors:scorerKind:encoderKind:extra:to:progress:cancellation:)``.
+    /// The named byte values to pass as `extra:` to ``IndexWriter/write(layout:tensors:nodeScorer:queryProducer:extra:to:progress:cancellation:)``.
     public static func extras(for index: HNSWIndex) throws -> [String: [UInt8]] {
         let g = index.graph
         let meta = Meta(graphFormatVersion: graphFormatVersion, configuration: g.configuration, dimension: g.dimension,
