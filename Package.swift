@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "ArborRetrievalTests", dependencies: [
             "ArborRetrieval", "ArborInference", "ArborTree", "ArborMath", "ArborStore",
         ]),
-        .testTarget(name: "ArborEngineTests", dependencies: ["ArborEngine", "ArborRetrieval", "ArborMath", "ArborTree"]),
+        .testTarget(name: "ArborEngineTests", dependencies: ["ArborEngine", "ArborRetrieval", "ArborInference", "ArborMath", "ArborTree"]),
         .testTarget(name: "ArborDataTests", dependencies: ["ArborData"]),
         .testTarget(name: "ArborEvalTests", dependencies: [
             "ArborEval", "ArborPipelines", "ArborRetrieval", "ArborInference", "ArborModels", "ArborData", "ArborTree",
