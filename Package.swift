@@ -27,7 +27,8 @@ let package = Package(
         .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
         .target(name: "ArborTree", dependencies: ["ArborCore", "ArborStore", "ArborMath"]),
         .target(name: "ArborModels", dependencies: ["ArborCore", "ArborMath", "ArborNN", "ArborTree"]),
-        .target(name: "ArborRetrieval", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborModels"]),
+        .target(name: "CArborKernels"),  // HNSW dot kernels: per-function target attributes, no -m flags
+        .target(name: "ArborRetrieval", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborModels", "CArborKernels"]),
         .target(name: "ArborData", dependencies: ["ArborCore"]),
         .target(name: "ArborEval", dependencies: [
             "ArborCore", "ArborMath", "ArborNN", "ArborTree", "ArborModels", "ArborRetrieval", "ArborData",
