@@ -30,8 +30,10 @@ let package = Package(
         .target(name: "ArborMath", dependencies: ["ArborCore", "COpenBLAS"]),
         .target(name: "ArborTree", dependencies: ["ArborCore", "ArborStore", "ArborMath"]),
         .target(name: "ArborInference", dependencies: ["ArborCore", "ArborMath", "ArborTree"]),
+        .target(name: "CArborKernels"),  // HNSW dot kernels: per-function target attributes, no -m flags
         .target(name: "ArborRetrieval", dependencies: [
             "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference", "COpenBLAS",
+            "CArborKernels",
         ]),
         .target(name: "ArborEngine", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval"]),
 

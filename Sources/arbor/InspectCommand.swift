@@ -1,4 +1,5 @@
 import ArborCore
+import ArborRetrieval
 import ArborTree
 import ArgumentParser
 import Foundation
@@ -33,6 +34,10 @@ struct Inspect: ParsableCommand {
             for t in h.tensors { print("  \(t.name) \(t.shape) digest \(String(t.digest, radix: 16))") }
         }
         if !h.extraNames.isEmpty { print("extra values: \(h.extraNames.joined(separator: ", "))") }
+        if HNSWPersistence.hasGraph(reader) {
+            let g = try HNSWPersistence.info(from: reader)
+            print("hnsw: \(g.count) nodes, M = \(g.configuration.m), efConstruction = \(g.configuration.efConstruction), \(g.configuration.metric.rawValue), kernel \(g.configuration.kernel.rawValue), built with \(g.buildKernel?.rawValue ?? "unknown")")
+        }
         // A damaged provenance does not hide the rest of the report; it fails the command at the end.
         var provenanceError: IndexError?
         do {
