@@ -1,5 +1,6 @@
 // HNSWIndex: the public face of the HNSW graph (build/add, delete, search, export/import).
 
+import ArborMath
 import Dispatch
 import Synchronization
 
@@ -208,7 +209,7 @@ public struct HNSWIndex: Sendable {
             let work = HNSWBuildWork(next: first)
             let alreadyDone = first - start
             let locks = HNSWStripedLocks()
-            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            BLAS.concurrentPerform(iterations: threads) { _ in
                 pool.withContext(nodes: end, ef: efConstruction) { ctx in
                     while cancellation?.isCancelled != true {
                         let i = work.next.add(1, ordering: .relaxed).oldValue
