@@ -38,6 +38,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Contract checks shared by the test targets (not in the library product).
+        .target(name: "ArborTestSupport", dependencies: ["ArborCore"], path: "Tests/ArborTestSupport"),
+
         .testTarget(name: "ArborCoreTests", dependencies: ["ArborCore"]),
         .testTarget(name: "ArborStoreTests", dependencies: ["ArborStore"]),
         .testTarget(name: "ArborMathTests", dependencies: ["ArborMath"]),
@@ -46,7 +49,9 @@ let package = Package(
         .testTarget(name: "ArborModelsTests", dependencies: [
             "ArborModels", "ArborNN", "ArborTree", "ArborMath", "ArborRetrieval", "ArborData", "ArborEval",
         ]),
-        .testTarget(name: "ArborRetrievalTests", dependencies: ["ArborRetrieval", "ArborTree", "ArborModels", "ArborMath"]),
+        .testTarget(name: "ArborRetrievalTests", dependencies: [
+            "ArborRetrieval", "ArborTree", "ArborModels", "ArborMath", "ArborTestSupport",
+        ]),
         .testTarget(name: "ArborDataTests", dependencies: ["ArborData"]),
         .testTarget(name: "ArborEvalTests", dependencies: ["ArborEval", "ArborRetrieval", "ArborData"]),
         .testTarget(name: "ArborCLITests", dependencies: ["arbor"]),
