@@ -79,6 +79,9 @@ public enum BLAS {
     /// was set first, which applied it already). Reading it after the first time costs one load.
     private static let configured: Void = threadState.withLock { $0.apply() }
 
+    /// The thread count OpenBLAS uses now (for tests of the contract above).
+    static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
+
     /// Called at the top of every entry point below.
     @inline(__always) static func ensureConfigured() { _ = configured }
 
