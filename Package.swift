@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
         .target(name: "ArborModels", dependencies: ["ArborCore", "ArborMath", "ArborNN", "ArborTree", "ArborInference"]),
         .target(name: "ArborData", dependencies: ["ArborCore"]),
-        .target(name: "ArborEval", dependencies: ["ArborCore"]),
+        .target(name: "ArborEval", dependencies: ["ArborCore", "ArborMath"]),
         .target(name: "ArborPipelines", dependencies: [
             "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborNN",
             "ArborModels", "ArborData", "ArborEval",
@@ -52,17 +52,21 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Contract checks shared by the test targets (not in the library product).
+        .target(name: "ArborTestSupport", dependencies: ["ArborCore"], path: "Tests/ArborTestSupport"),
+
         .testTarget(name: "ArborCoreTests", dependencies: ["ArborCore"]),
         .testTarget(name: "ArborStoreTests", dependencies: ["ArborStore"]),
         .testTarget(name: "ArborMathTests", dependencies: ["ArborMath"]),
         .testTarget(name: "ArborNNTests", dependencies: ["ArborNN"]),
         .testTarget(name: "ArborTreeTests", dependencies: ["ArborTree", "ArborMath", "ArborStore"]),
         .testTarget(name: "ArborModelsTests", dependencies: [
-            "ArborModels", "ArborInference", "ArborNN", "ArborTree", "ArborMath", "ArborRetrieval", "ArborData",
+            "ArborCore", "ArborModels", "ArborInference", "ArborNN", "ArborTree", "ArborMath", "ArborRetrieval", "ArborData",
             "ArborEval", "ArborPipelines", "ArborEngine",
         ]),
         .testTarget(name: "ArborRetrievalTests", dependencies: [
-            "ArborRetrieval", "ArborInference", "ArborTree", "ArborMath", "ArborStore",
+            "ArborRetrieval", "ArborInference", "ArborTree", "ArborMath", "ArborStore", "ArborData", "CArborKernels",
+            "ArborTestSupport",
         ]),
         .testTarget(name: "ArborEngineTests", dependencies: ["ArborEngine", "ArborRetrieval", "ArborInference", "ArborMath", "ArborTree"]),
         .testTarget(name: "ArborDataTests", dependencies: ["ArborData"]),

@@ -7,14 +7,16 @@ let package = Package(
     name: "ArborBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        // Named explicitly: a path dependency is otherwise known by its folder name, which is the
+        // checkout's (any name), not "Arbor".
+        .package(name: "Arbor", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .executableTarget(
             name: "ArborKernels",
             dependencies: [
-                .product(name: "Arbor", package: "main"),
+                .product(name: "Arbor", package: "Arbor"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/ArborKernels",

@@ -1,3 +1,4 @@
+import ArborMath
 import Dispatch
 import Synchronization
 
@@ -66,8 +67,9 @@ public struct BenchmarkConfiguration: Sendable {
     /// The cut-offs to evaluate (each >= 1).
     public var kValues: [Int]
     /// Thread counts to time (each >= 1): every sweep point is run once per count, giving one row per
-    /// count. Queries are spread over the threads with `DispatchQueue.concurrentPerform`; QPS is
-    /// measured over the wall time of the whole set. (With outer threads, keep BLAS single-threaded.)
+    /// count. Queries are spread over the threads with `BLAS.concurrentPerform`, so each thread's BLAS
+    /// calls run single-threaded whatever `BLAS.threads` is; QPS is measured over the wall time of the
+    /// whole set.
     public var threadCounts: [Int]
     /// Queries run (untimed, results discarded) before every timed run, to warm caches and buffers.
     public var warmUp: [Query]
@@ -335,7 +337,7 @@ public struct BenchmarkRunner: Sendable {
                 if threads == 1 {
                     worker()
                 } else {
-                    DispatchQueue.concurrentPerform(iterations: threads) { _ in worker() }
+                    BLAS.concurrentPerform(iterations: threads) { _ in worker() }
                 }
                 wall = start.duration(to: clock.now).nanoseconds
             }

@@ -1,10 +1,24 @@
 @_exported import ArborCore
 import COpenBLAS
+import Dispatch
+import Synchronization
 
 /// Safe entry points to OpenBLAS. Every product of size in Arbor goes through here.
 ///
 /// All matrices are row-major `Float32`. The pointer-taking overloads exist for the storage layer
 /// (zero-copy views of memory-mapped values) and are the only place where raw buffers meet BLAS.
+///
+/// ## Threads
+/// OpenBLAS's own thread pool is not safe to share between callers on several threads at once. So:
+/// - At its first call through `BLAS`, Arbor puts OpenBLAS in single-threaded mode, whatever
+///   `OPENBLAS_NUM_THREADS` says; every BLAS call then runs on its caller's thread, and any number
+///   of threads may call into Arbor (searches, scorers, training) at once.
+/// - A program that calls BLAS from one thread only may ask for more with ``threads``
+///   (`BLAS.threads = 8`); it then must not call BLAS from several threads itself.
+/// - Arbor's own fan-outs (tree builder's node splits, HNSW build, benchmark runner threads) go
+///   through ``concurrentPerform(iterations:execute:)``, which runs OpenBLAS with one thread for
+///   their duration and restores the requested count afterwards, so they are safe whatever
+///   ``threads`` is.
 public enum BLAS {
     /// OpenBLAS's kernel name for this CPU (e.g. "Cooperlake"); print it in benchmark output.
     public static var coreName: String {
@@ -12,11 +26,64 @@ public enum BLAS {
         return String(cString: name)
     }
 
-    /// Threads OpenBLAS uses inside one call. Set it to 1 when the caller parallelises itself.
+    /// Threads OpenBLAS may use inside one call, as the program asked: 1 unless set. Values below 1
+    /// count as 1. Setting it is thread-safe; inside ``concurrentPerform(iterations:execute:)`` the
+    /// new count takes effect when the fan-out ends.
+    /// - Important: above 1, only one thread at a time may call BLAS (see "Threads" on ``BLAS``).
     public static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        get { threadState.withLock { $0.requested } }
+        set {
+            threadState.withLock { state in
+                state.requested = max(1, newValue)
+                state.apply()
+            }
+        }
     }
+
+    /// Runs `body(0..<iterations)` on several threads (`DispatchQueue.concurrentPerform`) with OpenBLAS
+    /// single-threaded until every iteration has returned; then the count of ``threads`` applies again.
+    /// Fan-outs may nest or overlap. Use it for any loop whose iterations call BLAS concurrently.
+    public static func concurrentPerform(iterations: Int, execute body: @Sendable (Int) -> Void) {
+        threadState.withLock { state in
+            state.fanOuts += 1
+            state.apply()
+        }
+        defer {
+            threadState.withLock { state in
+                state.fanOuts -= 1
+                state.apply()
+            }
+        }
+        DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
+    }
+
+    /// What the program asked for and what OpenBLAS was last told, under one lock.
+    struct ThreadState {
+        var requested = 1
+        var fanOuts = 0
+        var applied: Int? = nil
+
+        /// Tells OpenBLAS the count it should use now: 1 during a fan-out, else `requested`.
+        mutating func apply() {
+            let wanted = fanOuts > 0 ? 1 : requested
+            if applied != wanted {
+                openblas_set_num_threads(Int32(wanted))
+                applied = wanted
+            }
+        }
+    }
+
+    static let threadState = Mutex(ThreadState())
+
+    /// Applies the thread count once, before the first BLAS call of the process (unless ``threads``
+    /// was set first, which applied it already). Reading it after the first time costs one load.
+    private static let configured: Void = threadState.withLock { $0.apply() }
+
+    /// The thread count OpenBLAS uses now (for tests of the contract above).
+    static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
+
+    /// Called at the top of every entry point below.
+    @inline(__always) static func ensureConfigured() { _ = configured }
 
     /// `C = alpha · op(A) · op(B) + beta · C` on raw row-major buffers.
     ///
@@ -30,6 +97,7 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        ensureConfigured()
         if k == 0 {
             // BLAS leaves C untouched when k == 0 only if beta == 1; do the scaling ourselves.
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
@@ -94,6 +162,7 @@ public enum BLAS {
         beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
         guard rows > 0, cols > 0 else { return }
+        ensureConfigured()
         cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols),
                     alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
@@ -101,6 +170,7 @@ public enum BLAS {
     /// Dot product of two equal-length arrays.
     public static func dot(_ x: [Float], _ y: [Float]) -> Float {
         precondition(x.count == y.count)
+        ensureConfigured()
         return x.withUnsafeBufferPointer { px in
             y.withUnsafeBufferPointer { py in
                 guard let a = px.baseAddress, let b = py.baseAddress else { return 0 }

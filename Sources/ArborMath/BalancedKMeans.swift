@@ -60,6 +60,7 @@ public struct BalancedKMeans: Sendable {
 
     /// Splits many disjoint row ranges of `matrix` at once (in parallel over ranges), each with its
     /// own seed (`seeds[i]` for `ranges[i]`). Returns the child ranges of each input range.
+    /// Safe whatever ``BLAS/threads`` is: the worker threads call BLAS with one thread each.
     /// - Precondition: the ranges do not overlap.
     public func partitionConcurrently(
         _ matrix: inout Matrix, labels: inout [Int32], ranges: [Range<Int>], seeds: [UInt64]
@@ -71,11 +72,11 @@ public struct BalancedKMeans: Sendable {
             labels.withUnsafeMutableBufferPointer { l in
                 results.withUnsafeMutableBufferPointer { out in
                     let box = SendableBox(rows: m.baseAddress!, labels: l.baseAddress!, out: out.baseAddress!)
-                    // Big ranges first get the whole machine's attention through BLAS; many small
-                    // ranges are spread over threads.
+                    // Ranges are spread over threads, big ones first; each thread runs its BLAS
+                    // calls single-threaded (`BLAS.concurrentPerform`).
                     let work = ranges.indices.sorted { ranges[$0].count > ranges[$1].count }
                     let chunks = max(1, min(work.count, ProcessInfo.processInfo.activeProcessorCount * 4))
-                    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                    BLAS.concurrentPerform(iterations: chunks) { c in
                         var i = c
                         while i < work.count {
                             let w = work[i]

@@ -56,8 +56,7 @@ public enum TreeBuilder {
                                     sampleLimit: options.sampleLimit, seed: options.seed)
         return try build(embeddings: embeddings, items: items, categories: categories, options: options,
                          progress: progress, cancellation: cancellation) { work, labels, ranges, level in
-            // OpenBLAS's thread count is process-wide and must not change while other threads run
-            // GEMMs, so the builder leaves it alone; callers that build while serving set it once.
+            // Node splits fan out over threads through `BLAS.concurrentPerform`: one BLAS thread each.
             let seeds = ranges.indices.map { SplitMix64.derive(options.seed, UInt64(level), UInt64($0)) }
             return kmeans.partitionConcurrently(&work, labels: &labels, ranges: ranges, seeds: seeds)
         }

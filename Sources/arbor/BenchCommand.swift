@@ -70,7 +70,7 @@ struct Bench: ParsableCommand {
     var out: String = "bench-out"
 
     @Option(help: "With --synthetic: the scorer beam search runs, inner-product (against the exact scan) or dnn / attention (randomly initialised, against brute force with the same model: the cost of a deep model at this scale).")
-    var scorer: BenchScorer = .innerProduct
+    var scorer: NodeScorerKind = .innerProduct
 
     @Option(help: "Seed of the random deep scorer's weights.")
     var scorerSeed: UInt64 = 1
@@ -78,9 +78,6 @@ struct Bench: ParsableCommand {
     @Option(help: "With --scorer dnn|attention: the one-thread SGEMM GFLOP/s of this machine (median of ../shared/peers/gemm_bench.py), to report the model's share of it.")
     var gemmPeak: Double?
 
-    enum BenchScorer: String, ExpressibleByArgument, CaseIterable {
-        case innerProduct = "inner-product", dnn, attention
-    }
 
     func validate() throws {
         if let gemmPeak, !(gemmPeak > 0) { throw ValidationError("--gemm-peak must be a positive GFLOP/s figure") }

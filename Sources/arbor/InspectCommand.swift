@@ -68,13 +68,7 @@ struct Inspect: ParsableCommand {
 /// ("trained: attention-DNN d=24 hidden 128-64-24 on ml-100k (tdm hold-out, seed 0), ...") and
 /// indented lines for the data and the optimisation.
 func provenanceLines(_ p: TrainingProvenance) -> [String] {
-    let model: String
-    switch p.modelKind {
-    case "inner-product": model = "product-DNN"
-    case "dnn": model = "DNN"
-    case "attention": model = "attention-DNN"
-    default: model = p.modelKind
-    }
+    let model = NodeScorerKind(rawValue: p.modelKind)?.tdmName ?? p.modelKind
     var summary = "trained: \(model) d=\(p.dimension)"
     if !p.hidden.isEmpty { summary += " hidden " + p.hidden.map(String.init).joined(separator: "-") }
     summary += " on \(p.dataset.name.isEmpty ? "unnamed data" : p.dataset.name) (\(p.protocolName), seed \(p.seed))"

@@ -16,30 +16,10 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent(".build/debug/arbor")
     }
 
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
+    /// Runs `arbor` to its end (both pipes drained at once, see ``ChildProcess``).
     @discardableResult
-    static func run(_ arguments: [String], interruptAfter: Double? = nil, signal: Int32 = SIGINT) throws -> Outcome {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        if let interruptAfter {
-            Thread.sleep(forTimeInterval: interruptAfter)
-            kill(process.processIdentifier, signal)
-        }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess.Outcome {
+        try ChildProcess(executable, arguments, environment: environment).wait()
     }
 
     static func temporaryDirectory() throws -> URL {
@@ -147,6 +127,29 @@ import Testing
         let all = try Self.run(["query", "--index", index.path, "--vector", vector, "--hnsw", "--k", "\(Int.max)", "--ef-search", "\(Int.max)"])
         #expect(all.status == 0, "\(all.stderr)")
         #expect(Self.ranking(all.stdout).count == 300)  // k above the item count returns every item
+    }
+
+    /// The tree's knobs at `Int.max` give a result, never a trap: the beam is clamped to the widest
+    /// level (then equals the exact scan), `k` to the item count; `--exclude` and `--history` too.
+    @Test func treeQueryClampsHugeBeamAndK() throws {
+        let dir = try Self.temporaryDirectory()
+        let index = dir.appendingPathComponent("tree.arbor")
+        let build = try Self.run(["build", "--synthetic", "300", "--dim", "8", "--fan-out", "4", "--out", index.path])
+        #expect(build.status == 0, "\(build.stderr)")
+        let vector = "0.5,1,0,0,-1,0,0,2"
+        let huge = try Self.run(["query", "--index", index.path, "--vector", vector, "--beam", "\(Int.max)", "--exclude", "1"])
+        #expect(huge.status == 0, "\(huge.stderr)")
+        let exact = try Self.run(["query", "--index", index.path, "--vector", vector, "--exact", "--exclude", "1"])
+        #expect(Self.ranking(huge.stdout).map(\.item) == Self.ranking(exact.stdout).map(\.item))
+        let all = try Self.run(["query", "--index", index.path, "--vector", vector, "--k", "\(Int.max)",
+                                "--beam", "\(Int.max)", "--exclude", "1"])
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(Self.ranking(all.stdout).count == 299)
+        let history = try Self.run(["query", "--index", index.path, "--history", "1,2", "--k", "\(Int.max)", "--beam", "\(Int.max)"])
+        #expect(history.status == 0, "\(history.stderr)")
+        #expect(Self.ranking(history.stdout).count == 298)
+        let zero = try Self.run(["query", "--index", index.path, "--vector", vector, "--k", "0"])
+        #expect(zero.status != 0 && zero.stderr.contains("--k must be at least 1"))
     }
 
     @Test func oneThreadHNSWBuildsInTwoProcessesGiveTheSameGraph() throws {
@@ -392,20 +395,41 @@ import Testing
         #expect(try Self.run(["inspect", "--index", index.path, "--verify"]).status == 0)
     }
 
+    /// The writer is paused by its test hook once the new index is complete in its temporary file,
+    /// then interrupted (SIGINT: a clean stop) or killed (SIGKILL: the temporary file stays behind,
+    /// and the next build removes it). Either way the old index is intact and opens.
     @Test(arguments: [SIGINT, SIGKILL])
     func interruptedBuildLeavesTheOldIndexReadable(signal: Int32) throws {
         let dir = try Self.temporaryDirectory()
         let index = try Self.buildGoodIndex(in: dir)
         let before = try Data(contentsOf: index)
-        let r = try Self.run(["build", "--synthetic", "3000000", "--dim", "32", "--out", index.path],
-                             interruptAfter: 1.0, signal: signal)
-        #expect(r.status != 0)
+        let marker = dir.appendingPathComponent("writer-paused")
+        let child = try ChildProcess(Self.executable, ["build", "--synthetic", "3000", "--dim", "8", "--out", index.path],
+                                     environment: ["ARBOR_TEST_PAUSE_BEFORE_RENAME": marker.path])
+        let paused = ChildProcess.waitUntil(timeout: 120) { FileManager.default.fileExists(atPath: marker.path) }
+        #expect(paused, "the writer never reached its pause point: \(child.stderrSoFar)")
+        let temporaries = { try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("items.arbor.tmp-") } }
+        #expect(try !temporaries().isEmpty)
+        kill(child.processIdentifier, signal)
         if signal == SIGINT {
-            #expect(r.status == 130 && r.stderr.contains("stopped on interrupt"), "\(r.status): \(r.stderr)")
+            // Resume the writer only once the interrupt was seen, so it stops at its next check.
+            #expect(ChildProcess.waitUntil(timeout: 60) { child.stderrSoFar.contains("stopping cleanly") })
+            try FileManager.default.removeItem(at: marker)
+        }
+        let r = child.wait()
+        if signal == SIGINT {
+            #expect(r.reason == .exit && r.status == 130 && r.stderr.contains("stopped on interrupt"), "\(r.status): \(r.stderr)")
+            #expect(try temporaries().isEmpty)
+        } else {
+            #expect(r.reason == .uncaughtSignal && r.status == SIGKILL)
+            #expect(try !temporaries().isEmpty)
         }
         #expect(try Data(contentsOf: index) == before)
         let inspect = try Self.run(["inspect", "--index", index.path, "--verify"])
         #expect(inspect.status == 0, "\(inspect.stderr)")
         #expect(inspect.stdout.contains("items 2000"))
+        // The next build of the path removes what the killed writer left.
+        _ = try Self.buildGoodIndex(in: dir)
+        #expect(try temporaries().isEmpty)
     }
 }

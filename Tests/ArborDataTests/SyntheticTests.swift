@@ -117,6 +117,7 @@ import Testing
         #expect(cat.categoryCount == 1_000)
         #expect(cat.categoryCentres == cat.superCentres)  // no category offset
         let x = cat.embeddings.row(0), c = cat.categoryCentres.row(Int(cat.categories[0]))
+        #expect(x.count == c.count)
         #expect(zip(x, c).allSatisfy { abs($0 - $1) < 3 })
     }
 

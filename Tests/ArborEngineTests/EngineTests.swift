@@ -1,3 +1,4 @@
+import ArborInference
 import ArborEngine
 import ArborMath
 import ArborRetrieval

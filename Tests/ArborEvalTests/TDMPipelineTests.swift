@@ -164,7 +164,6 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
         let rounds = Int(env["ARBOR_TDM_ROUNDS"] ?? "") ?? 2
         let perEpoch = Int(env["ARBOR_TDM_SAMPLES"] ?? "")
         let log: (String) -> Void = { line in FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
-        BLAS.threads = 1
         var reports: [TDMExperimentReport] = []
         for seed in seeds {
             let training = TDMTrainingConfig(epochs: epochs, batchSize: 128, negatives: .growing(total: 60),

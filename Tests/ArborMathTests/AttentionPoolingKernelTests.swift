@@ -68,6 +68,7 @@ import Testing
         let c = Case()
         let got = c.forward()
         let want = Self.reference(c)
+        #expect(got.pooled.count == want.count)
         for (a, b) in zip(got.pooled, want) { #expect(abs(Double(a) - b) < 1e-5) }
         // The empty sample's rows pool to zero and have no attention weight.
         for r in 0..<c.shape.rows where c.sampleOfRow[r] == 2 {
@@ -113,6 +114,7 @@ import Testing
         ]
         for (name, analytic, num) in checks {
             var diff = 0.0, scale = 0.0
+            #expect(analytic.count == num.count)
             for (a, n) in zip(analytic, num) {
                 diff += (Double(a) - n) * (Double(a) - n)
                 scale += n * n
@@ -134,6 +136,7 @@ import Testing
         c.sampleOfRow = (0..<rows).map { $0 % 3 }
         c.node = (0..<(rows * c.shape.dimension)).map { _ in rng.nextUnitFloat() - 0.5 }
         let got = c.forward().pooled
+        #expect(got.count == Self.reference(c).count)
         for (a, b) in zip(got, Self.reference(c)) { #expect(abs(Double(a) - b) < 1e-5) }
     }
 }

@@ -335,7 +335,6 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
                                          sparseLearningRate: 3e-2, seed: 2)).train(model, samples: samples)
         func purity(_ t: TreeLayout) -> Double {
             // Share of the majority parity among the leaves of each level-1 node, averaged.
-            let off1 = t.levels[1].childOffsets
             var total = 0.0
             for n in 0..<t.levels[1].nodeCount {
                 var range = n..<(n + 1)
@@ -343,7 +342,6 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
                 let even = range.filter { t.leafItems[$0].rawValue % 2 == 0 }.count
                 total += Double(max(even, range.count - even)) / Double(range.count)
             }
-            _ = off1
             return total / Double(t.levels[1].nodeCount)
         }
         #expect(purity(model.tree) < 0.85)

@@ -99,6 +99,7 @@ func servingScores(_ model: TDMModel, history: [ItemID], level: Int, nodes: [Int
                 let nodes = Array(0..<toy.tree.levels[level].nodeCount)
                 let a = try model.scores(history: history, level: level, nodes: nodes)
                 let b = try servingScores(model, history: history, level: level, nodes: nodes)
+                #expect(a.count == b.count)
                 for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "level \(level): \(x) vs \(y)") }
             }
         }
@@ -124,6 +125,7 @@ func servingScores(_ model: TDMModel, history: [ItemID], level: Int, nodes: [Int
         let nodes = Array(0..<toy.tree.levels[2].nodeCount)
         let a = try model.scores(history: [], level: 2, nodes: nodes)
         let b = try servingScores(model, history: [], level: 2, nodes: nodes)
+        #expect(a.count == b.count)
         for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-4) }
     }
 

@@ -146,6 +146,7 @@ struct TwoTowerLearningTests {
         let tape = Tape()
         let u = try model.userVectors(historyRows: history + [-1], batch: 1, length: 5, mask: [1, 1, 1, 1, 0], on: tape)
         let v = try encoder.encode(history: history.map(Planted.id)).vector
+        #expect(u.values.count == v.count)
         for (a, b) in zip(u.values, v) { #expect(abs(a - b) < 1e-5) }
         // Item tower on the tape equals the exported item vectors.
         let items = try model.itemVectors(rows: [0, 39], on: Tape())

@@ -71,6 +71,7 @@ struct LayerTests {
         #expect(saved.map(\.name) == ["m.0.weight", "m.0.bias", "m.1.weight", "m.1.bias"])
         #expect(saved[0].shape == [3, 4])
         try b.load(saved)
+        #expect(a.parameters.count == b.parameters.count)
         for (p, q) in zip(a.parameters, b.parameters) { #expect(p.value == q.value) }
         let w = b.layers[0].weight.matrix
         #expect(w.rows == 3 && w.cols == 4 && w.values == saved[0].values)

@@ -20,6 +20,7 @@ struct OptimizerTests {
         var loss: Float = .infinity
         for _ in 0..<1500 { loss = try quadraticStep(p, target, adam) }
         #expect(loss < 1e-4)
+        #expect(p.value.count == target.count)
         for (v, c) in zip(p.value, target) { #expect(abs(v - c) < 1e-2) }
         #expect(!p.hasGradient)  // step clears gradients
     }
@@ -41,10 +42,12 @@ struct OptimizerTests {
         let a = try Parameter(name: "a", shape: [2], values: [3, 3])
         let sgd = SGD(learningRate: 0.1)
         for _ in 0..<200 { _ = try quadraticStep(a, target, sgd) }
+        #expect(a.value.count == target.count)
         for (v, c) in zip(a.value, target) { #expect(abs(v - c) < 1e-3) }
         let b = try Parameter(name: "b", shape: [2], values: [3, 3])
         let adagrad = Adagrad(learningRate: 0.5)
         for _ in 0..<500 { _ = try quadraticStep(b, target, adagrad) }
+        #expect(b.value.count == target.count)
         for (v, c) in zip(b.value, target) { #expect(abs(v - c) < 1e-2) }
     }
 

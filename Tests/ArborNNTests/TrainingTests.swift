@@ -19,6 +19,7 @@ struct TrainingTests {
         }
         let t = Tape()
         let logits = try mlp(t.constant(inputs, shape: [n, width]), on: t)
+        #expect(logits.values.count == labels.count)
         let correct = zip(logits.values, labels).filter { ($0 > 0) == ($1 > 0.5) }.count
         return Double(correct) / Double(n)
     }

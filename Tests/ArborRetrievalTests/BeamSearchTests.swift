@@ -2,7 +2,6 @@ import Testing
 import ArborMath
 import ArborTree
 import ArborInference
-import ArborModels
 @testable import ArborRetrieval
 
 func randomMatrix(rows: Int, cols: Int, seed: UInt64) -> Matrix {
@@ -29,6 +28,7 @@ func randomMatrix(rows: Int, cols: Int, seed: UInt64) -> Matrix {
             let a = try beam.search(query, parameters: p)
             let b = try flat.search(query, parameters: p)
             #expect(a.items.map(\.item) == b.items.map(\.item))
+            #expect(a.items.count == b.items.count)
             for (x, y) in zip(a.items, b.items) { #expect(abs(x.score - y.score) < 1e-4) }
             #expect(a.statistics.modelEvaluations == tree.nodeCount - 1)
         }
@@ -95,6 +95,57 @@ func randomMatrix(rows: Int, cols: Int, seed: UInt64) -> Matrix {
             results.set(i, try! r.search(queries[i], parameters: p).items)
         }
         #expect(results.values == serial)
+    }
+}
+
+
+extension BeamSearchTests {
+    /// Four items with the same vector and ids in descending row order: every score ties, so `k = 1`
+    /// is item 0 (the smallest id) from the tree, the flat scan and brute force alike.
+    @Test func tiesAtTheCutoffGoToTheSmallerItemID() throws {
+        let e = Matrix(rows: 4, cols: 2, repeating: 1)
+        let ids: [ItemID] = [3, 2, 1, 0]
+        let tree = try TreeBuilder.balancedKMeans(embeddings: e, items: ids, options: .init(fanOut: 2))
+        let p = SearchParameters(k: 1, beamWidth: 16)
+        let q = Query(vector: [1, 1])
+        let flat = try FlatRetriever(items: e, ids: ids).search(q, parameters: p).items.map(\.item)
+        let beam = try TreeRetriever(tree: tree).search(q, parameters: p).items.map(\.item)
+        let brute = try BruteForceRetriever(scorer: InnerProductScorer(dimension: 2), items: e, ids: ids, leafLevel: tree.depth)
+            .search(q, parameters: p).items.map(\.item)
+        #expect(flat == [0])
+        #expect(brute == [0])
+        #expect(beam == [0])
+    }
+
+    /// Tied scores at the cut-off with a leaf order that differs from the row order: a wide beam
+    /// still returns what the flat scan returns (ties by item id, not by leaf or row position).
+    @Test func wideBeamEqualsFlatScanWithTiesAtTheCutoff() throws {
+        let e = try Matrix(rows: 4, cols: 2, values: [1, 0, 0, 1, 1, 0, 0, 1])
+        let ids: [ItemID] = [0, 1, 2, 3]
+        let tree = try TreeBuilder.balancedKMeans(embeddings: e, items: ids, options: .init(fanOut: 2))
+        let p = SearchParameters(k: 2, beamWidth: 16)
+        let q = Query(vector: [1, 1])
+        let flat = try FlatRetriever(items: e, ids: ids).search(q, parameters: p).items.map(\.item)
+        let beam = try TreeRetriever(tree: tree).search(q, parameters: p).items.map(\.item)
+        #expect(beam == flat)
+        #expect(flat == [0, 1])
+    }
+
+    /// Excluded items under the best branches do not shrink the result: with the flat top 10
+    /// excluded and a beam of 5, the tree still returns 5 items, none of them excluded.
+    @Test func excludedItemsDoNotStarveTheResult() throws {
+        let n = 64, d = 4
+        let e = randomMatrix(rows: n, cols: d, seed: 2)
+        let ids = (0..<n).map { ItemID(UInt64($0)) }
+        let tree = try TreeBuilder.balancedKMeans(embeddings: e, items: ids, options: .init(fanOut: 2))
+        let flat = try FlatRetriever(items: e, ids: ids)
+        let q = Array(e.row(3))
+        let top = try flat.search(Query(vector: q), parameters: .init(k: 10)).items.map(\.item)
+        let excluded = Set(top)
+        let res = try TreeRetriever(tree: tree).search(Query(vector: q, excluded: excluded),
+                                                       parameters: .init(k: 5, beamWidth: 5))
+        #expect(res.items.count == 5)
+        #expect(res.items.allSatisfy { !excluded.contains($0.item) })
     }
 }
 

@@ -1,8 +1,8 @@
 @testable import ArborInference
+import Foundation
 import Testing
 import ArborMath
 import ArborTree
-@testable import ArborModels
 @testable import ArborRetrieval
 
 @Suite struct DeepScorerTests {
@@ -43,6 +43,7 @@ import ArborTree
         }
         var buffers: [Matrix] = []
         let reference = scorer.mlp.forward(input, buffers: &buffers).values
+        #expect(scores.count == reference.count)
         for (a, b) in zip(scores, reference) { #expect(abs(a - b) < 1e-4) }
     }
 
@@ -95,5 +96,35 @@ import ArborTree
         let strict = try AttentionScorer(dimension: d, behaviourEmbeddings: items, behaviourIDs: ids,
                                          attention: scorer.attention, output: scorer.output, unknownItems: .reject)
         #expect(throws: ArborError.unknownItem(9_999_999)) { try strict.makeSession(for: Query(history: [9_999_999])) }
+    }
+
+    /// The attention unit applies each layer's own activation: a sigmoid hidden unit gives weights
+    /// from sigmoid(±5), an identity one from ±5 (softmax over the two behaviours either way).
+    @Test func attentionUnitAppliesItsActivation() throws {
+        let d = 2
+        let items = try Matrix(rows: 2, cols: d, values: [1, 0, 0, 1])
+        let ids: [ItemID] = [1, 2]
+        func layer(_ r: Int, _ c: Int, _ v: [Float], _ a: InferenceActivation) throws -> DenseLayer {
+            try DenseLayer(weight: Matrix(rows: r, cols: c, values: v), bias: Array(repeating: 0, count: c), activation: a)
+        }
+        // Attention: 3d -> 1 hidden unit (the activation under test) -> 1. Output: reads pooled[0] only.
+        func scorer(_ act: InferenceActivation) throws -> AttentionScorer {
+            let att = try InferenceMLP(layers: [try layer(6, 1, [5, -5, 0, 0, 0, 0], act), try layer(1, 1, [1], .identity)])
+            let out = try InferenceMLP(layers: [try layer(6, 1, [1, 0, 0, 0, 0, 0], .identity)])
+            return try AttentionScorer(dimension: d, behaviourEmbeddings: items, behaviourIDs: ids, attention: att, output: out)
+        }
+        // pooled[0] is the softmax weight of the first behaviour: logits act(5) and act(-5).
+        func firstWeight(_ a1: Float, _ a2: Float) -> Float { Foundation.exp(a1) / (Foundation.exp(a1) + Foundation.exp(a2)) }
+        let sigmoid = { (x: Float) in 1 / (1 + Foundation.exp(-x)) }
+        let node = try Matrix(rows: 1, cols: d, values: [0, 0])
+        var session = try scorer(.sigmoid).makeSession(for: Query(history: ids))
+        var scores: [Float] = []
+        session.score(nodes: node, level: 0, into: &scores)
+        var identitySession = try scorer(.identity).makeSession(for: Query(history: ids))
+        var identityScores: [Float] = []
+        identitySession.score(nodes: node, level: 0, into: &identityScores)
+        #expect(scores.count == 1 && identityScores.count == 1)
+        #expect(abs(scores[0] - firstWeight(sigmoid(5), sigmoid(-5))) < 1e-4)
+        #expect(abs(identityScores[0] - firstWeight(5, -5)) < 1e-4)
     }
 }

@@ -2,7 +2,6 @@ import Testing
 import ArborMath
 import ArborTree
 import ArborInference
-import ArborModels
 import ArborRetrieval
 
 @Suite struct MeanPoolingEncoderTests {

@@ -3,7 +3,6 @@ import Testing
 import ArborData
 import ArborMath
 import ArborInference
-import ArborModels
 import ArborTree
 import ArborRetrieval
 

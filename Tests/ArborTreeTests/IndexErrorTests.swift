@@ -179,6 +179,22 @@ import Testing
 }
 
 extension IndexCorruptionTests {
+    /// A damaged `items` value (a leaf index with the top bit set) is an IndexError, not a trap.
+    @Test func itemMapValueAbove2To63IsAnError() throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let path = dir.file("items.arbor")
+        try IndexWriter().write(layout: Fixtures.smallLayout(), to: path)
+        do {
+            let env = try Environment(path: path, access: .readWrite, mapSize: 64 << 20)
+            let items = try env.openTable("items")
+            try env.write { txn in try txn.put(items, UInt64(70), [UInt64.max]) }
+        }
+        let reader = try IndexReader(path: path)
+        #expect(throws: IndexError.self) { try reader.leaf(of: 70) }
+    }
+}
+
+extension IndexCorruptionTests {
     /// Rewrites one large value of the index at `path` (keeping the recorded checksum).
     static func rewrite(_ path: String, _ value: LargeValue, _ transform: ([UInt8]) -> [UInt8]) throws {
         let env = try Environment(path: path, access: .readWrite, mapSize: 64 << 20)

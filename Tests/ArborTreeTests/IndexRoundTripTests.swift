@@ -161,6 +161,21 @@ import Testing
     }
 }
 
+extension IndexRoundTripTests {
+    /// Read views nest beyond LMDB's default of 126 reader slots: 200 views open at once all succeed.
+    @Test func twoHundredNestedReadViews() throws {
+        let dir = IndexTestDirectory(); defer { dir.cleanup() }
+        let path = dir.file("r.arbor")
+        try IndexWriter().write(layout: Fixtures.smallLayout(), to: path)
+        let reader = try IndexReader(path: path)
+        func nest(_ depth: Int) throws -> Int {
+            if depth == 0 { return 0 }
+            return try reader.withView { _ in try nest(depth - 1) + 1 }
+        }
+        #expect(try nest(200) == 200)
+    }
+}
+
 enum StoreSize {
     static func of(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0

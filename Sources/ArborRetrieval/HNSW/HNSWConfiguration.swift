@@ -102,6 +102,8 @@ public struct HNSWConfiguration: Sendable, Equatable, Codable {
     /// Threads used by ``HNSWIndex/add(_:ids:progress:cancellation:)``. 1 = sequential and
     /// deterministic; more threads insert concurrently with per-node (striped) locks on neighbour lists
     /// and give a different but equally good graph, not deterministic: it depends on thread timing.
+    /// The threads run through `BLAS.concurrentPerform`, so their BLAS calls are single-threaded
+    /// whatever `BLAS.threads` is.
     public var buildThreads: Int
     /// For ``HNSWMetric/normAugmentedInnerProduct`` only: the norm bound `B`. `nil` = the largest norm
     /// of the first non-empty batch added. Items with a larger norm are rejected later, so set it when

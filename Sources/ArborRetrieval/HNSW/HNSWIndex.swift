@@ -1,5 +1,6 @@
 // HNSWIndex: the public face of the HNSW graph (build/add, delete, search, export/import).
 
+import ArborMath
 import Dispatch
 import Synchronization
 
@@ -218,7 +219,7 @@ public struct HNSWIndex: Sendable {
             let work = HNSWBuildWork(next: first)
             let alreadyDone = first - start
             let locks = HNSWStripedLocks()
-            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            BLAS.concurrentPerform(iterations: threads) { _ in
                 pool.withContext(nodes: end, ef: efConstruction) { ctx in
                     while cancellation?.isCancelled != true {
                         let i = work.next.add(1, ordering: .relaxed).oldValue
@@ -302,12 +303,17 @@ public struct HNSWIndex: Sendable {
             var statistics = SearchStatistics()
             var results: HNSWCandidateHeap
             if ef >= n || k >= liveCount {
-                results = HNSWCandidateHeap(base: ctx.topStorage)
+                // Exact scan. Every candidate is kept until the sort, so ties at the cut-off go to the
+                // smaller item id (a heap of k would drop an arbitrary one of them).
+                var all: [(distance: Float, id: UInt64)] = []
+                all.reserveCapacity(n)
                 for node in 0..<Int32(n) where filter.accepts(node, g) {
-                    results.push(g.distance(q, node), node)
-                    if results.count > k { results.pop() }
+                    all.append((g.distance(q, node), g.ids[Int(node)]))
                 }
+                all.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.id < $1.id }
                 statistics.modelEvaluations = n
+                let items = all.prefix(k).map { ScoredItem(item: ItemID(rawValue: $0.id), score: -$0.distance * scale) }
+                return SearchResult(items: items, statistics: statistics)
             } else {
                 let entryDistance = g.distance(q, entryPoint)
                 statistics.modelEvaluations = 1
@@ -320,12 +326,12 @@ public struct HNSWIndex: Sendable {
             }
             let found = g.drainSorted(&results, into: ctx.sorted)
             var items = [ScoredItem]()
-            items.reserveCapacity(min(k, found))
-            for i in 0..<min(k, found) {
+            items.reserveCapacity(found)
+            for i in 0..<found {
                 let c = ctx.sorted[i]
                 items.append(ScoredItem(item: ItemID(rawValue: g.ids[Int(c.node)]), score: -c.distance * scale))
             }
-            // Equal scores: smaller item id first.
+            // Equal scores: smaller item id first, before the cut to k (ties at the cut-off by id).
             for i in items.indices.dropFirst() {
                 var j = i
                 let x = items[i]
@@ -335,6 +341,7 @@ public struct HNSWIndex: Sendable {
                 }
                 items[j] = x
             }
+            if items.count > k { items.removeLast(items.count - k) }
             return SearchResult(items: items, statistics: statistics)
         }
     }

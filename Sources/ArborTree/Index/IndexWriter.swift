@@ -1,4 +1,5 @@
 import ArborStore
+import Foundation
 
 /// Writes a tree, its model's weights and free extra values into an index file (format
 /// ``IndexFormat/version``).
@@ -41,7 +42,8 @@ public struct IndexWriter: Sendable {
     ///   - extra: named byte strings for other modules (names as for tensors).
     ///   - path: the index file (conventionally `name.arbor`).
     ///   - progress: receives `write index` progress in bytes, and `finish` at the end (also on failure).
-    ///   - cancellation: checked before each chunk; once set, the write stops.
+    ///   - cancellation: checked before each chunk and once more before the rename; once set, the
+    ///     write stops.
     /// - Returns: the header written.
     /// - Throws: ``ArborError`` for invalid input (nothing written), `CancellationError` when
     ///   cancelled, ``IndexError`` when the file cannot be written. In every case `path` is unchanged.
@@ -76,6 +78,8 @@ public struct IndexWriter: Sendable {
                 for _ in 0..<2 {
                     try env.write { txn in try txn.put(sink.tables.meta, IndexFormat.headerKey, encoded) }
                 }
+                IndexWriterTestHook.pauseIfRequested()
+                try cancellation?.check()
             }
         } catch let error as StoreError {
             throw IndexError(error)
@@ -277,5 +281,19 @@ struct ChunkSink {
             progress.report(task: "write index", done: min(doneBytes, totalBytes), total: totalBytes)
             start = end
         }
+    }
+}
+
+/// Test hook, inert unless the environment variable `ARBOR_TEST_PAUSE_BEFORE_RENAME` is set to a file
+/// path. Then every index write, once the temporary file holds the complete index but before it is
+/// renamed over the target, creates that file and waits until it is deleted. Tests use it to
+/// interrupt or kill a writer at a known point instead of after a guessed delay.
+enum IndexWriterTestHook {
+    static let variable = "ARBOR_TEST_PAUSE_BEFORE_RENAME"
+
+    static func pauseIfRequested() {
+        guard let marker = ProcessInfo.processInfo.environment[variable], !marker.isEmpty else { return }
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
+        while FileManager.default.fileExists(atPath: marker) { usleep(10_000) }
     }
 }

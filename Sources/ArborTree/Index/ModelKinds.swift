@@ -9,6 +9,15 @@ public enum NodeScorerKind: String, Sendable, CaseIterable, Codable {
     case dnn
     /// A DIN-style activation unit pools the behaviours per node, then an MLP (TDM's attention-DNN).
     case attention
+
+    /// TDM's name for the model: "product-DNN", "DNN", "attention-DNN".
+    public var tdmName: String {
+        switch self {
+        case .innerProduct: "product-DNN"
+        case .dnn: "DNN"
+        case .attention: "attention-DNN"
+        }
+    }
 }
 
 /// What turns a user's behaviour into the query (or queries) an index is searched with, as
