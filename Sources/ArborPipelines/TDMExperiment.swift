@@ -145,40 +145,12 @@ public enum TDMExperiment {
         let validate = TDMEvaluation.beamRecallValidator(users: data.validation, k: 50, beamWidth: config.beamWidth,
                                                          maxUsers: config.validationUsers)
         for kind in config.kinds {
-            let history = kind == .attention ? config.attentionMaxHistory : config.maxHistory
-            let warm = config.warmStartFromProduct && kind != .innerProduct ? models[.innerProduct] : nil
-            let model = try initialModel(kind: kind, data: data, config: config, warmStart: warm)
-            if warm != nil { log("  [\(kind.rawValue)] warm start: the product-DNN's learnt tree and embeddings") }
-            var training = config.training
-            training.seed = SplitMix64.derive(config.seed, UInt64(TDMScorerKind.allCases.firstIndex(of: kind)!))
-            let start = ContinuousClock.now
-            let samples = data.samples(maxHistory: history)
-            var base = TrainingProvenance(tdm: model, training: training,
-                                          dataset: data.provenanceDataset(trainSamples: samples.count),
-                                          protocolName: data.protocolName)
-            base.initialization = warm != nil ? "warm start: the product-DNN's learnt tree, node and behaviour embeddings"
-                : "initial tree (category order), random embeddings"
-            training.provenance = base
-            let report = try TDMTreeLearning.run(
-                model: model, samples: samples, trainer: TDMTrainer(config: training),
-                config: .init(maxRounds: config.treeRounds, build: .init(fanOut: 2, seed: config.seed), rebuild: config.rebuild),
-                validate: { m in
-                    let v = try validate(m)
-                    log("  [\(kind.rawValue)] validation recall@50 = \(String(format: "%.4f", v))")
-                    return v
-                },
-                progress: PrefixedProgress(prefix: "  [\(kind.rawValue)]", inner: progress), cancellation: cancellation)
-            let elapsed = start.duration(to: .now).components
-            seconds[kind] = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
-            rounds[kind] = report.rounds
-            provenance[kind] = base.finished(treeLearning: report, seconds: seconds[kind]!)
-            for r in report.rounds {
-                let epochs = r.training.epochs.map {
-                    String(format: "e%d loss %.3f %.0f samples/s val %.4f", $0.epoch, $0.loss, $0.samplesPerSecond, $0.validation ?? -1)
-                }
-                log("[\(kind.rawValue)] round \(r.round): best val \(String(format: "%.4f", r.validation)); " + epochs.joined(separator: "; "))
-            }
-            log("[\(kind.rawValue)] best round \(report.bestRound), \(Int(seconds[kind]!)) s")
+            let trained = try trainModel(kind: kind, data: data, config: config, warmStart: models[.innerProduct],
+                                         validate: validate, progress: progress, cancellation: cancellation, log: log)
+            let model = trained.model
+            seconds[kind] = trained.seconds
+            rounds[kind] = trained.report.rounds
+            provenance[kind] = trained.provenance
             models[kind] = model
             results.append(try TDMEvaluation.evaluate(method: TDMMethodName.tree(kind), users: data.test,
                                                       retrieve: TDMEvaluation.retriever(model: model, beamWidth: config.beamWidth)))
@@ -206,26 +178,87 @@ public enum TDMExperiment {
                                    rounds: rounds, trainSeconds: seconds, models: models, provenance: provenance)
     }
 
+    /// One model of `kind` trained with its tree on `data` (``TDMTreeLearning``: train, rebuild the
+    /// tree, train again while `validate` rises, the best round kept), as ``run(data:config:progress:cancellation:log:)``
+    /// trains each of its kinds. With ``TDMExperimentConfig/warmStartFromProduct`` and a
+    /// `warmStart` product model, a DNN or attention-DNN starts from its tree and embeddings.
+    /// - Returns: the trained model, the tree-learning report, the wall time in seconds and the
+    ///   provenance for its index (the data set's path left for the caller).
+    /// - Throws: training and data errors, `CancellationError`.
+    public static func trainModel(
+        kind: TDMScorerKind, data: TDMExperimentData, config: TDMExperimentConfig, warmStart product: TDMModel? = nil,
+        validate: @escaping (TDMModel) throws -> Double, progress: some ProgressReporter = SilentProgress(),
+        cancellation: CancellationFlag? = nil, log: @escaping (String) -> Void = { _ in }
+    ) throws -> (model: TDMModel, report: TDMTreeLearningReport, seconds: Double, provenance: TrainingProvenance) {
+        let history = kind == .attention ? config.attentionMaxHistory : config.maxHistory
+        let warm = config.warmStartFromProduct && kind != .innerProduct ? product : nil
+        let model = try initialModel(kind: kind, data: data, config: config, warmStart: warm)
+        if warm != nil { log("  [\(kind.rawValue)] warm start: the product-DNN's learnt tree and embeddings") }
+        var training = config.training
+        training.seed = SplitMix64.derive(config.seed, UInt64(TDMScorerKind.allCases.firstIndex(of: kind)!))
+        let start = ContinuousClock.now
+        let samples = data.samples(maxHistory: history)
+        var base = TrainingProvenance(tdm: model, training: training,
+                                      dataset: data.provenanceDataset(trainSamples: samples.count),
+                                      protocolName: data.protocolName)
+        base.initialization = warm != nil ? "warm start: the product-DNN's learnt tree, node and behaviour embeddings"
+            : "initial tree (category order), random embeddings"
+        training.provenance = base
+        let report = try TDMTreeLearning.run(
+            model: model, samples: samples, trainer: TDMTrainer(config: training),
+            config: .init(maxRounds: config.treeRounds, build: .init(fanOut: 2, seed: config.seed), rebuild: config.rebuild),
+            validate: { m in
+                let v = try validate(m)
+                log("  [\(kind.rawValue)] validation recall@50 = \(String(format: "%.4f", v))")
+                return v
+            },
+            progress: PrefixedProgress(prefix: "  [\(kind.rawValue)]", inner: progress), cancellation: cancellation)
+        let elapsed = start.duration(to: .now).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+        for r in report.rounds {
+            let epochs = r.training.epochs.map {
+                String(format: "e%d loss %.3f %.0f samples/s val %.4f", $0.epoch, $0.loss, $0.samplesPerSecond, $0.validation ?? -1)
+            }
+            log("[\(kind.rawValue)] round \(r.round): best val \(String(format: "%.4f", r.validation)); " + epochs.joined(separator: "; "))
+        }
+        log("[\(kind.rawValue)] best round \(report.bestRound), \(Int(seconds)) s")
+        return (model, report, seconds, base.finished(treeLearning: report, seconds: seconds))
+    }
+
     /// The flat product-DNN baseline: a two-tower trained (seed `seed`) on `data`'s training users,
     /// early-stopped on its validation users, and its exact flat scan evaluated on its test users.
     /// - Throws: ``TwoTowerError`` from training.
     static func twoTowerBaseline(data: TDMExperimentData, options: TwoTowerExperimentOptions, seed: UInt64,
                                  log: @escaping (String) -> Void) throws -> TDMMethodResult {
-        var options = options
-        options.training.seed = seed
-        let twoTowerData = try TwoTowerData(tdm: data)
-        let trained = try TwoTowerExperiment.train(data: twoTowerData, options: options) { e in
-            log(String(format: "  [two-tower] e%d loss %.3f %.0f samples/s val %.4f", e.epoch, e.meanLoss, e.samplesPerSecond,
-                       e.validation ?? -1))
-        }
-        log(String(format: "[two-tower] best epoch %d of %d, %.0f s", trained.report.bestEpoch, trained.report.epochs.count,
-                   trained.report.wallSeconds))
+        let (trained, twoTowerData) = try trainTwoTower(data: data, options: options, seed: seed, log: log)
         let flat = try TDMEvaluation.evaluate(
             method: TDMMethodName.flatTwoTower, users: data.test,
             retrieve: TDMEvaluation.flatRetriever(twoTower: trained.encoder, items: trained.itemVectors,
                                                   ids: twoTowerData.catalog.ids))
         log(String(format: "%@: R@10 %.4f R@50 %.4f", flat.method, flat.recall10, flat.recall50))
         return flat
+    }
+
+    /// A two-tower (the flat product-DNN baseline) trained with `options` and seed `seed` on
+    /// `data`'s training users, early-stopped on its validation users; also returns `data` in the
+    /// two-tower's form (its catalogue orders the item vectors).
+    /// - Throws: ``TwoTowerError`` from training, `CancellationError`.
+    public static func trainTwoTower(
+        data: TDMExperimentData, options: TwoTowerExperimentOptions, seed: UInt64,
+        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil,
+        log: @escaping (String) -> Void = { _ in }
+    ) throws -> (trained: TwoTowerExperiment.Trained, data: TwoTowerData) {
+        var options = options
+        options.training.seed = seed
+        let twoTowerData = try TwoTowerData(tdm: data)
+        let trained = try TwoTowerExperiment.train(data: twoTowerData, options: options, progress: progress,
+                                                   cancellation: cancellation) { e in
+            log(String(format: "  [two-tower] e%d loss %.3f %.0f samples/s val %.4f", e.epoch, e.meanLoss, e.samplesPerSecond,
+                       e.validation ?? -1))
+        }
+        log(String(format: "[two-tower] best epoch %d of %d, %.0f s", trained.report.bestEpoch, trained.report.epochs.count,
+                   trained.report.wallSeconds))
+        return (trained, twoTowerData)
     }
 
     /// The untrained model of `kind` a run starts from: on `data`'s initial (category-ordered)

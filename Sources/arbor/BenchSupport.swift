@@ -90,14 +90,16 @@ func beamSweep(_ text: String, k: Int) throws -> [Int] {
 }
 
 /// Writes the report files and the recall-against-QPS plot; returns the paths written.
-func writeReport(_ report: BenchmarkReport, k: Int, to directory: String, baseName: String, title: String) throws -> [String] {
+/// The plots show `metric` (default: recall against the exact scan when measured, else recall).
+func writeReport(_ report: BenchmarkReport, k: Int, to directory: String, baseName: String, title: String,
+                 metric: Metric? = nil) throws -> [String] {
     let dir = URL(fileURLWithPath: directory)
     var paths = try report.write(to: dir, baseName: baseName, title: title).map(\.path)
     let svg = dir.appendingPathComponent("\(baseName)-recall-qps.svg")
-    try report.recallPlot(k: k, x: .qps, title: "\(title): recall@\(k) against queries per second").write(to: svg)
+    try report.recallPlot(k: k, metric: metric, x: .qps, title: "\(title): recall@\(k) against queries per second").write(to: svg)
     paths.append(svg.path)
     let svgLatency = dir.appendingPathComponent("\(baseName)-recall-latency.svg")
-    try report.recallPlot(k: k, x: .p50, title: "\(title): recall@\(k) against p50 latency").write(to: svgLatency)
+    try report.recallPlot(k: k, metric: metric, x: .p50, title: "\(title): recall@\(k) against p50 latency").write(to: svgLatency)
     paths.append(svgLatency.path)
     return paths
 }
