@@ -57,8 +57,9 @@ extension HNSWGraphPointers {
                 statistics.steps += 1
                 let (nb, n) = neighbours(of: current, layer: layer, locks: locks, scratch: ctx.neighbours)
                 statistics.modelEvaluations += n
+                distances(q, nb, count: n, into: ctx.batchDistances)
                 for j in 0..<n {
-                    let d = distance(q, nb[j])
+                    let d = ctx.batchDistances[j]
                     if d < currentDistance {
                         currentDistance = d
                         current = nb[j]
@@ -96,12 +97,21 @@ extension HNSWGraphPointers {
             queue.pop()
             statistics.steps += 1
             let (nb, n) = neighbours(of: closest.node, layer: layer, locks: locks, scratch: ctx.neighbours)
+            // The unvisited neighbours first, then their distances in one batched call (which
+            // prefetches each next vector); the same order and bits as one distance at a time.
+            var fresh = 0
             for j in 0..<n {
                 let node = nb[j]
                 if visited[Int(node)] == epoch { continue }
                 visited[Int(node)] = epoch
-                let d = distance(q, node)
-                statistics.modelEvaluations += 1
+                ctx.batchNodes[fresh] = node
+                fresh += 1
+            }
+            if fresh == 0 { continue }
+            distances(q, ctx.batchNodes, count: fresh, into: ctx.batchDistances)
+            statistics.modelEvaluations += fresh
+            for j in 0..<fresh {
+                let node = ctx.batchNodes[j], d = ctx.batchDistances[j]
                 if top.count < ef || d < bound {
                     queue.push(-d, node)
                     if filter.accepts(node, self) {

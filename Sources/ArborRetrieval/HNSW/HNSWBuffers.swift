@@ -145,6 +145,10 @@ final class HNSWSearchContext: @unchecked Sendable {
     let pruned: UnsafeMutablePointer<HNSWCandidate>
     /// The prepared (normalised / augmented) query: `stride` floats.
     let query: UnsafeMutablePointer<Float>
+    /// One neighbour list's unvisited nodes and their distances (``HNSWGraphPointers/distances``):
+    /// `M0` slots each.
+    let batchNodes: UnsafeMutablePointer<Int32>
+    let batchDistances: UnsafeMutablePointer<Float>
 
     init(nodes: Int, ef: Int, m0: Int, stride: Int) {
         visitedCapacity = max(nodes, 1)
@@ -158,6 +162,8 @@ final class HNSWSearchContext: @unchecked Sendable {
         prune = .allocate(capacity: m0 + m0 / 2 + 1)  // a full list plus M new entries plus one
         pruned = .allocate(capacity: m0 + 1)
         query = .allocate(capacity: max(stride, 1))
+        batchNodes = .allocate(capacity: m0)
+        batchDistances = .allocate(capacity: m0)
     }
 
     deinit {
@@ -169,6 +175,8 @@ final class HNSWSearchContext: @unchecked Sendable {
         prune.deallocate()
         pruned.deallocate()
         query.deallocate()
+        batchNodes.deallocate()
+        batchDistances.deallocate()
     }
 
     /// Grows the buffers for `nodes` nodes and lists of `ef` (allocates only when the index grew or a

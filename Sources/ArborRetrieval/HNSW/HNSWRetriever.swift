@@ -6,7 +6,8 @@
 /// `query.history`. Uses `parameters.k` and `parameters.efSearch` (raised to `k` when smaller);
 /// `beamWidth` is for the tree and is ignored here. Results are best first (ties: smaller id) with
 /// `statistics.modelEvaluations` = distance computations and `statistics.steps` = graph hops.
-/// `k` above ``itemCount`` returns all live items; an empty index returns no items (see
+/// `k` above ``itemCount`` returns all live items and `efSearch` above the node count is lowered to
+/// it (both before any allocation, so `Int.max` is accepted); an empty index returns no items (see
 /// ``HNSWIndex/search(_:parameters:excluded:)``).
 ///
 /// Thread safety: safe to call from many threads at once. The retriever holds a snapshot of the index

@@ -8,6 +8,8 @@
 //   upper         blocks × M Int32 neighbour slots, upperCounts: blocks Int32
 //   deleted       count Bool (deletion marks), ids: count ItemID (external ids)
 
+import CArborKernels
+
 /// Owner of the raw buffers. Copied explicitly by ``HNSWIndex`` before a mutation when shared
 /// (copy-on-write at the index level). Mutated only by one thread, or by build workers under
 /// ``HNSWStripedLocks`` through ``HNSWGraphPointers``.
@@ -121,6 +123,16 @@ struct HNSWGraphPointers: @unchecked Sendable {
     /// Graph distance between the prepared query and a node: `-(q · x)`.
     @inline(__always) func distance(_ query: UnsafePointer<Float>, _ node: Int32) -> Float {
         -dot(query, vector(node), stride)
+    }
+
+    /// Graph distances from the prepared query to `count` nodes, written to `out` (`-(q · x)`, bit for
+    /// bit as ``distance(_:_:)``): one C call that prefetches each next vector while computing the
+    /// current one (hnswlib prefetches the same way in its search loop).
+    @inline(__always) func distances(
+        _ query: UnsafePointer<Float>, _ nodes: UnsafePointer<Int32>, count: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        arbor_dot_batch(dot, query, vectors, stride, nodes, count, stride, out)
+        for j in 0..<count { out[j] = -out[j] }
     }
 
     /// Neighbour slots and the count cell of `node` on `layer` (the node's level must be ≥ `layer`).
