@@ -1,15 +1,18 @@
 // swift-tools-version:6.1
 // Arbor: tree-based deep retrieval (TDM/JTM) on LMDB and OpenBLAS.
-// Module layout and the direction of dependencies: see DESIGN notes in README.md.
+// Module layout and the direction of dependencies: README.md, "Layout".
 import PackageDescription
 
 let package = Package(
     name: "Arbor",
     platforms: [.macOS(.v15)],
     products: [
+        // Serving: open an index and search it (no training code linked).
+        .library(name: "ArborEngine", targets: ["ArborEngine"]),
+        // Everything: serving, training, data readers, evaluation and the experiment pipelines.
         .library(name: "Arbor", targets: [
-            "ArborCore", "ArborStore", "ArborMath", "ArborNN", "ArborTree", "ArborModels",
-            "ArborRetrieval", "ArborData", "ArborEval",
+            "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine",
+            "ArborNN", "ArborModels", "ArborData", "ArborEval", "ArborPipelines",
         ]),
         .executable(name: "arbor", targets: ["arbor"]),
     ],
@@ -21,20 +24,32 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
+        // Serving, bottom to top: each target depends only on targets above it in this list.
         .target(name: "ArborCore"),
         .target(name: "ArborStore", dependencies: ["ArborCore", "CLMDB"]),
         .target(name: "ArborMath", dependencies: ["ArborCore", "COpenBLAS"]),
-        .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
         .target(name: "ArborTree", dependencies: ["ArborCore", "ArborStore", "ArborMath"]),
-        .target(name: "ArborModels", dependencies: ["ArborCore", "ArborMath", "ArborNN", "ArborTree"]),
-        .target(name: "ArborRetrieval", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborModels"]),
+        .target(name: "ArborInference", dependencies: ["ArborCore", "ArborMath", "ArborTree"]),
+        .target(name: "CArborKernels"),  // HNSW dot kernels: per-function target attributes, no -m flags
+        .target(name: "ArborRetrieval", dependencies: [
+            "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference", "COpenBLAS",
+            "CArborKernels",
+        ]),
+        .target(name: "ArborEngine", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval"]),
+
+        // Training and evaluation.
+        .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
+        .target(name: "ArborModels", dependencies: ["ArborCore", "ArborMath", "ArborNN", "ArborTree", "ArborInference"]),
         .target(name: "ArborData", dependencies: ["ArborCore"]),
-        .target(name: "ArborEval", dependencies: [
-            "ArborCore", "ArborMath", "ArborNN", "ArborTree", "ArborModels", "ArborRetrieval", "ArborData",
+        // ArborMath: the runner's query threads fan out through BLAS.concurrentPerform.
+        .target(name: "ArborEval", dependencies: ["ArborCore", "ArborMath"]),
+        .target(name: "ArborPipelines", dependencies: [
+            "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborNN",
+            "ArborModels", "ArborData", "ArborEval",
         ]),
         .executableTarget(name: "arbor", dependencies: [
-            "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborModels", "ArborRetrieval",
-            "ArborData", "ArborEval", "ArborNN",
+            "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborModels",
+            "ArborData", "ArborEval", "ArborPipelines",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -45,15 +60,20 @@ let package = Package(
         .testTarget(name: "ArborStoreTests", dependencies: ["ArborStore"]),
         .testTarget(name: "ArborMathTests", dependencies: ["ArborMath"]),
         .testTarget(name: "ArborNNTests", dependencies: ["ArborNN"]),
-        .testTarget(name: "ArborTreeTests", dependencies: ["ArborTree", "ArborMath"]),
+        .testTarget(name: "ArborTreeTests", dependencies: ["ArborTree", "ArborMath", "ArborStore"]),
         .testTarget(name: "ArborModelsTests", dependencies: [
-            "ArborModels", "ArborNN", "ArborTree", "ArborMath", "ArborRetrieval", "ArborData", "ArborEval",
+            "ArborModels", "ArborInference", "ArborNN", "ArborTree", "ArborMath", "ArborRetrieval", "ArborData",
+            "ArborEval", "ArborPipelines", "ArborEngine",
         ]),
         .testTarget(name: "ArborRetrievalTests", dependencies: [
-            "ArborRetrieval", "ArborTree", "ArborModels", "ArborMath", "ArborTestSupport",
+            "ArborRetrieval", "ArborInference", "ArborTree", "ArborMath", "ArborStore", "ArborTestSupport",
         ]),
+        .testTarget(name: "ArborEngineTests", dependencies: ["ArborEngine", "ArborRetrieval", "ArborInference", "ArborMath", "ArborTree"]),
         .testTarget(name: "ArborDataTests", dependencies: ["ArborData"]),
-        .testTarget(name: "ArborEvalTests", dependencies: ["ArborEval", "ArborRetrieval", "ArborData"]),
+        .testTarget(name: "ArborEvalTests", dependencies: [
+            "ArborEval", "ArborPipelines", "ArborRetrieval", "ArborInference", "ArborModels", "ArborData", "ArborTree",
+            "ArborMath", "ArborNN",
+        ]),
         .testTarget(name: "ArborCLITests", dependencies: ["arbor"]),
     ]
 )

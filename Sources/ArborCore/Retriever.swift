@@ -54,6 +54,20 @@ public struct SearchParameters: Sendable, Equatable {
         }
         return self
     }
+
+    /// The knobs validated (``validated()``) and clamped to what a search over `itemCount` items
+    /// can use, before any arithmetic or allocation depends on them: `k` to the item count, the
+    /// beam to `k ... widestLevel` (a beam as wide as the widest level already keeps every node),
+    /// `efSearch` to `k ... graphNodes`. Each bound is applied only when given, so `Int.max` is a
+    /// valid request for "everything". O(1).
+    /// - Throws: ``ArborError/invalidArgument(name:reason:)`` for a knob below 1.
+    public func clamped(itemCount: Int, widestLevel: Int? = nil, graphNodes: Int? = nil) throws(ArborError) -> SearchParameters {
+        var p = try validated()
+        p.k = min(p.k, max(1, itemCount))
+        if let widestLevel { p.beamWidth = min(max(p.beamWidth, p.k), max(widestLevel, p.k)) }
+        if let graphNodes { p.efSearch = min(max(p.efSearch, p.k), max(graphNodes, p.k)) }
+        return p
+    }
 }
 
 /// Counters of one search, for the cost columns of the benchmark.

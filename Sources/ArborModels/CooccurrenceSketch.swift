@@ -1,3 +1,4 @@
+import ArborInference
 import ArborMath
 
 /// Untrained item vectors from who interacted with what: each user gets a fixed random Gaussian

@@ -1,5 +1,5 @@
 import ArborMath
-import ArborModels
+import ArborInference
 
 /// Scores every item with the same scorer the tree uses: the reference that shows what beam
 /// search loses with a deep model (TDM's "brute force" column). For the inner product, use
@@ -53,7 +53,7 @@ public struct BruteForceRetriever<Scorer: NodeScorer>: Retriever {
 
     /// O(N) model evaluations per query, in blocks.
     public func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
-        let parameters = try parameters.validated()
+        let parameters = try parameters.clamped(itemCount: items.rows)
         var session = try scorer.makeSession(for: query)
         let excludedRows = query.excluded
         return pool.with { w in

@@ -49,7 +49,7 @@ public struct FlatRetriever: Retriever {
 
     /// All queries in one blocked GEMM scan. O(N · Q · d).
     public func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
-        let parameters = try parameters.validated()
+        let parameters = try parameters.clamped(itemCount: items.rows)
         var q = Matrix(rows: 0, cols: dimension)
         q.reserveRows(queries.count)
         for query in queries {

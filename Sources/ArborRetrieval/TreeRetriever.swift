@@ -1,6 +1,6 @@
 import ArborMath
 import ArborTree
-import ArborModels
+import ArborInference
 
 /// Retrieval by TDM beam search over a tree (in memory or in an index file) with any scorer.
 ///
@@ -16,6 +16,8 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
     public let scorer: Scorer
     /// Number of items (leaves) of the tree.
     public let itemCount: Int
+    /// Nodes on the widest level: beams are clamped to it (a wider beam keeps no more nodes).
+    public let widestLevel: Int
     private let pool: WorkspacePool<BeamWorkspace>
 
     /// A retriever over `source` scored by `scorer`.
@@ -38,10 +40,12 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
         self.source = source
         self.scorer = scorer
         self.itemCount = itemCount
+        widestLevel = source.levelNodeCounts.max() ?? 1
         pool = WorkspacePool { BeamWorkspace(dimension: dimension) }
     }
 
-    /// Beam search with `parameters.beamWidth` (raised to `k` when smaller).
+    /// Beam search with `parameters.beamWidth` (raised to `k` when smaller, lowered to the widest
+    /// level when larger); `k` above the item count returns every item.
     public func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
         try search(query, parameters: parameters, observer: nil)
     }
@@ -60,7 +64,7 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
 
     private func search(_ query: Query, parameters: SearchParameters,
                         observer: BeamSearch.LevelObserver?) throws -> SearchResult {
-        let parameters = try parameters.validated()
+        let parameters = try parameters.clamped(itemCount: itemCount, widestLevel: widestLevel)
         var session = try scorer.makeSession(for: query)
         return try pool.with { workspace in
             try source.withView { view in

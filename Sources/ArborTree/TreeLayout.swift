@@ -55,6 +55,8 @@ public struct TreeLayout: Sendable, Equatable {
     public var itemCount: Int { leafItems.count }
     /// Total number of nodes over all levels.
     public var nodeCount: Int { levels.reduce(0) { $0 + $1.nodeCount } }
+    /// Nodes on each level, root first.
+    public var levelNodeCounts: [Int] { levels.map(\.nodeCount) }
 
     /// Checks every invariant listed on the type.
     /// - Throws: ``ArborError`` naming the level and node that breaks one.

@@ -27,6 +27,8 @@ public protocol TreeSource: Sendable {
     var dimension: Int { get }
     /// Number of items (leaves).
     var itemCount: Int { get }
+    /// Number of nodes on each level, root (one node) to leaves.
+    var levelNodeCounts: [Int] { get }
     /// Calls `body` with a consistent view of the tree; the view must not escape `body`.
     func withView<R>(_ body: (borrowing View) throws -> R) throws -> R
 }

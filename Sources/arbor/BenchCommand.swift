@@ -2,7 +2,10 @@ import ArborCore
 import ArborData
 import ArborEval
 import ArborMath
+import ArborEngine
+import ArborInference
 import ArborModels
+import ArborPipelines
 import ArborRetrieval
 import ArborTree
 import ArgumentParser
@@ -114,14 +117,14 @@ struct Bench: ParsableCommand {
                 indexPath = FileManager.default.temporaryDirectory.appendingPathComponent("arbor-bench-\(getpid()).arbor").path
                 removeIndex = true
             }
-            let (extra, hnswSeconds) = try graph.buildExtras(vectors: catalog.embeddings, ids: catalog.itemIDs,
+            let (hnswGraph, hnswSeconds) = try graph.buildGraph(vectors: catalog.embeddings, ids: catalog.itemIDs,
                                                              progress: progress, cancellation: cancellation)
             if let hnswSeconds {
                 notes.append(String(format: "hnsw build %.2f s (M = %d, efConstruction = %d, %@, %d threads)", hnswSeconds,
                                     graph.hnswM, graph.hnswEfConstruction, graph.hnswMetric.rawValue, graph.hnswThreads))
             }
             let writeStart = ContinuousClock.now
-            try IndexWriter().write(layout: layout, extra: extra, to: indexPath, progress: progress, cancellation: cancellation)
+            try IndexFiles.writeVectorIndex(layout, graph: hnswGraph, to: indexPath, progress: progress, cancellation: cancellation)
             notes.append(String(format: "tree build %.2f s (fan-out %d, %@), index write %.2f s, index file %@",
                                 buildSeconds, tree.fanOut, tree.innerNodes.rawValue, seconds(since: writeStart),
                                 formatBytes(fileSize(indexPath))))
@@ -173,14 +176,15 @@ struct Bench: ParsableCommand {
             return
         }
         let queryList = (0..<n).map { ArborCore.Query(vector: Array(queryVectors.row($0))) }
-        var bench = VectorBenchmark(reader: reader, queries: queryList, k: k, beams: beamList, threads: threadList)
-        if HNSWPersistence.hasGraph(reader) {
+        let engine = try Engine(reader: reader)
+        var bench = VectorBenchmark(engine: engine, queries: queryList, k: k, beams: beamList, threads: threadList)
+        if engine.hasGraph {
             let loadStart = ContinuousClock.now
-            bench.hnsw = try HNSWPersistence.load(from: reader)
+            guard let graph = (try engine.retriever(.hnsw())) as? HNSWRetriever else { throw CLIError("\(indexPath): no HNSW graph") }
             bench.efSearch = try parseIntList(efs, option: "--efs")
             notes.append(String(format: "hnsw graph loaded from the index in %.2f s (%@, M = %d, %@ in memory)",
-                                seconds(since: loadStart), bench.hnsw!.configuration.metric.rawValue,
-                                bench.hnsw!.configuration.m, formatBytes(Int64(bench.hnsw!.graphBytes))))
+                                seconds(since: loadStart), graph.index.configuration.metric.rawValue,
+                                graph.index.configuration.m, formatBytes(Int64(graph.index.graphBytes))))
         }
         let (rows, flat) = try bench.run(progress: progress, cancellation: cancellation)
         if flatBatch > 0 {

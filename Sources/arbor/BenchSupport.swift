@@ -1,7 +1,10 @@
 import ArborCore
 import ArborEval
 import ArborMath
+import ArborEngine
+import ArborInference
 import ArborModels
+import ArborPipelines
 import ArborRetrieval
 import ArborTree
 import Foundation
@@ -24,7 +27,7 @@ func machineInfo() -> [String: String] {
 /// One benchmark of an index against the exact scan of its own leaves: the tree at each beam width
 /// beside the flat scan, recall@k against the exact top-k, latency, QPS and model evaluations.
 struct VectorBenchmark {
-    var reader: IndexReader
+    var engine: Engine
     var queries: [ArborCore.Query]
     var k: Int
     var beams: [Int]
@@ -33,13 +36,12 @@ struct VectorBenchmark {
     var relevant: [Set<ItemID>]? = nil
     var seen: [Set<ItemID>]? = nil
     var extraK: [Int] = []
-    /// An HNSW graph to list beside the tree, swept over `efSearch`.
-    var hnsw: HNSWIndex? = nil
+    /// `efSearch` values to sweep the index's HNSW graph over (empty: the graph is not listed).
     var efSearch: [Int] = []
 
-    func run(progress: ProgressPrinter, cancellation: CancellationFlag) throws -> (rows: [BenchmarkRow], flat: FlatRetriever) {
-        let (tree, flatOrNil) = try openRetrievers(reader: reader, loadFlat: true)
-        let flat = flatOrNil!
+    func run(progress: ProgressPrinter, cancellation: CancellationFlag) throws -> (rows: [BenchmarkRow], flat: any Retriever) {
+        let tree = try engine.retriever(.tree())
+        let flat = try engine.retriever(.exact)
         BLAS.threads = 1
         let reference = try BenchmarkRunner.referenceLists(from: flat, queries: queries, k: k, progress: progress)
         let truth = GroundTruth(relevant: relevant, seen: seen, seenCategories: nil, reference: reference)
@@ -47,8 +49,8 @@ struct VectorBenchmark {
             BenchmarkEntry(label: "tree", retriever: tree, sweep: beams.map { SweepPoint.beam($0) }),
             BenchmarkEntry(label: "flat", retriever: flat, sweep: [SweepPoint(label: "exact", parameters: .init(k: k))]),
         ]
-        if let hnsw {
-            entries.insert(BenchmarkEntry(label: "hnsw", retriever: HNSWRetriever(index: hnsw),
+        if !efSearch.isEmpty {
+            entries.insert(BenchmarkEntry(label: "hnsw", retriever: try engine.retriever(.hnsw()),
                                           sweep: efSearch.map { SweepPoint.efSearch($0) }), at: 1)
         }
         let configuration = BenchmarkConfiguration(kValues: Array(Set([k] + extraK)).sorted(), threadCounts: threads,
@@ -59,7 +61,7 @@ struct VectorBenchmark {
 }
 
 /// Queries per second of the flat scan answering `queries` in batches of `batch` (one GEMM scan a batch).
-func flatBatchQPS(_ flat: FlatRetriever, queries: [ArborCore.Query], k: Int, batch: Int) throws -> Double {
+func flatBatchQPS(_ flat: any Retriever, queries: [ArborCore.Query], k: Int, batch: Int) throws -> Double {
     let start = ContinuousClock.now
     var i = 0
     while i < queries.count {

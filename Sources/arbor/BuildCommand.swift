@@ -1,6 +1,8 @@
 import ArborCore
 import ArborData
+import ArborInference
 import ArborModels
+import ArborPipelines
 import ArborTree
 import ArgumentParser
 import Foundation
@@ -62,10 +64,10 @@ struct Build: ParsableCommand {
         let layout = try tree.build(embeddings: embeddings, ids: itemIDs, categories: itemCategories,
                                     progress: progress, cancellation: cancellation)
         let buildSeconds = seconds(since: start)
-        let (extra, hnswSeconds) = try graph.buildExtras(vectors: embeddings, ids: itemIDs, progress: progress,
+        let (hnswGraph, hnswSeconds) = try graph.buildGraph(vectors: embeddings, ids: itemIDs, progress: progress,
                                                          cancellation: cancellation)
         let writeStart = ContinuousClock.now
-        try IndexWriter().write(layout: layout, extra: extra, to: out, progress: progress, cancellation: cancellation)
+        try IndexFiles.writeVectorIndex(layout, graph: hnswGraph, to: out, progress: progress, cancellation: cancellation)
         let writeSeconds = seconds(since: writeStart)
         print("built \(out): \(layout.itemCount) items, d = \(layout.dimension), fan-out \(layout.fanOut), depth \(layout.depth), "
               + "\(layout.nodeCount) nodes")

@@ -1,7 +1,6 @@
 import ArborCore
 import ArborData
 import ArborMath
-import ArborModels
 import ArborRetrieval
 import ArborTree
 import ArgumentParser
@@ -161,21 +160,6 @@ func note(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// The inner-product tree retriever over an index file, and the exact flat scan over its leaves.
-func openRetrievers(reader: IndexReader, loadFlat: Bool) throws -> (tree: TreeRetriever<IndexReader, InnerProductScorer>, flat: FlatRetriever?) {
-    guard reader.scorerKind == "inner-product" else {
-        throw CLIError("index \(reader.path) was built for scorer '\(reader.scorerKind)'; this command serves 'inner-product' indexes")
-    }
-    let tree = try TreeRetriever(source: reader, scorer: InnerProductScorer(dimension: reader.dimension),
-                                 itemCount: reader.itemCount, dimension: reader.dimension)
-    var flat: FlatRetriever? = nil
-    if loadFlat {
-        let (matrix, ids) = try reader.loadLeafMatrix()
-        flat = try FlatRetriever(items: matrix, ids: ids)
-    }
-    return (tree, flat)
-}
-
 extension HNSWMetric: ExpressibleByArgument {}
 
 /// Options of the HNSW graph built beside the tree (the flat ANN baseline).
@@ -205,19 +189,17 @@ struct HNSWOptions: ParsableArguments {
         HNSWConfiguration(metric: hnswMetric, m: hnswM, efConstruction: hnswEfConstruction, buildThreads: hnswThreads)
     }
 
-    /// Builds the graph over the leaf vectors when `--hnsw` is given; returns the index's extra values
-    /// and the build time.
-    func buildExtras(vectors: Matrix, ids: [ItemID], progress: ProgressPrinter,
-                     cancellation: CancellationFlag) throws -> (extra: [String: [UInt8]], seconds: Double?) {
-        guard hnsw else { return ([:], nil) }
+    /// Builds the graph over the leaf vectors when `--hnsw` is given; returns it and the build time.
+    func buildGraph(vectors: Matrix, ids: [ItemID], progress: ProgressPrinter,
+                    cancellation: CancellationFlag) throws -> (graph: HNSWIndex?, seconds: Double?) {
+        guard hnsw else { return (nil, nil) }
         let start = ContinuousClock.now
         let previous = BLAS.threads
         BLAS.threads = 1
         defer { BLAS.threads = previous }
         let index = try HNSWIndex.build(vectors, ids: ids, configuration: configuration, progress: progress,
                                         cancellation: cancellation)
-        let elapsed = seconds(since: start)
-        return (try HNSWPersistence.extras(for: index), elapsed)
+        return (index, seconds(since: start))
     }
 }
 

@@ -2,7 +2,10 @@ import ArborCore
 import ArborData
 import ArborEval
 import ArborMath
+import ArborEngine
+import ArborInference
 import ArborModels
+import ArborPipelines
 import ArborTree
 import ArgumentParser
 import Foundation
@@ -111,17 +114,15 @@ struct Demo: ParsableCommand {
 
         print("[5/6] reopening the index and encoding the test users with the stored encoder")
         start = ContinuousClock.now
-        let reader = try IndexReader(path: path)
-        let encoder = try TwoTowerEncoder(index: reader)
-        print(String(format: "      opened and loaded the encoder in %.2f ms (encoder '%@')", seconds(since: start) * 1000,
-                     reader.encoderKind))
-        let encoded = try encoder.encode(histories: prepared.test.map(\.history))
-        let queries = zip(encoded, prepared.test).map { e, c in
-            ArborCore.Query(vector: e.vector, history: c.history, excluded: c.excluded)
+        let engine = try Arbor.open(path)
+        print(String(format: "      opened and loaded the model in %.2f ms (%@ scorer, %@ query producer)", seconds(since: start) * 1000,
+                     engine.nodeScorer.rawValue, engine.queryProducer.rawValue))
+        let queries = try prepared.test.map { user in
+            try engine.queries(history: user.history, excluding: user.excluded).queries[0]
         }
 
         print("[6/6] retrieving the top \(k) for \(queries.count) users: the tree at beams \(beamList.map(String.init).joined(separator: ",")) beside the exact scan")
-        let bench = VectorBenchmark(reader: reader, queries: queries, k: k, beams: beamList, threads: [1],
+        let bench = VectorBenchmark(engine: engine, queries: queries, k: k, beams: beamList, threads: [1],
                                     relevant: prepared.test.map(\.truth), seen: prepared.test.map { Set($0.history) },
                                     extraK: k > 10 ? [10] : [])
         let (rows, _) = try bench.run(progress: progress, cancellation: cancellation)

@@ -1,4 +1,5 @@
 import ArborCore
+import ArborRetrieval
 import ArborTree
 import ArgumentParser
 import Foundation
@@ -27,12 +28,16 @@ struct Inspect: ParsableCommand {
         let h = reader.header
         print("index \(index) (\(formatBytes(fileSize(index)))), format v\(h.formatVersion), opened in \(String(format: "%.2f", openMs)) ms")
         print("items \(h.itemCount), dimension \(h.dimension), fan-out \(h.fanOut), depth \(h.depth), nodes \(h.nodeCount)")
-        print("scorer \(h.scorerKind), encoder \(h.encoderKind), categories \(h.hasCategories ? "yes" : "no")")
+        print("node scorer \(h.nodeScorer.rawValue), query producer \(h.queryProducer.rawValue), categories \(h.hasCategories ? "yes" : "no")")
         if !h.tensors.isEmpty {
             print("tensors:")
             for t in h.tensors { print("  \(t.name) \(t.shape) digest \(String(t.digest, radix: 16))") }
         }
         if !h.extraNames.isEmpty { print("extra values: \(h.extraNames.joined(separator: ", "))") }
+        if HNSWPersistence.hasGraph(reader) {
+            let g = try HNSWPersistence.info(from: reader)
+            print("hnsw: \(g.count) nodes, M = \(g.configuration.m), efConstruction = \(g.configuration.efConstruction), \(g.configuration.metric.rawValue), kernel \(g.configuration.kernel.rawValue), built with \(g.buildKernel?.rawValue ?? "unknown")")
+        }
         // A damaged provenance does not hide the rest of the report; it fails the command at the end.
         var provenanceError: IndexError?
         do {

@@ -2,7 +2,9 @@ import ArborCore
 import ArborData
 import ArborEval
 import ArborMath
+import ArborInference
 import ArborModels
+import ArborPipelines
 import ArborTree
 import ArgumentParser
 import Foundation

@@ -69,7 +69,7 @@ import Testing
         let inspect = try Self.run(["inspect", "--index", index.path, "--verify"])
         #expect(inspect.status == 0, "\(inspect.stderr)")
         #expect(inspect.stdout.contains("items 80, dimension 8"), "\(inspect.stdout)")
-        #expect(inspect.stdout.contains("encoder two-tower"), "\(inspect.stdout)")
+        #expect(inspect.stdout.contains("query producer two-tower"), "\(inspect.stdout)")
         #expect(try Self.lines(out.appendingPathComponent("items.ids")).count == 80)
         #expect(inspect.stdout.contains("verify: every checksum matches"))
     }

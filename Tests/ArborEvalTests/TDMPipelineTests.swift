@@ -1,7 +1,9 @@
+import ArborPipelines
 import Foundation
 import Testing
 import ArborData
 import ArborMath
+import ArborInference
 import ArborModels
 import ArborRetrieval
 import ArborTree

@@ -1,4 +1,6 @@
+import ArborPipelines
 import ArborData
+import ArborInference
 import ArborModels
 import ArborTree
 import Foundation

@@ -1,3 +1,5 @@
+import ArborPipelines
+import ArborInference
 import Foundation
 import Testing
 import ArborMath
@@ -26,34 +28,30 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try model.writeIndex(to: path)
         let reader = try IndexReader(path: path)
-        #expect(reader.scorerKind == kind.rawValue)
+        #expect(reader.nodeScorer == kind)
         let layout = try reader.loadLayout()
         #expect(layout == model.layout())
-        let loaded = try TDMServingModel.load(from: reader)
+        let loaded = try ServingModel.load(from: reader)
         let original = try model.servingModel()
-        func results(_ s: TDMServingModel) throws -> [[ItemID]] {
-            try toy.sequences.prefix(5).map { seq in
-                let q = try s.query(history: Array(seq.prefix(4)))
-                switch s {
-                case .innerProduct(let sc, _):
-                    return try TreeRetriever(source: layout, scorer: sc, itemCount: layout.itemCount, dimension: layout.dimension)
-                        .search(q, parameters: .init(k: 5, beamWidth: 4)).items.map(\.item)
-                case .dnn(let sc, _):
-                    return try TreeRetriever(source: layout, scorer: sc, itemCount: layout.itemCount, dimension: layout.dimension)
-                        .search(q, parameters: .init(k: 5, beamWidth: 4)).items.map(\.item)
-                case .attention(let sc):
-                    return try TreeRetriever(source: layout, scorer: sc, itemCount: layout.itemCount, dimension: layout.dimension)
-                        .search(q, parameters: .init(k: 5, beamWidth: 4)).items.map(\.item)
-                }
+        #expect(loaded.scorer.kind == kind && loaded.producer.kind == model.queryProducerKind)
+        func results(_ s: ServingModel) throws -> [[ItemID]] {
+            func search<S: NodeScorer>(_ scorer: S, _ q: Query) throws -> [ItemID] {
+                try TreeRetriever(source: layout, scorer: scorer, itemCount: layout.itemCount, dimension: layout.dimension)
+                    .search(q, parameters: .init(k: 5, beamWidth: 4)).items.map(\.item)
+            }
+            return try toy.sequences.prefix(5).map { seq in
+                try search(s.scorer.scorer, s.producer.queries(history: Array(seq.prefix(4)), excluded: []).queries[0])
             }
         }
         #expect(try results(loaded) == results(original))
-        switch (loaded, original) {
-        case let (.dnn(a, _), .dnn(b, _)): #expect(a.mlp == b.mlp)
+        switch (loaded.scorer, original.scorer) {
+        case let (.dnn(a), .dnn(b)): #expect(a.mlp == b.mlp)
         case let (.attention(a), .attention(b)):
             #expect(a.attention == b.attention && a.output == b.output && a.behaviourIDs == b.behaviourIDs)
             #expect(a.maxHistory == b.maxHistory)
-        case let (.innerProduct(_, a), .innerProduct(_, b)): #expect(a.itemVectors == b.itemVectors)
+        case (.innerProduct, .innerProduct):
+            let a = try #require(loaded.producer as? MeanPoolingEncoder), b = try #require(original.producer as? MeanPoolingEncoder)
+            #expect(a.itemVectors == b.itemVectors)
         default: Issue.record("kinds differ")
         }
     }
@@ -68,7 +66,7 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         let path = tempPath("recency")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try model.writeIndex(to: path)
-        guard case .attention(let loaded) = try TDMServingModel.load(from: IndexReader(path: path)) else {
+        guard case .attention(let loaded) = try ServingModel.load(from: IndexReader(path: path)).scorer else {
             Issue.record("not an attention model"); return
         }
         #expect(loaded.positions == model.positions?.matrix)
@@ -86,14 +84,14 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         // Fewer rows than the history the scorer keeps.
         tensors[i] = .init(name: "attention.positions", shape: [2, toy.d], values: Array(tensors[i].values.prefix(2 * toy.d)))
         let short = captureError { _ = try AttentionScorer(dimension: toy.d, namedTensors: tensors, behaviourIDs: ids) }
-        guard case .weightsDoNotMatchScorerKind(_, let reason)? = short as? TDMError else {
+        guard case .weightsDoNotMatch(_, let reason)? = short as? ModelLoadError else {
             Issue.record("wrong error \(String(describing: short))"); return
         }
         #expect(reason.contains("attention positions"))
         // Not 2-D.
         tensors[i] = .init(name: "attention.positions", shape: [6 * toy.d], values: Array(repeating: 0, count: 6 * toy.d))
         let flat = captureError { _ = try AttentionScorer(dimension: toy.d, namedTensors: tensors, behaviourIDs: ids) }
-        #expect((flat as? TDMError).map { "\($0)".contains("attention.positions") } == true)
+        #expect((flat as? ModelLoadError).map { "\($0)".contains("attention.positions") } == true)
     }
 
     /// Asking for a DNN from an attention index (and vice versa) is a typed kind mismatch.
@@ -103,10 +101,10 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try toy.model(.attention).writeIndex(to: path)
         let reader = try IndexReader(path: path)
-        #expect(throws: TDMError.scorerKindMismatch(expected: "dnn", found: "attention")) { try DNNScorer(from: reader) }
+        #expect(throws: ModelLoadError.kindMismatch(field: "nodeScorer", expected: "dnn", found: "attention")) { try DNNScorer(from: reader) }
         try toy.model(.dnn).writeIndex(to: path)
         let reader2 = try IndexReader(path: path)
-        #expect(throws: TDMError.scorerKindMismatch(expected: "attention", found: "dnn")) { try AttentionScorer(from: reader2) }
+        #expect(throws: ModelLoadError.kindMismatch(field: "nodeScorer", expected: "attention", found: "dnn")) { try AttentionScorer(from: reader2) }
     }
 
     /// An index whose header says "dnn" but whose weights are an attention model's: a clear error.
@@ -115,10 +113,10 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         let model = try toy.model(.attention)
         let path = tempPath("blob")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try IndexWriter().write(layout: model.layout(), tensors: model.servingTensors(), scorerKind: "dnn", to: path)
+        try IndexWriter().write(layout: model.layout(), tensors: model.servingTensors(), nodeScorer: .dnn, to: path)
         let reader = try IndexReader(path: path)
         let error = captureError { _ = try DNNScorer(from: reader) }
-        guard case .weightsDoNotMatchScorerKind(let kind, let reason)? = error as? TDMError else {
+        guard case .weightsDoNotMatch(let kind, let reason)? = error as? ModelLoadError else {
             Issue.record("wrong error \(String(describing: error))"); return
         }
         #expect(kind == "dnn" && reason.contains("dnn.0.weight"))
@@ -127,13 +125,17 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         let i = tensors.firstIndex { $0.name == "dnn.0.weight" }!
         let rows = tensors[i].shape[0] - toy.d, cols = tensors[i].shape[1]
         tensors[i] = .init(name: "dnn.0.weight", shape: [rows, cols], values: Array(tensors[i].values.prefix(rows * cols)))
-        #expect(throws: TDMError.self) { try DNNScorer(dimension: toy.d, namedTensors: tensors) }
-        // Unknown kind.
-        try IndexWriter().write(layout: model.layout(), tensors: [], scorerKind: "mystery", to: path)
-        #expect(throws: TDMError.unknownScorerKind("mystery")) { try TDMServingModel.load(from: IndexReader(path: path)) }
+        #expect(throws: ModelLoadError.self) { try DNNScorer(dimension: toy.d, namedTensors: tensors) }
         // Attention without behaviour ids.
-        try IndexWriter().write(layout: model.layout(), tensors: model.servingTensors(), scorerKind: "attention", to: path)
-        #expect(throws: TDMError.self) { try AttentionScorer(from: IndexReader(path: path)) }
+        try IndexWriter().write(layout: model.layout(), tensors: model.servingTensors(), nodeScorer: .attention, to: path)
+        #expect(throws: ModelLoadError.self) { try AttentionScorer(from: IndexReader(path: path)) }
+        // A sequence scorer recorded with a vector producer cannot be served.
+        try IndexWriter().write(layout: model.layout(), tensors: model.servingTensors(), nodeScorer: .attention,
+                                queryProducer: .leafMeanPooling, extra: ["behaviour.ids": ModelTensorNames.encode(ids: model.items)],
+                                to: path)
+        #expect(throws: ModelLoadError.kindMismatch(field: "queryProducer", expected: "history", found: "leaf-mean-pooling")) {
+            try ServingModel.load(from: IndexReader(path: path))
+        }
     }
 
     /// Unknown behaviour ids: ignored and counted by default, rejected on request; an empty
@@ -158,15 +160,14 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         for kind in TDMScorerKind.allCases {
             let m = try toy.model(kind)
             let layout = m.layout()
-            let q = try m.servingModel().query(history: [])
-            switch try m.servingModel() {
-            case .innerProduct(let s, _):
-                #expect(try TreeRetriever(source: layout, scorer: s, itemCount: toy.n, dimension: toy.d).search(q, parameters: .init(k: 3)).items.count == 3)
-            case .dnn(let s, _):
-                #expect(try TreeRetriever(source: layout, scorer: s, itemCount: toy.n, dimension: toy.d).search(q, parameters: .init(k: 3)).items.count == 3)
-            case .attention(let s):
-                #expect(try TreeRetriever(source: layout, scorer: s, itemCount: toy.n, dimension: toy.d).search(q, parameters: .init(k: 3)).items.count == 3)
+            let serving = try m.servingModel()
+            let produced = try serving.producer.queries(history: [], excluded: [])
+            #expect(produced.usedFallback)
+            func count<S: NodeScorer>(_ s: S) throws -> Int {
+                try TreeRetriever(source: layout, scorer: s, itemCount: toy.n, dimension: toy.d)
+                    .search(produced.queries[0], parameters: .init(k: 3)).items.count
             }
+            #expect(try count(serving.scorer.scorer) == 3)
         }
     }
 
@@ -277,7 +278,7 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try model.writeIndex(to: path, provenance: p)
         #expect(try IndexReader(path: path).trainingProvenance() == p)
-        #expect(try TDMServingModel.load(from: IndexReader(path: path)).unknownItems(in: [100, 7777, 101, 8888]) == [7777, 8888])
+        #expect(try ServingModel.load(from: IndexReader(path: path)).producer.unknownItems(in: [100, 7777, 101, 8888]) == [7777, 8888])
         var bad = p
         bad.bestEpoch = 5
         #expect(throws: TDMError.invalid(.invalidArgument(name: "training provenance field 'bestEpoch'",
@@ -296,14 +297,16 @@ private func captureError(_ body: () throws -> Void) -> (any Error)? {
         let model = try toy.model(.innerProduct)
         let path = tempPath("prov-ckpt")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        var training = TDMTrainingConfig(epochs: 2, batchSize: 16, negatives: .constant(2), checkpointPath: path, seed: 1)
+        var training = TDMTrainingConfig(epochs: 2, batchSize: 16, negatives: .constant(2), seed: 1)
         let base = TrainingProvenance(tdm: model, training: training, dataset: Self.dataset(toy))
         training.provenance = base
         var calls = 0.0
         // Rising scores: every epoch of both rounds improves and is checkpointed.
         let report = try TDMTreeLearning.run(
             model: model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6),
-            trainer: TDMTrainer(config: training), config: .init(maxRounds: 2)) { _ in calls += 1; return calls / 10 }
+            trainer: TDMTrainer(config: training), config: .init(maxRounds: 2),
+            validate: { _ in calls += 1; return calls / 10 },
+            checkpoint: { model, provenance in try model.writeIndex(to: path, provenance: provenance) })
         #expect(report.rounds.count == 2 && report.bestRound == 2)
         let checkpoint = try #require(try IndexReader(path: path).trainingProvenance())
         #expect(checkpoint.epochsRun == 4 && checkpoint.bestEpoch == 2)

@@ -48,17 +48,13 @@ func servingScores(_ model: TDMModel, history: [ItemID], level: Int, nodes: [Int
     var m = Matrix(rows: 0, cols: model.dimension)
     for n in nodes { m.appendRow(layout.levels[level].embeddings.row(n)) }
     var out: [Float] = []
-    switch try model.servingModel() {
-    case .innerProduct(let s, _):
-        var session = try s.makeSession(for: try model.servingModel().query(history: history))
-        session.score(nodes: m, level: level, into: &out)
-    case .dnn(let s, _):
-        var session = try s.makeSession(for: try model.servingModel().query(history: history))
-        session.score(nodes: m, level: level, into: &out)
-    case .attention(let s):
-        var session = try s.makeSession(for: Query(history: history))
+    let serving = try model.servingModel()
+    let query = try serving.producer.queries(history: history, excluded: []).queries[0]
+    func score<S: NodeScorer>(_ scorer: S) throws {
+        var session = try scorer.makeSession(for: query)
         session.score(nodes: m, level: level, into: &out)
     }
+    try score(serving.scorer.scorer)
     return out
 }
 
@@ -171,17 +167,13 @@ func servingScores(_ model: TDMModel, history: [ItemID], level: Int, nodes: [Int
             let brute = try BruteForceRetriever(scorer: scorer, items: layout.levels[layout.depth].embeddings,
                                                 ids: layout.leafItems, leafLevel: layout.depth)
             for history in toy.sequences.prefix(6) {
-                let q = try serving.query(history: Array(history.prefix(5)))
+                let q = try serving.producer.queries(history: Array(history.prefix(5)), excluded: []).queries[0]
                 let a = try beam.search(q, parameters: .init(k: 8, beamWidth: widest))
                 let b = try brute.search(q, parameters: .init(k: 8))
                 #expect(a.items.map(\.item) == b.items.map(\.item))
             }
         }
-        switch serving {
-        case .innerProduct(let s, _): try check(s)
-        case .dnn(let s, _): try check(s)
-        case .attention(let s): try check(s)
-        }
+        try check(serving.scorer.scorer)
     }
 
     /// The same seed gives bit-identical weights; Adagrad for the tables also trains.
@@ -247,18 +239,17 @@ func servingScores(_ model: TDMModel, history: [ItemID], level: Int, nodes: [Int
         var calls = 0
         let scores = [0.1, 0.5, 0.4, 0.3, 0.2, 0.9]
         var atBest: [Float] = []
-        let report = try TDMTrainer(config: .init(epochs: 6, batchSize: 16, negatives: .constant(2), patience: 2,
-                                                  checkpointPath: path, seed: 1))
-            .train(model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6)) { m in
+        let report = try TDMTrainer(config: .init(epochs: 6, batchSize: 16, negatives: .constant(2), patience: 2, seed: 1))
+            .train(model, samples: TDMSample.slidingWindow(sequences: toy.sequences, maxHistory: 6), validate: { m in
                 calls += 1
                 if calls == 2 { atBest = m.nodes.value }
                 return scores[calls - 1]
-            }
+            }, checkpoint: { m, provenance in try m.writeIndex(to: path, provenance: provenance) })
         #expect(report.epochs.count == 4 && report.stoppedEarly && report.bestEpoch == 2)
         #expect(report.bestValidation == 0.5)
         #expect(model.nodes.value == atBest)
         let reader = try IndexReader(path: path)
-        #expect(reader.scorerKind == "inner-product")
+        #expect(reader.nodeScorer == .innerProduct)
         #expect(try reader.loadLayout() == model.layout())
     }
 }

@@ -1,3 +1,4 @@
+import ArborInference
 import Foundation
 import Testing
 @testable import ArborModels

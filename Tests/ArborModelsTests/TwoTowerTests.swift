@@ -1,3 +1,4 @@
+import ArborInference
 import ArborCore
 import ArborMath
 import ArborNN
@@ -197,10 +198,10 @@ struct TwoTowerEncoderTests {
         let tree = try TreeBuilder.balancedKMeans(embeddings: model.itemVectorMatrix(), items: model.catalog.ids)
         let payload = encoder.indexPayload()
         let path = dir.path + "/tt.arbor"
-        try IndexWriter().write(layout: tree, tensors: payload.tensors, encoderKind: TwoTowerEncoder.encoderKind,
+        try IndexWriter().write(layout: tree, tensors: payload.tensors, queryProducer: .twoTower,
                                 extra: payload.extra, to: path)
         let reader = try IndexReader(path: path)
-        #expect(reader.encoderKind == "two-tower")
+        #expect(reader.queryProducer == .twoTower)
         let loaded = try TwoTowerEncoder(index: reader)
         #expect(loaded.ids == encoder.ids)
         #expect(try loaded.encode(history: h) == (try encoder.encode(history: h)))

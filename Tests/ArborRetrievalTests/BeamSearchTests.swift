@@ -1,6 +1,7 @@
 import Testing
 import ArborMath
 import ArborTree
+import ArborInference
 import ArborModels
 @testable import ArborRetrieval
 

@@ -1,4 +1,5 @@
 import Foundation
+@testable import ArborInference
 import Testing
 import ArborMath
 import ArborTree

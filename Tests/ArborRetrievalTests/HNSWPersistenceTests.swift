@@ -32,6 +32,49 @@ import ArborTree
         #expect(try reader.loadLayout() == f.tree)
     }
 
+    @Test func theBuildKernelIsRecordedAndReadBack() throws {
+        let f = try fixture()
+        let reader = try IndexReader(path: f.path)
+        let built = try #require(f.index.buildKernel)
+        #expect(built == f.index.resolvedKernel && built != .automatic && built != .measured)
+        let info = try HNSWPersistence.info(from: reader)
+        #expect(info.buildKernel == built && info.count == 800 && info.dimension == 8)
+        #expect(info.configuration.kernel == .automatic)
+        let loaded = try HNSWPersistence.load(from: reader)
+        #expect(loaded.buildKernel == built && loaded.resolvedKernel == built)
+        // Opening with another kernel keeps the record of the one that built the graph.
+        let portable = try HNSWPersistence.load(from: reader, kernel: .portable)
+        #expect(portable.resolvedKernel == .portable && portable.buildKernel == built)
+        #expect(portable.graph.layer0Neighbours == f.index.graph.layer0Neighbours)
+        // Growing it with another kernel makes the record unknown.
+        var grown = portable
+        try grown.add(randomMatrix(rows: 1, cols: 8, seed: 2), ids: [1])
+        #expect(grown.buildKernel == (built == .portable ? .portable : nil))
+    }
+
+    @Test func aGraphStoredBeforeTheKernelWasRecordedStillLoads() throws {
+        let f = try fixture()
+        // hnsw.meta as older builds wrote it: no buildKernel, and the old "simd" kernel name.
+        var extras = try HNSWPersistence.extras(for: f.index)
+        var meta = try #require(try JSONSerialization.jsonObject(with: Data(extras[HNSWPersistence.metaName]!)) as? [String: Any])
+        #expect(meta["buildKernel"] != nil)
+        meta["buildKernel"] = nil
+        var configuration = try #require(meta["configuration"] as? [String: Any])
+        configuration["kernel"] = "simd"
+        meta["configuration"] = configuration
+        extras[HNSWPersistence.metaName] = Array(try JSONSerialization.data(withJSONObject: meta))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hnsw-old-\(UUID().uuidString).arbor").path
+        try IndexWriter().write(layout: f.tree, extra: extras, to: path)
+        let reader = try IndexReader(path: path)
+        #expect(try HNSWPersistence.info(from: reader).buildKernel == nil)
+        let loaded = try HNSWPersistence.load(from: reader)
+        #expect(loaded.buildKernel == nil && loaded.resolvedKernel == .portable)
+        #expect(loaded.graph.layer0Neighbours == f.index.graph.layer0Neighbours)
+        let q = Array(f.vectors.row(3))
+        let p = SearchParameters(k: 10, efSearch: 800)  // an exact scan: ids agree across kernels
+        #expect(try loaded.search(q, parameters: p).items.map(\.item) == f.index.search(q, parameters: p).items.map(\.item))
+    }
+
     @Test func anIndexWithoutAGraphSaysSo() throws {
         let tree = try TreeBuilder.balancedKMeans(embeddings: randomMatrix(rows: 10, cols: 2, seed: 1),
                                                   items: (0..<10).map { ItemID(UInt64($0)) })

@@ -1,6 +1,7 @@
 import Testing
 @testable import ArborRetrieval
 import ArborMath
+import CArborKernels
 
 #if canImport(Glibc)
 import Glibc
@@ -240,6 +241,31 @@ struct HNSWTests {
         }
     }
 
+    @Test("Int.max for efSearch and k is clamped before any allocation")
+    func hugeKnobs() throws {
+        let (items, queries) = clusteredData(n: 200, queries: 3, d: 8, seed: 11)
+        var index = try HNSWIndex.build(items, configuration: .init(m: 4, efConstruction: 16))
+        let retriever = HNSWRetriever(index: index)
+        for q in queries {
+            let all = try index.search(q, parameters: SearchParameters(k: Int.max, efSearch: Int.max))
+            #expect(all.items.map { Int($0.item.rawValue) } == exactTopK(items, q, k: 200))
+            let wide = try retriever.search(Query(vector: q), parameters: SearchParameters(k: 10, efSearch: Int.max))
+            #expect(wide.items.map { Int($0.item.rawValue) } == exactTopK(items, q, k: 10))
+            #expect(wide.statistics.modelEvaluations == 200)  // ef clamped to the node count: one exact pass
+            let many = try retriever.search(Query(vector: q), parameters: SearchParameters(k: Int.max, efSearch: 1))
+            #expect(many.items.count == 200)
+        }
+        // Deleted items: k above the live count returns the live items only.
+        try index.markDeleted(3)
+        let live = try index.search(queries[0], parameters: SearchParameters(k: Int.max, efSearch: Int.max))
+        #expect(live.items.count == 199 && !live.items.contains { $0.item == 3 })
+        // efConstruction = Int.max builds the same graph as efConstruction = the item count.
+        let huge = try HNSWIndex.build(items, configuration: .init(m: 4, efConstruction: .max))
+        let exact = try HNSWIndex.build(items, configuration: .init(m: 4, efConstruction: 200))
+        #expect(huge.graph.layer0Neighbours == exact.graph.layer0Neighbours)
+        #expect(throws: ArborError.self) { try HNSWIndex(dimension: 8, configuration: .init(m: .max)) }
+    }
+
     @Test("empty index returns no items but still checks the query")
     func emptyIndex() throws {
         let index = try HNSWIndex(dimension: 4)
@@ -357,16 +383,20 @@ struct HNSWTests {
 
     // MARK: - Build
 
-    @Test("one-thread builds are deterministic for a seed")
+    @Test("one-thread builds are deterministic for a seed: identical neighbour lists")
     func deterministicBuild() throws {
         let (items, _) = clusteredData(n: 800, queries: 0, d: 16, seed: 14)
+        // The default kernel (.automatic): chosen by CPU features, so both builds use the same one.
         let configuration = HNSWConfiguration(m: 8, efConstruction: 40, seed: 42, buildThreads: 1)
-        let a = try HNSWIndex.build(items, configuration: configuration)
-        let b = try HNSWIndex.build(items, configuration: configuration)
-        #expect(a.graph == b.graph)
+        let a = try HNSWIndex.build(items, configuration: configuration).graph
+        let b = try HNSWIndex.build(items, configuration: configuration).graph
+        #expect(a.levels == b.levels && a.entryPoint == b.entryPoint)
+        #expect(a.layer0Counts == b.layer0Counts && a.layer0Neighbours == b.layer0Neighbours)
+        #expect(a.upperCounts == b.upperCounts && a.upperNeighbours == b.upperNeighbours)
+        #expect(a == b)
         var other = configuration
         other.seed = 43
-        #expect(try HNSWIndex.build(items, configuration: other).graph.levels != a.graph.levels)
+        #expect(try HNSWIndex.build(items, configuration: other).graph.levels != a.levels)
     }
 
     @Test("adding in batches (or one item at a time) gives the same graph as one batch, with one thread")
@@ -445,25 +475,118 @@ struct HNSWTests {
 
     // MARK: - Kernels
 
-    @Test("SIMD and BLAS dot kernels agree; both kernels give the same neighbours")
-    func kernels() throws {
+    /// Tolerance of a float32 dot product of length `n` against the Double reference: relative to
+    /// `Σ|a_i b_i|` (the scale of the rounding errors), `1e-5` covers `n · 2⁻²⁴` for every `n ≤ 130`.
+    static let dotTolerance = 1e-5
+
+    @Test("every kernel this CPU runs agrees with a Double reference for n in 1...130, unaligned too")
+    func kernelsAgreeWithReference() throws {
         var rng = TestRNG(state: 99)
-        for n in [1, 7, 8, 16, 31, 32, 33, 65, 100] {
-            let a = (0..<n).map { _ in rng.gaussian() }, b = (0..<n).map { _ in rng.gaussian() }
-            let s = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
-                hnswSIMDDot(pa.baseAddress!, pb.baseAddress!, n) } }
-            #expect(abs(s - BLAS.dot(a, b)) <= 1e-4 * Float(n))
+        let kernels = HNSWDotKernel.supported
+        #expect(kernels.contains(.portable) && kernels.contains(.blas))
+        for n in 1...130 {
+            // One float of offset so that rows are not 16-, 32- or 64-byte aligned.
+            let a = (0...n).map { _ in rng.gaussian() }, b = (0...n).map { _ in rng.gaussian() }
+            var reference = 0.0, scale = 0.0
+            for i in 1...n {
+                reference += Double(a[i]) * Double(b[i])
+                scale += abs(Double(a[i]) * Double(b[i]))
+            }
+            var results = [HNSWDotKernel: Float]()
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                for kernel in kernels { results[kernel] = kernel.dot(pa.baseAddress! + 1, pb.baseAddress! + 1, n) }
+            } }
+            for (kernel, value) in results {
+                #expect(abs(Double(value) - reference) <= Self.dotTolerance * scale, "\(kernel) n \(n): \(value) vs \(reference)")
+            }
+            // AVX2 and AVX-512 share one summation order: identical bits.
+            if let x = results[.avx2], let y = results[.avx512] {
+                #expect(x.bitPattern == y.bitPattern, "n \(n): avx2 \(x) avx512 \(y)")
+            }
         }
-        let (items, queries) = clusteredData(n: 300, queries: 3, d: 16, seed: 20)
-        let simd = try HNSWIndex.build(items, configuration: .init(m: 6, efConstruction: 32, kernel: .simd))
-        let blas = try HNSWIndex.build(items, configuration: .init(m: 6, efConstruction: 32, kernel: .blas))
-        #expect(simd.resolvedKernel == .simd && blas.resolvedKernel == .blas)
-        for q in queries {
-            let p = SearchParameters(k: 5, efSearch: 50)
-            #expect(try simd.search(q, parameters: p).items.map(\.item) == blas.search(q, parameters: p).items.map(\.item))
+    }
+
+    @Test("the batched C kernel equals one call per row, bit for bit")
+    func batchedKernel() throws {
+        var rng = TestRNG(state: 5)
+        let stride = 37, n = 35, rows = 9
+        let base = (0..<(rows * stride)).map { _ in rng.gaussian() }
+        let q = (0..<n).map { _ in rng.gaussian() }
+        let order: [Int32] = [4, 0, 8, 8, 3]
+        for kernel in HNSWDotKernel.supported where kernel != .blas {
+            let f = kernel.function
+            var out = [Float](repeating: 0, count: order.count)
+            base.withUnsafeBufferPointer { pb in q.withUnsafeBufferPointer { pq in
+                arbor_dot_batch(f, pq.baseAddress, pb.baseAddress, stride, order, order.count, n, &out)
+                for (r, row) in order.enumerated() {
+                    #expect(out[r].bitPattern == f(pq.baseAddress, pb.baseAddress! + Int(row) * stride, n).bitPattern)
+                }
+            } }
         }
-        let auto = try HNSWIndex(dimension: 16)
-        print("HNSW automatic kernel at d 16:", auto.resolvedKernel)
+    }
+
+    @Test("the automatic kernel is chosen by CPU features, not by timing")
+    func automaticKernelByCPU() throws {
+        let best: HNSWDistanceKernel
+        switch arbor_dot_best() {
+        case ARBOR_DOT_AVX512: best = .avx512
+        case ARBOR_DOT_AVX2: best = .avx2
+        default: best = .portable
+        }
+        for _ in 0..<3 { #expect(try HNSWIndex(dimension: 16).resolvedKernel == best) }
+        #expect(String(cString: arbor_dot_kernel_name(arbor_dot_selected())) == best.rawValue)
+        // Forcing the kernel already selected succeeds and changes nothing; an invalid one fails cleanly.
+        #expect(arbor_dot_force(arbor_dot_selected()) == 0)
+        #expect(arbor_dot_force(arbor_dot_kernel(rawValue: 99)) == -1)
+        #expect(arbor_dot_function(arbor_dot_kernel(rawValue: 99)) == nil)
+        #expect(String(cString: arbor_dot_kernel_name(arbor_dot_kernel(rawValue: 99))) == "invalid")
+        print("HNSW automatic kernel on this CPU:", best, "supported:", HNSWDotKernel.supported)
+        // `.measured` picks one of the kernels this CPU runs.
+        #expect(HNSWDotKernel.supported.map(\.configured).contains(try HNSWIndex(dimension: 16, configuration: .init(kernel: .measured)).resolvedKernel))
+    }
+
+    @Test("an explicit kernel the CPU lacks is rejected with an error naming the field")
+    func unsupportedKernel() throws {
+        let olderCPU: [HNSWDotKernel] = [.portable, .blas]
+        for choice in [HNSWDistanceKernel.avx2, .avx512] {
+            #expect {
+                try HNSWDotKernel.resolve(choice, dimension: 8, available: olderCPU)
+            } throws: { error in
+                guard case let ArborError.invalidArgument(name, reason) = error else { return false }
+                return name == "kernel" && reason.contains(choice.rawValue)
+            }
+        }
+        #expect(try HNSWDotKernel.resolve(.automatic, dimension: 8, available: olderCPU) == .portable)
+        #expect(try HNSWDotKernel.resolve(.portable, dimension: 8, available: olderCPU) == .portable)
+        // On this CPU: every kernel it lacks is rejected by the index itself.
+        for kernel in HNSWDotKernel.allCases where !kernel.isSupported {
+            #expect(throws: ArborError.self) { try HNSWIndex(dimension: 8, configuration: .init(kernel: kernel.configured)) }
+        }
+    }
+
+    @Test("indexes built with each kernel find the exact top-k; AVX2 and AVX-512 build the same graph")
+    func indexesPerKernel() throws {
+        let (items, queries) = clusteredData(n: 300, queries: 3, d: 17, seed: 20)
+        var graphs = [HNSWDotKernel: HNSWIndex]()
+        for kernel in HNSWDotKernel.supported {
+            let index = try HNSWIndex.build(items, configuration: .init(m: 6, efConstruction: 32, kernel: kernel.configured))
+            #expect(index.resolvedKernel == kernel.configured && index.buildKernel == kernel.configured)
+            graphs[kernel] = index
+            for q in queries {
+                // ef = item count: an exact scan with this kernel; ids exactly, scores within tolerance.
+                let found = try index.search(q, parameters: SearchParameters(k: 5, efSearch: 300))
+                #expect(found.items.map { Int($0.item.rawValue) } == exactTopK(items, q, k: 5))
+                for hit in found.items {
+                    let row = items.row(Int(hit.item.rawValue))
+                    let reference = zip(row, q).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let scale = zip(row, q).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                    #expect(abs(Double(hit.score) - reference) <= Self.dotTolerance * scale)
+                }
+            }
+        }
+        if let x = graphs[.avx2], let y = graphs[.avx512] {
+            #expect(x.graph.layer0Neighbours == y.graph.layer0Neighbours && x.graph.upperNeighbours == y.graph.upperNeighbours)
+        }
     }
 
     @Test("concurrent searches agree with sequential ones")

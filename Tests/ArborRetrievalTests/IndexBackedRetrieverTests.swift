@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import ArborMath
 import ArborTree
-import ArborModels
+import ArborInference
 import ArborRetrieval
 
 /// A tree retriever reading its tree from an index file.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ArborData
 import ArborMath
+import ArborInference
 import ArborModels
 import ArborTree
 import ArborRetrieval

@@ -1,7 +1,7 @@
 import Testing
 import ArborMath
 import ArborTree
-import ArborModels
+import ArborInference
 import ArborRetrieval
 import ArborTestSupport
 

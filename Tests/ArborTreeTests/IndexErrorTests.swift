@@ -60,11 +60,12 @@ import Testing
 
     @Test func otherFormatVersion() throws {
         let dir = IndexTestDirectory(); defer { dir.cleanup() }
-        let path = dir.file("v2.arbor")
+        let path = dir.file("v3.arbor")
         var writer = IndexWriter()
-        writer.formatVersion = 2
+        writer.formatVersion = 3
         try writer.write(layout: Fixtures.smallLayout(), to: path)
-        #expect(throws: IndexError.formatVersion(path: path, found: 2, supported: 1)) { try IndexReader(path: path) }
+        #expect(throws: IndexError.formatVersion(path: path, found: 3, supported: 2)) { try IndexReader(path: path) }
+        #expect(IndexError.formatVersion(path: path, found: 3, supported: 2).description.contains("format version 3"))
     }
 
     @Test func damagedHeaderBytes() throws {

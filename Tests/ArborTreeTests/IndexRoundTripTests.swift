@@ -8,7 +8,7 @@ import Testing
         let dir = IndexTestDirectory(); defer { dir.cleanup() }
         let path = dir.file("small.arbor")
         let layout = Fixtures.smallLayout()
-        try IndexWriter(chunkBytes: chunkBytes).write(layout: layout, scorerKind: "dnn", encoderKind: "mean-pooling", to: path)
+        try IndexWriter(chunkBytes: chunkBytes).write(layout: layout, nodeScorer: .dnn, queryProducer: .behaviourMeanPooling, to: path)
         #expect(dir.contents == ["small.arbor"])  // one file; no lock file until someone reads
 
         let reader = try IndexReader(path: path)
@@ -18,10 +18,10 @@ import Testing
         #expect(reader.itemCount == 7)
         #expect(reader.levelNodeCounts == [1, 3, 7])
         #expect(reader.header.nodeCount == 11)
-        #expect(reader.scorerKind == "dnn")
-        #expect(reader.encoderKind == "mean-pooling")
+        #expect(reader.nodeScorer == .dnn)
+        #expect(reader.queryProducer == .behaviourMeanPooling)
         #expect(reader.hasCategories)
-        #expect(reader.header.formatVersion == 1)
+        #expect(reader.header.formatVersion == IndexFormat.version)
 
         #expect(try reader.loadLayout() == layout)
         try reader.verify()
@@ -55,7 +55,7 @@ import Testing
         try writer.write(layout: layout, to: path)
         let reader = try IndexReader(path: path)
         #expect(!reader.hasCategories)
-        #expect(reader.scorerKind == "inner-product" && reader.encoderKind == "none")
+        #expect(reader.nodeScorer == .innerProduct && reader.queryProducer == .leafMeanPooling)
         #expect(try reader.loadLayout() == layout)
         try reader.verify()
         try reader.withView { expectSameAnswers($0, layout) }

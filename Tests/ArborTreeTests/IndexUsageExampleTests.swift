@@ -9,7 +9,7 @@ import ArborTree
     let layout = Fixtures.smallLayout()  // a TreeLayout from a builder
 
     let weights = NamedTensor(name: "dnn.0.weight", shape: [2, 4], values: [Float](repeating: 0.5, count: 8))
-    try IndexWriter().write(layout: layout, tensors: [weights], scorerKind: "dnn", to: path)
+    try IndexWriter().write(layout: layout, tensors: [weights], nodeScorer: .dnn, to: path)
 
     let index = try IndexReader(path: path)          // maps the file, reads the header only
     try index.requireDimension(4)                     // the scorer's node width

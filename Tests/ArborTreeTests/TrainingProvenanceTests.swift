@@ -19,7 +19,7 @@ import Testing
     /// Writes `Fixtures.smallLayout()` with `extra` and reopens it.
     static func index(extra: [String: [UInt8]], in dir: IndexTestDirectory) throws -> IndexReader {
         let path = dir.file("p.arbor")
-        try IndexWriter().write(layout: Fixtures.smallLayout(), scorerKind: "attention", extra: extra, to: path)
+        try IndexWriter().write(layout: Fixtures.smallLayout(), nodeScorer: .attention, extra: extra, to: path)
         return try IndexReader(path: path)
     }
 

@@ -1,18 +1,11 @@
+import ArborInference
 import ArborMath
 import ArborNN
 import ArborTree
 
-/// The scorer a TDM model trains, and the `scorerKind` string it is recorded under in an index.
-public enum TDMScorerKind: String, Sendable, CaseIterable, Codable {
-    /// TDM's "product-DNN": `score = u · n` with `u` the mean of the behaviour embeddings
-    /// (served by ``InnerProductScorer`` with a ``MeanPoolingEncoder``).
-    case innerProduct = "inner-product"
-    /// TDM's "DNN": an MLP over `[u, n, u ⊙ n]` (served by ``DNNScorer`` with a ``MeanPoolingEncoder``).
-    case dnn
-    /// TDM's "attention-DNN": a DIN activation unit pools the behaviours per node, then an MLP over
-    /// `[p, n, p ⊙ n]` (served by ``AttentionScorer``).
-    case attention
-}
+/// The scorer a TDM model trains: the node scorer kind its index records (product-DNN = inner
+/// product, DNN, attention-DNN).
+public typealias TDMScorerKind = NodeScorerKind
 
 /// Shape and initialisation of a ``TDMModel``.
 public struct TDMModelConfig: Sendable, Equatable {

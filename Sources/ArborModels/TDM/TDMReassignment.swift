@@ -1,3 +1,4 @@
+import ArborInference
 import ArborMath
 import ArborTree
 import Foundation
@@ -81,7 +82,7 @@ public enum TDMReassignment {
                 var scores: [Float] = []
                 for (ii, item) in items.enumerated() {
                     for s in byItem[item] ?? [] {
-                        let query = try serving.query(history: samples[s].history)
+                        let query = try serving.producer.queries(history: samples[s].history, excluded: []).queries[0]
                         var logs: [[Double]] = []
                         func run<S: ScoringSession>(_ session: inout S) {
                             for (j, m) in matrices.enumerated() {
@@ -89,11 +90,8 @@ public enum TDMReassignment {
                                 logs.append(scores.map { z in -log1p(Foundation.exp(-Double(z))) })
                             }
                         }
-                        switch serving {
-                        case .innerProduct(let sc, _): var se = try sc.makeSession(for: query); run(&se)
-                        case .dnn(let sc, _): var se = try sc.makeSession(for: query); run(&se)
-                        case .attention(let sc): var se = try sc.makeSession(for: query); run(&se)
-                        }
+                        func score<S: NodeScorer>(_ scorer: S) throws { var se = try scorer.makeSession(for: query); run(&se) }
+                        try score(serving.scorer.scorer)
                         for c in 0..<candidates.count {
                             var total = 0.0
                             for j in 0..<logs.count { total += logs[j][ancestorOf[j][c]] }

@@ -1,3 +1,4 @@
+import ArborInference
 import ArborNN
 import ArborTree
 import Foundation
@@ -87,10 +88,7 @@ public struct TDMTrainingConfig: Sendable {
     public var patience: Int
     /// Samples drawn (without replacement, reshuffled each epoch) per epoch; `nil` = all.
     public var samplesPerEpoch: Int?
-    /// When set, the index is written here (``TDMModel/writeIndex(to:writer:provenance:)``) after every
-    /// epoch that improves the validation score (or every epoch without a validator).
-    public var checkpointPath: String?
-    /// The training provenance written with each checkpoint (e.g. from
+    /// The training provenance handed to each checkpoint (e.g. from
     /// ``TrainingProvenance/init(tdm:training:dataset:protocolName:validationMetric:)``); the trainer
     /// adds this call's epochs to its `epochsRun`, sets `bestEpoch` to the checkpoint's epoch, the
     /// validation score, its own seconds on top of `trainingSeconds`, and a fresh `createdAt`.
@@ -103,7 +101,7 @@ public struct TDMTrainingConfig: Sendable {
     /// (TDM's MovieLens setting), Adam 1e-3 with lazy Adam 1e-2 for the tables, patience 2.
     public init(epochs: Int = 10, batchSize: Int = 256, negatives: TDMNegativeSchedule = .growing(total: 100),
                 learningRate: Float = 1e-3, sparseLearningRate: Float = 1e-2, sparseOptimizer: TDMSparseOptimizer = .lazyAdam,
-                clipNorm: Float = 0, patience: Int = 2, samplesPerEpoch: Int? = nil, checkpointPath: String? = nil,
+                clipNorm: Float = 0, patience: Int = 2, samplesPerEpoch: Int? = nil,
                 seed: UInt64 = 0) {
         self.epochs = epochs
         self.batchSize = batchSize
@@ -114,7 +112,6 @@ public struct TDMTrainingConfig: Sendable {
         self.clipNorm = clipNorm
         self.patience = patience
         self.samplesPerEpoch = samplesPerEpoch
-        self.checkpointPath = checkpointPath
         self.seed = seed
     }
 }
@@ -208,11 +205,15 @@ public struct TDMTrainer: Sendable {
     ///     on validation users; `nil` runs every epoch and keeps the last weights.
     ///   - progress: `train epoch <e>` with samples done of the epoch's samples.
     ///   - cancellation: checked between batches; the best weights so far are restored before throwing.
+    ///   - checkpoint: called after every epoch that improves the validation score (or every epoch
+    ///     without a validator) with the model and the provenance of that point (``TDMTrainingConfig/provenance``
+    ///     brought up to date), e.g. to write an index (ArborPipelines' `TDMIndexFile`); its errors stop training.
     /// - Throws: ``TDMError/noTrainingSamples`` when no sample's target is in the tree,
     ///   ``TDMError/diverged(epoch:batch:)`` for a non-finite loss, ``TDMError/invalid(_:)``,
-    ///   ``TDMError/index(_:)`` from checkpoints, `CancellationError`.
+    ///   what `checkpoint` throws, `CancellationError`.
     public func train(
         _ model: TDMModel, samples: [TDMSample], validate: ((TDMModel) throws -> Double)? = nil,
+        checkpoint: ((TDMModel, TrainingProvenance?) throws -> Void)? = nil,
         progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> TDMTrainingReport {
         guard config.batchSize >= 1, config.epochs >= 0 else {
@@ -270,7 +271,7 @@ public struct TDMTrainer: Sendable {
             if improved {
                 best = (epoch, score ?? 0, model.state())
                 stale = 0
-                if let path = config.checkpointPath {
+                if let checkpoint {
                     let provenance = config.provenance.map { base in
                         var p = base
                         p.epochsRun = base.epochsRun + epoch
@@ -281,7 +282,7 @@ public struct TDMTrainer: Sendable {
                         p.createdAt = TrainingProvenance.timestamp()
                         return p
                     }
-                    try model.writeIndex(to: path, provenance: provenance)
+                    try checkpoint(model, provenance)
                 }
             } else {
                 stale += 1

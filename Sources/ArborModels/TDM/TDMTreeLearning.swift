@@ -1,3 +1,4 @@
+import ArborInference
 import ArborMath
 import ArborTree
 
@@ -60,17 +61,19 @@ public enum TDMTreeLearning {
     /// - Parameters:
     ///   - validate: the score to maximise (e.g. beam-search recall on validation users); also used
     ///     per epoch inside each round.
+    ///   - checkpoint: handed to ``TDMTrainer/train(_:samples:validate:checkpoint:progress:cancellation:)``,
+    ///     with the provenance of the round.
     ///   - progress: each epoch's samples (``TDMTrainer``'s `train epoch <e>`, as `round <r> train epoch <e>`).
     ///   - cancellation: checked between training batches and before each rebuild; on
     ///     cancellation the model gets the best round's tree and weights so far (or the current
     ///     round's best epoch in round 1) and `CancellationError` is thrown.
-    /// - Throws: whatever ``TDMTrainer/train(_:samples:validate:progress:cancellation:)`` or
+    /// - Throws: whatever ``TDMTrainer/train(_:samples:validate:checkpoint:progress:cancellation:)`` or
     ///   ``TreeBuilder/balancedKMeans(embeddings:items:categories:options:progress:cancellation:)`` throw.
     /// - Complexity: rounds × (training + O(depth · N · fanOut · d · iterations) for the rebuild).
     public static func run(
         model: TDMModel, samples: [TDMSample], trainer: TDMTrainer, config: TDMTreeLearningConfig = .init(),
-        validate: @escaping (TDMModel) throws -> Double, progress: some ProgressReporter = SilentProgress(),
-        cancellation: CancellationFlag? = nil
+        validate: @escaping (TDMModel) throws -> Double, checkpoint: ((TDMModel, TrainingProvenance?) throws -> Void)? = nil,
+        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> TDMTreeLearningReport {
         var rounds: [TDMTreeRound] = []
         var best: (round: Int, score: Double, state: TDMModel.State)? = nil
@@ -104,7 +107,7 @@ public enum TDMTreeLearning {
             }
             let report: TDMTrainingReport
             do {
-                report = try roundTrainer.train(model, samples: samples, validate: validate,
+                report = try roundTrainer.train(model, samples: samples, validate: validate, checkpoint: checkpoint,
                                                 progress: PrefixedProgress(prefix: "round \(round)", inner: progress),
                                                 cancellation: cancellation)
             } catch let error as CancellationError {

@@ -1,3 +1,4 @@
+import ArborInference
 import ArborMath
 import ArborNN
 import ArborTree

@@ -1,3 +1,4 @@
+import ArborInference
 import ArborTree
 import Foundation
 #if canImport(Glibc)

@@ -43,16 +43,39 @@ public enum HNSWNeighbourSelection: String, Sendable, Equatable, CaseIterable, C
     case heuristicKeepingPruned
 }
 
-/// Which dot-product kernel computes distances. Chosen once when the index is created.
+/// Which dot-product kernel computes distances. Resolved once when the index is created; the kernel
+/// actually used is ``HNSWIndex/resolvedKernel`` and is stored with the graph
+/// (``HNSWIndex/buildKernel``).
+///
+/// Reproducibility: `.avx2` and `.avx512` sum in one order (64 fused multiply-add lanes, one fixed
+/// reduction tree) and return bit-identical scores, so any x86-64 CPU with AVX2 and FMA builds the
+/// same graph and returns the same scores under `.automatic`. `.portable` (no fused multiply-add)
+/// and `.blas` (OpenBLAS picks its own code per CPU) can differ from them in the last bits; ids and
+/// order agree except between near-ties.
 public enum HNSWDistanceKernel: String, Sendable, Equatable, CaseIterable, Codable {
-    /// Measure both kernels once per process for the index's stored dimension (a few thousand dot
-    /// products, well under a millisecond in release builds) and take the faster. The result is cached
-    /// per dimension, so all indexes of one process and dimension use the same kernel.
+    /// The best kernel the CPU supports (AVX-512F, else AVX2 + FMA, else portable), decided by CPU
+    /// features only, never by timing: the same on every run on a given CPU. The default.
     case automatic
-    /// Hand-written unrolled `SIMD8<Float>` loop with four accumulators (32 floats per iteration).
-    case simd
-    /// OpenBLAS `cblas_sdot`.
+    /// Plain C, vectorised for the baseline instruction set; runs on any CPU.
+    case portable
+    /// AVX2 + FMA intrinsics. Rejected (``ArborError/invalidArgument(name:reason:)`` named
+    /// `"kernel"`) on a CPU without them.
+    case avx2
+    /// AVX-512F intrinsics. Rejected like ``avx2`` on a CPU without AVX-512F.
+    case avx512
+    /// OpenBLAS `cblas_sdot` (its code path depends on the CPU OpenBLAS detects).
     case blas
+    /// Times every kernel the CPU supports once per process and dimension (a few thousand dot
+    /// products) and takes the fastest. The choice depends on load and CPU, so two runs may pick
+    /// different kernels and differ in the last bits: ask for it explicitly, never by default.
+    case measured
+
+    /// Reads a stored name. `"simd"` (the Swift SIMD loop of graphs stored before the C kernels) reads
+    /// as ``portable``; a name this build does not know (written by a newer one) reads as ``automatic``.
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        self = name == "simd" ? .portable : HNSWDistanceKernel(rawValue: name) ?? .automatic
+    }
 }
 
 /// Build-time knobs of an ``HNSWIndex`` (faiss keeps them apart from search-time knobs the same way).
@@ -67,17 +90,20 @@ public struct HNSWConfiguration: Sendable, Equatable, Codable {
     /// Must be in `2 ... 4096`. Memory per node ≈ `4 · 2M` bytes plus `4 · M` per upper layer.
     public var m: Int
     /// Size of the candidate list while inserting (`efConstruction`). Larger = better graph, slower
-    /// build. Values below `M` are raised to `M`.
+    /// build. Values below `M` are raised to `M`; values above the node count are lowered to it
+    /// before anything is allocated (the graph is the same: a list that large already holds every
+    /// reachable node), so `Int.max` is accepted.
     public var efConstruction: Int
     /// Neighbour selection rule. See ``HNSWNeighbourSelection``.
     public var neighbourSelection: HNSWNeighbourSelection
     /// Seed of the level generator. Builds with one thread are deterministic for a given seed,
-    /// kernel and insertion order.
+    /// kernel and insertion order: two such builds, in one process or in two, give identical graphs.
     public var seed: UInt64
     /// Threads used by ``HNSWIndex/add(_:ids:progress:cancellation:)``. 1 = sequential and
     /// deterministic; more threads insert concurrently with per-node (striped) locks on neighbour lists
-    /// and give a different but equally good graph. The threads run through `BLAS.concurrentPerform`,
-    /// so their BLAS calls are single-threaded whatever `BLAS.threads` is.
+    /// and give a different but equally good graph, not deterministic: it depends on thread timing.
+    /// The threads run through `BLAS.concurrentPerform`, so their BLAS calls are single-threaded
+    /// whatever `BLAS.threads` is.
     public var buildThreads: Int
     /// For ``HNSWMetric/normAugmentedInnerProduct`` only: the norm bound `B`. `nil` = the largest norm
     /// of the first non-empty batch added. Items with a larger norm are rejected later, so set it when

@@ -39,13 +39,16 @@ public struct HNSWGraph: Sendable, Equatable {
     public var upperCounts: [Int32]
     /// The entry point (a node of maximal level), −1 when empty.
     public var entryPoint: Int32
+    /// The kernel whose distances chose the links (`.portable`, `.avx2`, `.avx512` or `.blas`);
+    /// `nil` when unknown: a graph stored before Arbor recorded it, or one grown with several kernels.
+    public var buildKernel: HNSWDistanceKernel?
 
     /// Creates a graph from its arrays without checking them; call ``validate()`` (or
     /// ``HNSWIndex/init(graph:)``, which does) before use.
     public init(
         configuration: HNSWConfiguration, dimension: Int, normBound: Float?, vectors: [Float], ids: [ItemID],
         deleted: [Bool], levels: [Int32], layer0Neighbours: [Int32], layer0Counts: [Int32],
-        upperNeighbours: [Int32], upperCounts: [Int32], entryPoint: Int32
+        upperNeighbours: [Int32], upperCounts: [Int32], entryPoint: Int32, buildKernel: HNSWDistanceKernel? = nil
     ) {
         self.configuration = configuration
         self.dimension = dimension
@@ -59,6 +62,7 @@ public struct HNSWGraph: Sendable, Equatable {
         self.upperNeighbours = upperNeighbours
         self.upperCounts = upperCounts
         self.entryPoint = entryPoint
+        self.buildKernel = buildKernel
     }
 
     /// Number of nodes (deleted ones included).

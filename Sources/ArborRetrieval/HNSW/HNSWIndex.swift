@@ -49,8 +49,9 @@ public struct HNSWIndex: Sendable {
     private var nodeOf: [ItemID: Int32] = [:]
 
     /// An empty index for `dimension`-long vectors.
-    /// - Throws: ``ArborError/invalidArgument(name:reason:)`` for `dimension < 1` or a configuration
-    ///   out of range (see ``HNSWConfiguration/validated()``).
+    /// - Throws: ``ArborError/invalidArgument(name:reason:)`` for `dimension < 1`, a configuration
+    ///   out of range (see ``HNSWConfiguration/validated()``), or (named `"kernel"`) an explicit
+    ///   ``HNSWConfiguration/kernel`` this CPU cannot run.
     public init(dimension: Int, configuration: HNSWConfiguration = HNSWConfiguration()) throws(ArborError) {
         guard dimension >= 1 else {
             throw .invalidArgument(name: "dimension", reason: "must be at least 1, got \(dimension)")
@@ -61,7 +62,7 @@ public struct HNSWIndex: Sendable {
         let stride = configuration.metric == .normAugmentedInnerProduct ? dimension + 1 : dimension
         storage = HNSWStorage(stride: stride, m: configuration.m, m0: configuration.maxNeighboursLayer0)
         pool = HNSWContextPool(m0: configuration.maxNeighboursLayer0, stride: stride)
-        kernel = HNSWDotKernel.resolve(configuration.kernel, dimension: stride)
+        kernel = try HNSWDotKernel.resolve(configuration.kernel, dimension: stride)
         generator = HNSWSplitMix64(seed: configuration.seed)
         normBound = configuration.metric == .normAugmentedInnerProduct ? configuration.normBound : nil
     }
@@ -86,8 +87,14 @@ public struct HNSWIndex: Sendable {
     public var storedDimension: Int { storage.stride }
     /// The top layer of the graph, −1 when empty.
     public var maxLevel: Int { Int(storage.maxLevel) }
-    /// The dot-product kernel in use (`.simd` or `.blas`; `.automatic` is resolved at creation).
-    public var resolvedKernel: HNSWDistanceKernel { kernel == .simd ? .simd : .blas }
+    /// The dot-product kernel this index computes distances with: `.portable`, `.avx2`, `.avx512` or
+    /// `.blas` (``HNSWConfiguration/kernel`` resolved at creation; `.automatic` by CPU features).
+    public var resolvedKernel: HNSWDistanceKernel { kernel.configured }
+    /// The kernel whose distances chose the graph's links, stored with the graph: the
+    /// ``resolvedKernel`` of the index that added the items; `nil` while empty, for a graph stored
+    /// before Arbor recorded it, or when items were added with different kernels (a graph loaded
+    /// with another kernel, then grown).
+    public private(set) var buildKernel: HNSWDistanceKernel?
     /// Bytes held by the graph's arrays (vectors, levels, neighbour slots and counts, marks, ids), not
     /// counting the id dictionary and the per-thread search contexts; for the benchmark's size column.
     public var graphBytes: Int {
@@ -156,6 +163,7 @@ public struct HNSWIndex: Sendable {
 
         // From here on the index changes.
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        buildKernel = start == 0 ? kernel.configured : (buildKernel == kernel.configured ? buildKernel : nil)
         nodeOf.reserveCapacity(start + rows)
         for (r, id) in newIDs.enumerated() { nodeOf[id] = Int32(start + r) }
         normBound = bound
@@ -184,7 +192,9 @@ public struct HNSWIndex: Sendable {
     ) -> Int {
         let g = storage.pointers(kernel: kernel)
         let entry = Mutex(HNSWEntryPoint(node: storage.entryPoint, level: storage.maxLevel))
-        let efConstruction = max(configuration.efConstruction, configuration.m)
+        // Clamped to the node count before any allocation: a larger list changes nothing (it already
+        // holds every reachable node) and `Int.max` would overflow the buffer sizes.
+        let efConstruction = min(max(configuration.efConstruction, configuration.m), end)
         let rule = configuration.neighbourSelection
         let threads = min(configuration.buildThreads, end - start)
         let pool = self.pool
@@ -257,6 +267,8 @@ public struct HNSWIndex: Sendable {
     ///
     /// Greedy descent from the entry point through the upper layers, then ef-search on layer 0 with
     /// `ef = max(parameters.efSearch, parameters.k)` (an `efSearch` below `k` is raised to `k`).
+    /// Before any arithmetic or allocation, `k` is lowered to ``liveCount`` and `ef` to ``count``, so
+    /// any positive `k` and `efSearch` (`Int.max` included) are accepted.
     /// Deleted and `excluded` items are traversed but never returned. When `ef ≥ count` (the graph would
     /// visit every node anyway) or `k ≥` ``liveCount`` (the caller wants every item), the index scans all
     /// nodes exactly instead: in particular a `k` larger than ``liveCount`` returns all live items that
@@ -280,7 +292,7 @@ public struct HNSWIndex: Sendable {
         try validateQueryVector(vector, dimension: dimension)
         let n = storage.count
         if n == 0 || liveCount == 0 { return SearchResult(items: []) }
-        let k = parameters.k, ef = max(parameters.efSearch, k)
+        let k = min(parameters.k, liveCount), ef = min(max(parameters.efSearch, k), n)
         let g = storage.pointers(kernel: kernel)
         let filter = HNSWResultFilter(skipDeleted: deletedCount > 0 || !excluded.isEmpty, excluded: excluded.isEmpty ? nil : excluded)
         let scale = normBound ?? 1
@@ -393,16 +405,23 @@ public struct HNSWIndex: Sendable {
             deleted: storage.deleted.array, levels: storage.levels.array,
             layer0Neighbours: storage.layer0.array, layer0Counts: storage.layer0Counts.array,
             upperNeighbours: storage.upper.array, upperCounts: storage.upperCounts.array,
-            entryPoint: storage.entryPoint)
+            entryPoint: storage.entryPoint, buildKernel: buildKernel)
     }
 
     /// An index over a graph exported by ``graph`` (e.g. read back from the index file), after
     /// ``HNSWGraph/validate()``. O(size of the graph). Items added later draw levels from a generator
     /// seeded with the configuration's seed mixed with the node count.
-    /// - Throws: the ``ArborError`` of ``HNSWGraph/validate()`` naming the first broken invariant.
-    public init(graph: HNSWGraph) throws(ArborError) {
+    ///
+    /// `kernel` replaces the stored ``HNSWConfiguration/kernel`` (e.g. `.automatic` to open on any CPU
+    /// a graph whose configuration asked for `.avx512`); `nil` keeps it. The graph's links stay as
+    /// built; ``buildKernel`` keeps recording the kernel that built them.
+    /// - Throws: the ``ArborError`` of ``HNSWGraph/validate()`` naming the first broken invariant, or
+    ///   the kernel error of ``init(dimension:configuration:)``.
+    public init(graph: HNSWGraph, kernel: HNSWDistanceKernel? = nil) throws(ArborError) {
         try graph.validate()
-        try self.init(dimension: graph.dimension, configuration: graph.configuration)
+        var configuration = graph.configuration
+        if let kernel { configuration.kernel = kernel }
+        try self.init(dimension: graph.dimension, configuration: configuration)
         let n = graph.count
         graph.vectors.withUnsafeBufferPointer { storage.vectors.append(contentsOf: $0) }
         graph.levels.withUnsafeBufferPointer { storage.levels.append(contentsOf: $0) }
@@ -423,6 +442,7 @@ public struct HNSWIndex: Sendable {
         for (i, id) in graph.ids.enumerated() { nodeOf[id] = Int32(i) }
         deletedCount = graph.deleted.count(where: { $0 })
         normBound = graph.configuration.metric == .normAugmentedInnerProduct ? graph.normBound : nil
+        buildKernel = graph.buildKernel
         generator = HNSWSplitMix64(seed: graph.configuration.seed ^ (UInt64(n) &* 0x9E37_79B9_7F4A_7C15))
     }
 }

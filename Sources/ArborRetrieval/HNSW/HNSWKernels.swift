@@ -1,6 +1,8 @@
-// The dot-product kernels of HNSW and the one-time choice between them. The only raw-pointer
-// arithmetic on vectors in the HNSW code is here.
+// The dot-product kernels of HNSW and the one-time choice between them. The kernels themselves are C
+// (target CArborKernels: portable, AVX2 + FMA, AVX-512F, chosen by CPU features); this file maps the
+// public ``HNSWDistanceKernel`` onto them and onto OpenBLAS.
 
+import CArborKernels
 import COpenBLAS
 import Synchronization
 
@@ -10,100 +12,134 @@ import Glibc
 import Darwin
 #endif
 
-/// A resolved kernel (``HNSWDistanceKernel`` minus `.automatic`).
-enum HNSWDotKernel: Sendable, Equatable {
-    case simd
+/// The C signature every kernel shares: `(a, b, n) -> a[0..<n] · b[0..<n]`.
+typealias HNSWDotFunction = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, Int) -> Float
+
+/// OpenBLAS `cblas_sdot` behind the kernel signature.
+private let hnswBLASDot: HNSWDotFunction = { a, b, n in cblas_sdot(Int32(n), a, 1, b, 1) }
+
+/// A resolved kernel (``HNSWDistanceKernel`` minus `.automatic` and `.measured`).
+enum HNSWDotKernel: Sendable, Equatable, Hashable, CaseIterable {
+    case portable
+    case avx2
+    case avx512
     case blas
+
+    /// The C kernel, `nil` for BLAS.
+    var cKernel: arbor_dot_kernel? {
+        switch self {
+        case .portable: return ARBOR_DOT_PORTABLE
+        case .avx2: return ARBOR_DOT_AVX2
+        case .avx512: return ARBOR_DOT_AVX512
+        case .blas: return nil
+        }
+    }
+
+    /// The public name of this kernel.
+    var configured: HNSWDistanceKernel {
+        switch self {
+        case .portable: return .portable
+        case .avx2: return .avx2
+        case .avx512: return .avx512
+        case .blas: return .blas
+        }
+    }
+
+    /// Whether this CPU (and OS) can run the kernel.
+    var isSupported: Bool {
+        guard let c = cKernel else { return true }
+        return arbor_dot_supported(c) != 0
+    }
+
+    /// The kernels this CPU can run, in declaration order.
+    static var supported: [HNSWDotKernel] { allCases.filter(\.isSupported) }
+
+    /// The function to call; the kernel must be supported.
+    var function: HNSWDotFunction {
+        guard let c = cKernel else { return hnswBLASDot }
+        guard let f = arbor_dot_function(c) else { preconditionFailure("HNSW kernel \(self) is not supported on this CPU") }
+        return f
+    }
 
     /// Dot product of `n` floats at `a` and `b`.
     @inline(__always)
-    func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        switch self {
-        case .simd: return hnswSIMDDot(a, b, n)
-        case .blas: return cblas_sdot(Int32(n), a, 1, b, 1)
-        }
-    }
+    func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float { function(a, b, n) }
 
-    /// The kernel for `choice` at dimension `n`; `.automatic` measures once per process and dimension.
-    static func resolve(_ choice: HNSWDistanceKernel, dimension n: Int) -> HNSWDotKernel {
+    /// The kernel for `choice` on this CPU (`available` = the kernels the CPU runs; tests pass a smaller
+    /// set to play an older CPU).
+    /// - `.automatic`: the process-wide C dispatch (`arbor_dot_selected`): the best kernel by CPU
+    ///   features, unless `arbor_dot_force` fixed another. No timing.
+    /// - an explicit kernel: itself, or a typed error when the CPU lacks it.
+    /// - `.measured`: the fastest available kernel at `dimension`, timed once per process and dimension.
+    /// - Throws: ``ArborError/invalidArgument(name:reason:)`` named `"kernel"` for an explicit kernel
+    ///   this CPU cannot run.
+    static func resolve(
+        _ choice: HNSWDistanceKernel, dimension n: Int, available: [HNSWDotKernel] = supported
+    ) throws(ArborError) -> HNSWDotKernel {
+        let explicit: HNSWDotKernel
         switch choice {
-        case .simd: return .simd
-        case .blas: return .blas
         case .automatic:
-            if let known = calibrated.withLock({ $0[n] }) { return known }
-            let measured = measureFaster(dimension: n)
-            return calibrated.withLock { cache in
-                if let known = cache[n] { return known }  // another thread won the race: keep its pick
-                cache[n] = measured
-                return measured
+            let selected: HNSWDotKernel
+            switch arbor_dot_selected() {
+            case ARBOR_DOT_AVX512: selected = .avx512
+            case ARBOR_DOT_AVX2: selected = .avx2
+            default: selected = .portable
             }
+            return available.contains(selected) ? selected : available.last(where: { $0 != .blas }) ?? .portable
+        case .measured:
+            if let known = measured.withLock({ $0[n] }) { return known }
+            let fastest = measureFastest(dimension: n, among: available)
+            return measured.withLock { cache in
+                if let known = cache[n] { return known }  // another thread won the race: keep its pick
+                cache[n] = fastest
+                return fastest
+            }
+        case .portable: explicit = .portable
+        case .avx2: explicit = .avx2
+        case .avx512: explicit = .avx512
+        case .blas: explicit = .blas
         }
+        guard available.contains(explicit) else {
+            throw .invalidArgument(
+                name: "kernel",
+                reason: "\(choice.rawValue) is not supported by this CPU (available: \(available.map(\.configured.rawValue).joined(separator: ", ")))")
+        }
+        return explicit
     }
 
-    /// Per-dimension choices of `.automatic`, for the life of the process.
-    private static let calibrated = Mutex<[Int: HNSWDotKernel]>([:])
+    /// Per-dimension choices of `.measured`, for the life of the process.
+    private static let measured = Mutex<[Int: HNSWDotKernel]>([:])
 
-    /// Times both kernels over a small block of vectors (best of 3 trials) and returns the faster.
-    static func measureFaster(dimension n: Int) -> HNSWDotKernel {
-        let rows = 64
+    /// Times `kernels` over a small block of vectors (best of 3 trials) and returns the fastest.
+    /// Only ``HNSWDistanceKernel/measured`` calls this: its answer depends on load and CPU.
+    static func measureFastest(dimension n: Int, among kernels: [HNSWDotKernel]) -> HNSWDotKernel {
+        guard kernels.count > 1 else { return kernels.first ?? .portable }
+        let rows = 64, d = max(n, 1)
         var generator = HNSWSplitMix64(seed: 0x5eed)
-        let data = (0..<(rows * max(n, 1))).map { _ in Float(generator.nextUnit()) - 0.5 }
-        let query = (0..<max(n, 1)).map { _ in Float(generator.nextUnit()) - 0.5 }
-        var best: [HNSWDotKernel: UInt64] = [:]
+        let data = (0..<(rows * d)).map { _ in Float(generator.nextUnit()) - 0.5 }
+        let query = (0..<d).map { _ in Float(generator.nextUnit()) - 0.5 }
+        var best = [HNSWDotKernel: UInt64]()
         var sink: Float = 0
-        data.withUnsafeBufferPointer { d in
+        data.withUnsafeBufferPointer { block in
             query.withUnsafeBufferPointer { q in
                 for _ in 0..<3 {
-                    for kernel in [HNSWDotKernel.simd, .blas] {
+                    for kernel in kernels {
+                        let f = kernel.function
                         let start = hnswMonotonicNanoseconds()
                         for _ in 0..<8 {
-                            for r in 0..<rows { sink += kernel.dot(q.baseAddress!, d.baseAddress! + r * n, n) }
+                            for r in 0..<rows { sink += f(q.baseAddress!, block.baseAddress! + r * d, d) }
                         }
-                        let elapsed = hnswMonotonicNanoseconds() - start
-                        best[kernel] = min(best[kernel] ?? .max, elapsed)
+                        best[kernel] = min(best[kernel] ?? .max, hnswMonotonicNanoseconds() - start)
                     }
                 }
             }
         }
-        if sink.isNaN { return .blas }  // keeps `sink` alive; never true for finite data
-        return (best[.simd] ?? .max) <= (best[.blas] ?? .max) ? .simd : .blas
+        if sink.isNaN { return kernels[0] }  // keeps `sink` alive; never true for finite data
+        return kernels.min { (best[$0] ?? .max) < (best[$1] ?? .max) }!
     }
 }
 
-/// Unrolled dot product: four `SIMD8<Float>` accumulators (32 floats per step), then 8 at a time,
-/// then a scalar tail. Loads are unaligned (rows of an odd dimension are not 32-byte aligned).
-@inline(__always)
-func hnswSIMDDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    let pa = UnsafeRawPointer(a), pb = UnsafeRawPointer(b)
-    var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-    var i = 0
-    while i + 32 <= n {
-        let o = i &* 4
-        s0 += pa.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-            * pb.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-        s1 += pa.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD8<Float>.self)
-            * pb.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD8<Float>.self)
-        s2 += pa.loadUnaligned(fromByteOffset: o &+ 64, as: SIMD8<Float>.self)
-            * pb.loadUnaligned(fromByteOffset: o &+ 64, as: SIMD8<Float>.self)
-        s3 += pa.loadUnaligned(fromByteOffset: o &+ 96, as: SIMD8<Float>.self)
-            * pb.loadUnaligned(fromByteOffset: o &+ 96, as: SIMD8<Float>.self)
-        i &+= 32
-    }
-    while i + 8 <= n {
-        let o = i &* 4
-        s0 += pa.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-            * pb.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-        i &+= 8
-    }
-    var sum = ((s0 + s1) + (s2 + s3)).sum()
-    while i < n {
-        sum += a[i] * b[i]
-        i &+= 1
-    }
-    return sum
-}
-
-/// Nanoseconds from a monotonic clock (for the one-time kernel choice only).
+/// Nanoseconds from a monotonic clock (for ``HNSWDistanceKernel/measured`` only).
 func hnswMonotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -7,7 +7,8 @@ import Foundation
 /// The graph lives in the index's `extra` table under the names below, each value checksummed like
 /// every large value of the file (so ``IndexReader/verify()`` covers it, and a damaged value fails
 /// its checksum on load): `hnsw.meta` (JSON: graph format version, configuration, dimension, norm
-/// bound, node count, entry point) and the arrays `hnsw.vectors` (Float32, `n × storedDimension`),
+/// bound, node count, entry point, and `buildKernel`, the kernel that built the graph; a value stored
+/// without it reads as `nil`, unknown) and the arrays `hnsw.vectors` (Float32, `n × storedDimension`),
 /// `hnsw.ids` (UInt64), `hnsw.deleted` (UInt8), `hnsw.levels`, `hnsw.layer0`, `hnsw.layer0Counts`,
 /// `hnsw.upper`, `hnsw.upperCounts` (Int32), little-endian, shapes as ``HNSWGraph`` states.
 ///
@@ -27,13 +28,51 @@ public enum HNSWPersistence {
         var normBound: Float?
         var count: Int
         var entryPoint: Int32
+        /// Absent from graphs stored before it was recorded (decodes as `nil`).
+        var buildKernel: HNSWDistanceKernel?
     }
 
-    /// The named byte values to pass as `extra:` to ``IndexWriter/write(layout:tensors:scorerKind:encoderKind:extra:to:progress:cancellation:)``.
+    /// What `hnsw.meta` says about a stored graph, read without loading the graph's arrays.
+    public struct StoredGraphInfo: Sendable, Equatable {
+        /// The build configuration (its `kernel` is the requested choice, e.g. `.automatic`).
+        public var configuration: HNSWConfiguration
+        /// Dimension of the vectors as given.
+        public var dimension: Int
+        /// Number of nodes, deleted ones included.
+        public var count: Int
+        /// The kernel that built the graph; `nil` when unknown (stored before Arbor recorded it).
+        public var buildKernel: HNSWDistanceKernel?
+    }
+
+    /// Reads `hnsw.meta` only (cheap: no graph arrays), e.g. for `arbor inspect`.
+    /// - Throws: as ``load(from:kernel:)`` for a missing, damaged or unreadable `hnsw.meta`.
+    public static func info(from reader: IndexReader) throws -> StoredGraphInfo {
+        let meta = try readMeta(reader)
+        return StoredGraphInfo(configuration: meta.configuration, dimension: meta.dimension, count: meta.count,
+                               buildKernel: meta.buildKernel)
+    }
+
+    private static func readMeta(_ reader: IndexReader) throws -> Meta {
+        guard let b = try reader.extra(named: metaName) else {
+            throw ArborError.invalidArgument(name: metaName, reason: "missing from \(reader.path)")
+        }
+        let meta: Meta
+        do {
+            meta = try JSONDecoder().decode(Meta.self, from: Data(b))
+        } catch {
+            throw ArborError.invalidArgument(name: metaName, reason: "unreadable in \(reader.path): \(error)")
+        }
+        guard meta.graphFormatVersion == graphFormatVersion else {
+            throw ArborError.invalidArgument(name: metaName, reason: "graph format \(meta.graphFormatVersion) in \(reader.path); this build reads \(graphFormatVersion)")
+        }
+        return meta
+    }
+
+    /// The named byte values to pass as `extra:` to ``IndexWriter/write(layout:tensors:nodeScorer:queryProducer:extra:to:progress:cancellation:)``.
     public static func extras(for index: HNSWIndex) throws -> [String: [UInt8]] {
         let g = index.graph
         let meta = Meta(graphFormatVersion: graphFormatVersion, configuration: g.configuration, dimension: g.dimension,
-                        normBound: g.normBound, count: g.count, entryPoint: g.entryPoint)
+                        normBound: g.normBound, count: g.count, entryPoint: g.entryPoint, buildKernel: g.buildKernel)
         return [
             metaName: Array(try JSONEncoder().encode(meta)),
             "hnsw.vectors": ByteCoding.bytes(of: g.vectors),
@@ -50,10 +89,12 @@ public enum HNSWPersistence {
     /// True when `reader`'s index carries a graph.
     public static func hasGraph(_ reader: IndexReader) -> Bool { reader.extraNames.contains(metaName) }
 
-    /// Reads the graph back (checksums, sizes and graph invariants checked).
+    /// Reads the graph back (checksums, sizes and graph invariants checked). `kernel` replaces the
+    /// stored kernel choice (see ``HNSWIndex/init(graph:kernel:)``); `nil` keeps it.
     /// - Throws: ``IndexError`` (missing value, checksum mismatch), ``ArborError`` (a graph whose
-    ///   arrays break an invariant, another graph format version).
-    public static func load(from reader: IndexReader) throws -> HNSWIndex {
+    ///   arrays break an invariant, another graph format version, a stored explicit kernel this CPU
+    ///   cannot run).
+    public static func load(from reader: IndexReader, kernel: HNSWDistanceKernel? = nil) throws -> HNSWIndex {
         func bytes(_ name: String) throws -> [UInt8] {
             guard let b = try reader.extra(named: name) else {
                 throw ArborError.invalidArgument(name: name, reason: "missing from \(reader.path)")
@@ -66,27 +107,17 @@ public enum HNSWPersistence {
             }
             return values
         }
-        let meta: Meta
-        do {
-            meta = try JSONDecoder().decode(Meta.self, from: Data(try bytes(metaName)))
-        } catch let error as IndexError {
-            throw error
-        } catch {
-            throw ArborError.invalidArgument(name: metaName, reason: "unreadable in \(reader.path): \(error)")
-        }
-        guard meta.graphFormatVersion == graphFormatVersion else {
-            throw ArborError.invalidArgument(name: metaName, reason: "graph format \(meta.graphFormatVersion) in \(reader.path); this build reads \(graphFormatVersion)")
-        }
+        let meta = try readMeta(reader)
         let graph = HNSWGraph(
             configuration: meta.configuration, dimension: meta.dimension, normBound: meta.normBound,
             vectors: try array("hnsw.vectors", Float.self), ids: try array("hnsw.ids", UInt64.self).map { ItemID($0) },
             deleted: try bytes("hnsw.deleted").map { $0 != 0 }, levels: try array("hnsw.levels", Int32.self),
             layer0Neighbours: try array("hnsw.layer0", Int32.self), layer0Counts: try array("hnsw.layer0Counts", Int32.self),
             upperNeighbours: try array("hnsw.upper", Int32.self), upperCounts: try array("hnsw.upperCounts", Int32.self),
-            entryPoint: meta.entryPoint)
+            entryPoint: meta.entryPoint, buildKernel: meta.buildKernel)
         guard graph.count == meta.count else {
             throw ArborError.dimensionMismatch(field: "hnsw.levels (nodes)", expected: meta.count, found: graph.count)
         }
-        return try HNSWIndex(graph: graph)
+        return try HNSWIndex(graph: graph, kernel: kernel)
     }
 }

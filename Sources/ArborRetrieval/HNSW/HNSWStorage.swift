@@ -92,7 +92,7 @@ final class HNSWStorage: @unchecked Sendable {
             vectors: vectors.base, stride: stride, levels: levels.base, upperStart: upperStart.base,
             layer0: layer0.base, layer0Counts: layer0Counts.base, upper: upper.base,
             upperCounts: upperCounts.base, deleted: deleted.base, ids: ids.base, m: m, m0: m0,
-            kernel: kernel)
+            dot: kernel.function)
     }
 }
 
@@ -111,7 +111,8 @@ struct HNSWGraphPointers: @unchecked Sendable {
     let ids: UnsafeMutablePointer<UInt64>
     let m: Int
     let m0: Int
-    let kernel: HNSWDotKernel
+    /// The resolved kernel's function (one indirect call per distance).
+    let dot: HNSWDotFunction
 
     @inline(__always) func vector(_ node: Int32) -> UnsafePointer<Float> {
         UnsafePointer(vectors + Int(node) &* stride)
@@ -119,7 +120,7 @@ struct HNSWGraphPointers: @unchecked Sendable {
 
     /// Graph distance between the prepared query and a node: `-(q · x)`.
     @inline(__always) func distance(_ query: UnsafePointer<Float>, _ node: Int32) -> Float {
-        -kernel.dot(query, vector(node), stride)
+        -dot(query, vector(node), stride)
     }
 
     /// Neighbour slots and the count cell of `node` on `layer` (the node's level must be ≥ `layer`).

@@ -57,7 +57,7 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .foreign(path):
             return "\(path): an LMDB file without an Arbor index header"
         case let .formatVersion(path, found, supported):
-            return "\(path): index format version \(found); this build reads version \(supported) (rebuild the index)"
+            return "\(path): index format version \(found); this build reads versions \(IndexFormat.readableVersions.lowerBound) to \(supported) (rebuild the index)"
         case let .truncated(path, expected, actual):
             return "\(path): index file is truncated: \(actual) bytes on disk, \(expected) needed"
         case let .corruptHeader(path, field, reason):

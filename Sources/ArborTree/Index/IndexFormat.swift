@@ -1,4 +1,9 @@
-/// Constants and key layout of index format version 1.
+/// Constants and key layout of index format version 2.
+///
+/// Version 2 differs from version 1 in the header only: the model kinds are typed
+/// (`nodeScorer`, `queryProducer`: ``NodeScorerKind``, ``QueryProducerKind``) where version 1 had
+/// free strings (`scorerKind`, `encoderKind`). Version 1 files still open: their
+/// strings are mapped to the kinds; an unknown string is an error naming the field.
 ///
 /// One LMDB environment (one file, `name.arbor`) with these named tables:
 ///
@@ -21,8 +26,10 @@
 /// bytes (whole rows for embeddings); chunk `c` holds elements `c * perChunk ..< (c + 1) * perChunk`.
 /// Numbers are little-endian. LMDB aligns values to 2 bytes only: readers load unaligned.
 public enum IndexFormat {
-    /// The format version this build writes and reads.
-    public static let version = 1
+    /// The format version this build writes.
+    public static let version = 2
+    /// The format versions this build reads.
+    public static let readableVersions: ClosedRange<Int> = 1...2
     /// The 8 bytes that open every header.
     public static let magic: [UInt8] = Array("ARBORIDX".utf8)
     /// Default largest chunk: 16 MiB.

@@ -63,10 +63,11 @@ public struct IndexHeader: Sendable, Equatable, Codable {
     public var levelNodeCounts: [Int]
     /// Whether leaf categories are stored.
     public var hasCategories: Bool
-    /// The scorer the index was built for (e.g. "inner-product", "dnn", "attention").
-    public var scorerKind: String
-    /// The query encoder the index was built for (e.g. "none", "mean-pooling", "mind").
-    public var encoderKind: String
+    /// The model that scores the nodes (JSON key `nodeScorer`; `scorerKind` in format version 1).
+    public var nodeScorer: NodeScorerKind
+    /// What turns a behaviour list into the query (JSON key `queryProducer`; `encoderKind` in
+    /// format version 1, where `"none"` meant ``QueryProducerKind/leafMeanPooling``).
+    public var queryProducer: QueryProducerKind
     /// Largest chunk of a chunked array, in bytes.
     public var chunkBytes: Int
     /// The stored tensors (model weights), in the order they were given.
@@ -80,6 +81,83 @@ public struct IndexHeader: Sendable, Equatable, Codable {
     public var nodeCount: Int { levelNodeCounts.reduce(0, +) }
 
     static let preambleBytes = 32
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion, dimension, fanOut, itemCount, levelNodeCounts, hasCategories, nodeScorer, queryProducer
+        case chunkBytes, tensors, extraNames
+        case scorerKind, encoderKind  // format version 1
+    }
+
+    /// A header; every field as documented on the property.
+    public init(formatVersion: Int, dimension: Int, fanOut: Int, itemCount: Int, levelNodeCounts: [Int],
+                hasCategories: Bool, nodeScorer: NodeScorerKind, queryProducer: QueryProducerKind, chunkBytes: Int,
+                tensors: [TensorInfo], extraNames: [String]) {
+        self.formatVersion = formatVersion; self.dimension = dimension; self.fanOut = fanOut
+        self.itemCount = itemCount; self.levelNodeCounts = levelNodeCounts; self.hasCategories = hasCategories
+        self.nodeScorer = nodeScorer; self.queryProducer = queryProducer; self.chunkBytes = chunkBytes
+        self.tensors = tensors; self.extraNames = extraNames
+    }
+
+    /// Decodes the JSON of format version 1 or 2 (the model kinds moved to typed keys in 2).
+    /// An unknown kind is a decoding error naming its key.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        dimension = try c.decode(Int.self, forKey: .dimension)
+        fanOut = try c.decode(Int.self, forKey: .fanOut)
+        itemCount = try c.decode(Int.self, forKey: .itemCount)
+        levelNodeCounts = try c.decode([Int].self, forKey: .levelNodeCounts)
+        hasCategories = try c.decode(Bool.self, forKey: .hasCategories)
+        chunkBytes = try c.decode(Int.self, forKey: .chunkBytes)
+        tensors = try c.decode([TensorInfo].self, forKey: .tensors)
+        extraNames = try c.decode([String].self, forKey: .extraNames)
+        func unknown(_ key: CodingKeys, _ text: String, _ known: [String]) -> DecodingError {
+            .dataCorruptedError(forKey: key, in: c,
+                                debugDescription: "unknown kind '\(text)' (known: \(known.joined(separator: ", ")))")
+        }
+        if formatVersion == 1 {
+            let scorer = try c.decode(String.self, forKey: .scorerKind)
+            let producer = try c.decode(String.self, forKey: .encoderKind)
+            guard let s = NodeScorerKind(rawValue: scorer) else {
+                throw unknown(.scorerKind, scorer, NodeScorerKind.allCases.map(\.rawValue))
+            }
+            guard let p = QueryProducerKind.fromVersion1(producer) else {
+                throw unknown(.encoderKind, producer, ["none"] + QueryProducerKind.allCases.map(\.rawValue))
+            }
+            nodeScorer = s; queryProducer = p
+        } else {
+            let scorer = try c.decode(String.self, forKey: .nodeScorer)
+            let producer = try c.decode(String.self, forKey: .queryProducer)
+            guard let s = NodeScorerKind(rawValue: scorer) else {
+                throw unknown(.nodeScorer, scorer, NodeScorerKind.allCases.map(\.rawValue))
+            }
+            guard let p = QueryProducerKind(rawValue: producer) else {
+                throw unknown(.queryProducer, producer, QueryProducerKind.allCases.map(\.rawValue))
+            }
+            nodeScorer = s; queryProducer = p
+        }
+    }
+
+    /// Encodes the JSON of this header's ``formatVersion`` (1 only for compatibility tests).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(formatVersion, forKey: .formatVersion)
+        try c.encode(dimension, forKey: .dimension)
+        try c.encode(fanOut, forKey: .fanOut)
+        try c.encode(itemCount, forKey: .itemCount)
+        try c.encode(levelNodeCounts, forKey: .levelNodeCounts)
+        try c.encode(hasCategories, forKey: .hasCategories)
+        try c.encode(chunkBytes, forKey: .chunkBytes)
+        try c.encode(tensors, forKey: .tensors)
+        try c.encode(extraNames, forKey: .extraNames)
+        if formatVersion == 1 {
+            try c.encode(nodeScorer.rawValue, forKey: .scorerKind)
+            try c.encode(queryProducer == .leafMeanPooling ? "none" : queryProducer.rawValue, forKey: .encoderKind)
+        } else {
+            try c.encode(nodeScorer, forKey: .nodeScorer)
+            try c.encode(queryProducer, forKey: .queryProducer)
+        }
+    }
 
     /// The stored bytes: preamble + JSON.
     func encoded() -> [UInt8] {
@@ -98,16 +176,25 @@ public struct IndexHeader: Sendable, Equatable, Codable {
     /// - Throws: ``IndexError/foreign(path:)`` without the magic, ``IndexError/formatVersion(path:found:supported:)``,
     ///   ``IndexError/corruptHeader(path:field:reason:)`` for a damaged or inconsistent header.
     static func decode(_ view: ValueView, path: String) throws(IndexError) -> IndexHeader {
-        let bytes = view.copyBytes()
+        try decode(bytes: view.copyBytes(), path: path)
+    }
+
+    /// ``decode(_:path:)`` over a copy of the stored bytes.
+    static func decode(bytes: [UInt8], path: String) throws(IndexError) -> IndexHeader {
         guard bytes.count >= preambleBytes, Array(bytes[0..<8]) == IndexFormat.magic else {
             throw .foreign(path: path)
         }
-        let version = Int(view.load(UInt32.self, atByteOffset: 8))
-        guard version == IndexFormat.version else {
+        func le<T: FixedWidthInteger>(_: T.Type, _ offset: Int) -> T {
+            var v: T = 0
+            for i in 0..<MemoryLayout<T>.size { v |= T(bytes[offset + i]) << (8 * i) }
+            return v
+        }
+        let version = Int(le(UInt32.self, 8))
+        guard IndexFormat.readableVersions.contains(version) else {
             throw .formatVersion(path: path, found: version, supported: IndexFormat.version)
         }
-        let length = view.load(UInt64.self, atByteOffset: 16)
-        let checksum = view.load(UInt64.self, atByteOffset: 24)
+        let length = le(UInt64.self, 16)
+        let checksum = le(UInt64.self, 24)
         guard length == UInt64(bytes.count - preambleBytes) else {
             throw .corruptHeader(path: path, field: "length",
                                  reason: "says \(length) bytes of JSON, found \(bytes.count - preambleBytes)")

@@ -76,10 +76,10 @@ public final class IndexReader: Sendable {
     public var itemCount: Int { header.itemCount }
     /// Number of nodes per level, root first.
     public var levelNodeCounts: [Int] { header.levelNodeCounts }
-    /// The scorer kind recorded at build time.
-    public var scorerKind: String { header.scorerKind }
-    /// The encoder kind recorded at build time.
-    public var encoderKind: String { header.encoderKind }
+    /// The node scorer recorded at build time.
+    public var nodeScorer: NodeScorerKind { header.nodeScorer }
+    /// The query producer recorded at build time.
+    public var queryProducer: QueryProducerKind { header.queryProducer }
     /// Names of the stored tensors, in the order they were written.
     public var tensorNames: [String] { header.tensors.map(\.name) }
     /// Names of the stored extra values, sorted.

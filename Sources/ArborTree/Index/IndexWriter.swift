@@ -36,8 +36,9 @@ public struct IndexWriter: Sendable {
     /// - Parameters:
     ///   - layout: the tree; checked with ``TreeLayout/validate()`` first.
     ///   - tensors: model weights, unique names; each checked with ``NamedTensor/validate()``.
-    ///   - scorerKind: the scorer the tree serves (recorded in the header).
-    ///   - encoderKind: the query encoder (recorded in the header).
+    ///   - nodeScorer: the scorer the tree serves (recorded in the header; its weights are among
+    ///     `tensors`).
+    ///   - queryProducer: what turns a behaviour list into the query (recorded in the header).
     ///   - extra: named byte strings for other modules (names as for tensors).
     ///   - path: the index file (conventionally `name.arbor`).
     ///   - progress: receives `write index` progress in bytes, and `finish` at the end (also on failure).
@@ -49,8 +50,8 @@ public struct IndexWriter: Sendable {
     /// - Complexity: O(size of the data + itemCount · log itemCount).
     @discardableResult
     public func write(
-        layout: TreeLayout, tensors: [NamedTensor] = [], scorerKind: String = "inner-product",
-        encoderKind: String = "none", extra: [String: [UInt8]] = [:], to path: String,
+        layout: TreeLayout, tensors: [NamedTensor] = [], nodeScorer: NodeScorerKind = .innerProduct,
+        queryProducer: QueryProducerKind = .leafMeanPooling, extra: [String: [UInt8]] = [:], to path: String,
         progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> IndexHeader {
         try validate(layout: layout, tensors: tensors, extra: extra)
@@ -59,7 +60,7 @@ public struct IndexWriter: Sendable {
         let header = IndexHeader(
             formatVersion: formatVersion, dimension: layout.dimension, fanOut: layout.fanOut,
             itemCount: layout.itemCount, levelNodeCounts: layout.levels.map(\.nodeCount),
-            hasCategories: !layout.leafCategories.isEmpty, scorerKind: scorerKind, encoderKind: encoderKind,
+            hasCategories: !layout.leafCategories.isEmpty, nodeScorer: nodeScorer, queryProducer: queryProducer,
             chunkBytes: chunkBytes, tensors: tensors.map { TensorInfo(name: $0.name, shape: $0.shape, digest: $0.digest) },
             extraNames: extra.keys.sorted())
         let ids = layout.leafItems.map(\.rawValue)

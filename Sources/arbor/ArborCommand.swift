@@ -3,7 +3,7 @@ import Foundation
 
 /// `arbor`: prepare data, build a tree index, query it, inspect it, benchmark it.
 @main
-struct Arbor: ParsableCommand {
+struct ArborCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "arbor",
         abstract: "Tree-based deep retrieval (TDM) on LMDB and OpenBLAS.",

@@ -1,3 +1,4 @@
+import ArborCore
 import ArborMath
 import Foundation
 

@@ -1,3 +1,5 @@
+import ArborEval
+import ArborInference
 import ArborData
 import ArborMath
 import ArborModels
@@ -176,14 +178,9 @@ public enum TDMEvaluation {
             }
             return try TreeRetriever(source: layout, scorer: scorer, itemCount: layout.itemCount, dimension: layout.dimension)
         }
-        let retriever: any Retriever
-        switch serving {
-        case .innerProduct(let s, _): retriever = try make(s)
-        case .dnn(let s, _): retriever = try make(s)
-        case .attention(let s): retriever = try make(s)
-        }
+        let retriever = try make(serving.scorer.scorer)
         return { user in
-            let query = try serving.query(history: user.history, excluded: Set(user.history))
+            let query = try serving.producer.queries(history: user.history, excluded: Set(user.history)).queries[0]
             let result = try retriever.search(query, parameters: .init(k: k, beamWidth: beamWidth))
             return (result.items.map(\.item), result.statistics.modelEvaluations)
         }
@@ -326,15 +323,11 @@ public enum TDMBeamDiagnostics {
             let tracer = try TDMBeamTracer(tree: layout, scorer: scorer)
             var sums = [Double](repeating: 0, count: layout.depth)
             for user in users {
-                let q = try serving.query(history: user.history, excluded: Set(user.history))
+                let q = try serving.producer.queries(history: user.history, excluded: Set(user.history)).queries[0]
                 for (i, r) in try tracer.trace(query: q, k: k, beamWidth: beamWidth).levelRecall.enumerated() { sums[i] += r }
             }
             return sums.map { $0 / Double(max(1, users.count)) }
         }
-        switch serving {
-        case .innerProduct(let s, _): return try mean(s)
-        case .dnn(let s, _): return try mean(s)
-        case .attention(let s): return try mean(s)
-        }
+        return try mean(serving.scorer.scorer)
     }
 }

@@ -1,3 +1,5 @@
+import ArborEval
+import ArborInference
 import ArborData
 import ArborMath
 import ArborModels

@@ -1,4 +1,4 @@
-@_exported import ArborCore
+import ArborCore
 import ArborMath
 
 /// TDM's "product-DNN" scorer: `score(u, n) = u · n`. With it, the tree is a learned hierarchical

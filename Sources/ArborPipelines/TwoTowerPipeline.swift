@@ -1,3 +1,5 @@
+import ArborEval
+import ArborInference
 import ArborData
 import ArborMath
 import ArborModels
@@ -474,7 +476,7 @@ public enum TwoTowerExperiment {
             queries: queries, truth: TwoTowerEvaluation.truth(data.test))
         let t = options.training
         let provenance = TrainingProvenance(
-            modelKind: TwoTowerEncoder.encoderKind, dimension: config.dimension, hidden: config.hidden,
+            modelKind: QueryProducerKind.twoTower.rawValue, dimension: config.dimension, hidden: config.hidden,
             maxHistory: config.maxHistory,
             dataset: .init(name: "", items: ids.count, trainUsers: data.sequences.count, trainInteractions: data.trainEvents,
                            trainSamples: data.samples.count, validationUsers: data.validation.count, testUsers: data.test.count),
@@ -496,7 +498,7 @@ public enum TwoTowerExperiment {
     ///   line): the learned item vectors, for `arbor build --vectors --ids`;
     /// - `<directory>/encoder.ttw`: the user encoder (``TwoTowerWeightsFile``, digest-checked);
     /// - when `indexPath` is given, an index at that path holding the tree built on the item vectors
-    ///   and the encoder's named tensors (encoder kind ``TwoTowerEncoder/encoderKind``), so a
+    ///   and the encoder's named tensors (query producer ``QueryProducerKind/twoTower``), so a
     ///   behaviour list can be turned into a query with ``TwoTowerEncoder/init(index:)``, and, when
     ///   `provenance` is given (e.g. ``TwoTowerExperimentResult/provenance`` with the data set
     ///   named), the extra value ``TrainingProvenance/extraName`` that `arbor inspect` shows.
@@ -513,13 +515,8 @@ public enum TwoTowerExperiment {
         try result.encoder.weightsFile(config: result.config, epoch: result.training.bestEpoch, metric: result.training.bestMetric)
             .write(to: directory + "/encoder.ttw")
         if let indexPath {
-            let payload = result.encoder.indexPayload()
-            var extra = payload.extra
-            if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
-            try IndexWriter().write(
-                layout: result.tree, tensors: payload.tensors, scorerKind: "inner-product",
-                encoderKind: TwoTowerEncoder.encoderKind, extra: extra, to: indexPath, progress: progress,
-                cancellation: cancellation)
+            try IndexFiles.writeTwoTowerIndex(tree: result.tree, encoder: result.encoder, provenance: provenance,
+                                              to: indexPath, progress: progress, cancellation: cancellation)
         }
     }
 }

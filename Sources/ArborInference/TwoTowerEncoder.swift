@@ -22,8 +22,6 @@ import ArborTree
 /// order, ascending) travel beside them (an index `extra` value, or the weights file's id block).
 /// Immutable and thread-safe.
 public struct TwoTowerEncoder: Sendable {
-    /// The index header's encoder kind for indexes that carry this encoder.
-    public static let encoderKind = "two-tower"
     /// Name of the index `extra` value holding the item ids (UInt64 little-endian, row order).
     public static let itemIDsExtraName = "two-tower.item-ids"
     /// Name prefix of every tensor of the encoder.
@@ -230,7 +228,7 @@ public struct TwoTowerEncoder: Sendable {
     }
 
     /// What to hand to `IndexWriter.write`: `tensors:` and `extra:` (merge with other extras), with
-    /// `encoderKind:` ``encoderKind``.
+    /// `queryProducer:` ``QueryProducerKind/twoTower``.
     public func indexPayload() -> (tensors: [ArborTree.NamedTensor], extra: [String: [UInt8]]) {
         (namedTensors(), [Self.itemIDsExtraName: itemIDBytes])
     }
@@ -306,15 +304,16 @@ public struct TwoTowerEncoder: Sendable {
                       cosine: o[1] != 0, temperature: o[2], fallback: fallback.values)
     }
 
-    /// The encoder stored in an index (written with ``indexPayload()`` and encoder kind
-    /// ``encoderKind``). Tensor digests and chunk checksums are checked by the reader.
+    /// The encoder stored in an index (written with ``indexPayload()`` and query producer
+    /// ``QueryProducerKind/twoTower``). Tensor digests and chunk checksums are checked by the reader.
     /// - Throws: ``TwoTowerError/invalidConfiguration(field:reason:)`` when the index carries another
     ///   encoder kind; `IndexError` for a missing or corrupted tensor; ``TwoTowerError`` as
     ///   ``init(tensors:ids:)``, or when the user vector width differs from the index's dimension.
     public init(index reader: IndexReader) throws {
-        guard reader.encoderKind == Self.encoderKind else {
+        guard reader.queryProducer == .twoTower else {
             throw TwoTowerError.invalidConfiguration(
-                field: "encoder kind", reason: "index \(reader.path) carries encoder '\(reader.encoderKind)', not '\(Self.encoderKind)'")
+                field: "queryProducer",
+                reason: "index \(reader.path) carries '\(reader.queryProducer.rawValue)', not '\(QueryProducerKind.twoTower.rawValue)'")
         }
         let names = reader.tensorNames.filter { $0.hasPrefix(Self.tensorPrefix) }
         var tensors: [ArborTree.NamedTensor] = []

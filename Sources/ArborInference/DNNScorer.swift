@@ -1,3 +1,4 @@
+import ArborCore
 import ArborMath
 
 /// TDM's "DNN" scorer: an InferenceMLP over `[u, n, u ⊙ n]` (user vector, node embedding, their element-wise

@@ -1,3 +1,4 @@
+import ArborCore
 import ArborMath
 
 /// What an encoder does with history items it does not know.

@@ -1,0 +1,69 @@
+import ArborEval
+import ArborCore
+import ArborInference
+import ArborModels
+import ArborRetrieval
+import ArborTree
+
+/// Every index file Arbor writes is written here: a tree built from item vectors (with an
+/// optional HNSW graph beside it), a two-tower model's tree and encoder, a TDM model's trained
+/// tree and scorer. Each write replaces the file atomically: an interrupted, killed or failed
+/// write leaves the old index as it was.
+public enum IndexFiles {
+    /// Writes a tree built from item vectors, served by inner product with leaf mean pooling for
+    /// behaviour lists, and, when given, the HNSW graph over the same items.
+    /// - Throws: ``ArborError`` for invalid input, `IndexError` when the file cannot be written,
+    ///   `CancellationError` when cancelled; `path` is unchanged in every case.
+    @discardableResult
+    public static func writeVectorIndex(
+        _ layout: TreeLayout, graph: HNSWIndex? = nil, to path: String,
+        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
+    ) throws -> IndexHeader {
+        let extra = try graph.map { try HNSWPersistence.extras(for: $0) } ?? [:]
+        return try IndexWriter().write(layout: layout, nodeScorer: .innerProduct, queryProducer: .leafMeanPooling,
+                                       extra: extra, to: path, progress: progress, cancellation: cancellation)
+    }
+
+    /// Writes the tree built on a two-tower model's item vectors with its user encoder (query
+    /// producer ``QueryProducerKind/twoTower``) and, when given, the training provenance.
+    /// - Throws: as ``writeVectorIndex(_:graph:to:progress:cancellation:)``; ``ArborError`` for a
+    ///   provenance that breaks its invariants.
+    @discardableResult
+    public static func writeTwoTowerIndex(
+        tree: TreeLayout, encoder: TwoTowerEncoder, provenance: TrainingProvenance? = nil, to path: String,
+        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
+    ) throws -> IndexHeader {
+        let payload = encoder.indexPayload()
+        var extra = payload.extra
+        if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
+        return try IndexWriter().write(layout: tree, tensors: payload.tensors, nodeScorer: .innerProduct,
+                                       queryProducer: .twoTower, extra: extra, to: path, progress: progress,
+                                       cancellation: cancellation)
+    }
+
+    /// Writes a TDM model's trained tree (node embeddings from training), its serving weights and
+    /// kinds, and, when given, the training provenance.
+    /// - Throws: ``TDMError/invalid(_:)`` for invalid weights or provenance, ``TDMError/index(_:)``
+    ///   for file errors; `path` is unchanged in every case.
+    @discardableResult
+    public static func writeTDMIndex(_ model: TDMModel, provenance: TrainingProvenance? = nil, to path: String,
+                                     writer: IndexWriter = .init()) throws(TDMError) -> IndexHeader {
+        do {
+            var extra = [ModelTensorNames.behaviourIDs: ModelTensorNames.encode(ids: model.items)]
+            if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
+            return try writer.write(layout: model.layout(), tensors: model.servingTensors(), nodeScorer: model.config.kind,
+                                    queryProducer: model.queryProducerKind, extra: extra, to: path)
+        } catch let e as ArborError { throw .invalid(e) } catch let e as IndexError { throw .index(e) } catch {
+            throw .invalid(.invalidArgument(name: "index write", reason: "\(error)"))
+        }
+    }
+}
+
+extension TDMModel {
+    /// Writes this model's index (``IndexFiles/writeTDMIndex(_:provenance:to:writer:)``).
+    @discardableResult
+    public func writeIndex(to path: String, writer: IndexWriter = .init(),
+                           provenance: TrainingProvenance? = nil) throws(TDMError) -> IndexHeader {
+        try IndexFiles.writeTDMIndex(self, provenance: provenance, to: path, writer: writer)
+    }
+}

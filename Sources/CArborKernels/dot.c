@@ -1,0 +1,206 @@
+// The HNSW dot-product kernels and their one-time dispatch. See include/CArborKernels.h.
+//
+// Each SIMD kernel carries its own `target` attribute, so the package needs no -m flags and the rest
+// of the binary stays baseline x86-64; a kernel runs only after `__builtin_cpu_supports` said yes.
+
+#include "CArborKernels.h"
+
+#include <stdatomic.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define ARBOR_X86 1
+#include <immintrin.h>
+#endif
+
+// MARK: - Portable
+
+float arbor_dot_portable(const float *a, const float *b, size_t n) {
+    // 16 independent lanes (lane j sums i % 16 == j), written so the compiler can keep them in vector
+    // registers of the baseline ISA; then a fixed pairwise reduction.
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+    }
+    for (int j = 0; i + (size_t)j < n; j++) acc[j] += a[i + j] * b[i + j];
+    for (int w = 8; w >= 1; w /= 2) {
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    }
+    return acc[0];
+}
+
+#if ARBOR_X86
+
+// MARK: - Shared reduction (SSE, baseline): 8 lanes -> 1 in a fixed order.
+
+/// lanes (l0..l3) + (h0..h3), then (v0 + v2, v1 + v3), then their sum.
+static inline float arbor_reduce_halves(__m128 lo, __m128 hi) {
+    __m128 v = _mm_add_ps(lo, hi);
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_shuffle_ps(v, v, 1));
+    return _mm_cvtss_f32(v);
+}
+
+// MARK: - AVX2 + FMA: 64 lanes in 8 ymm accumulators (y_k lane j = lane 8k + j).
+
+static const int32_t arbor_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+__attribute__((target("avx2,fma")))
+static float arbor_dot_avx2(const float *a, const float *b, size_t n) {
+    __m256 y[8];
+    for (int k = 0; k < 8; k++) y[k] = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        y[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), y[0]);
+        y[1] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), y[1]);
+        y[2] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), y[2]);
+        y[3] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), y[3]);
+        y[4] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 32), _mm256_loadu_ps(b + i + 32), y[4]);
+        y[5] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 40), _mm256_loadu_ps(b + i + 40), y[5]);
+        y[6] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 48), _mm256_loadu_ps(b + i + 48), y[6]);
+        y[7] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 56), _mm256_loadu_ps(b + i + 56), y[7]);
+    }
+    // Tail (< 64): chunks of 8 into y[0], y[1], ...; the last one masked (masked-off lanes load 0,
+    // and fma(0, 0, acc) == acc because an accumulator that starts at +0 is never -0).
+    for (int k = 0; i < n; k++) {
+        size_t take = n - i < 8 ? n - i : 8;
+        if (take == 8) {
+            y[k] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), y[k]);
+        } else {
+            __m256i m = _mm256_loadu_si256((const __m256i *)(arbor_mask_table + 8 - take));
+            y[k] = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), y[k]);
+        }
+        i += take;
+    }
+    // The AVX-512 tree: t = (s0 + s1) + (s2 + s3) with s_m = (y[2m], y[2m+1]), then its halves.
+    __m256 lo = _mm256_add_ps(_mm256_add_ps(y[0], y[2]), _mm256_add_ps(y[4], y[6]));
+    __m256 hi = _mm256_add_ps(_mm256_add_ps(y[1], y[3]), _mm256_add_ps(y[5], y[7]));
+    __m256 u = _mm256_add_ps(lo, hi);
+    return arbor_reduce_halves(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+// MARK: - AVX-512F: 64 lanes in 4 zmm accumulators (s_m lane j = lane 16m + j).
+
+__attribute__((target("avx512f")))
+static float arbor_dot_avx512(const float *a, const float *b, size_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+    }
+    // Tail (< 64): chunks of 16 into s0, s1, ...; masked loads read nothing past `n`.
+    for (int k = 0; i < n; k++) {
+        size_t take = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << take) - 1u);
+        __m512 p = _mm512_maskz_loadu_ps(m, a + i), q = _mm512_maskz_loadu_ps(m, b + i);
+        switch (k) {
+        case 0: s0 = _mm512_fmadd_ps(p, q, s0); break;
+        case 1: s1 = _mm512_fmadd_ps(p, q, s1); break;
+        case 2: s2 = _mm512_fmadd_ps(p, q, s2); break;
+        default: s3 = _mm512_fmadd_ps(p, q, s3); break;
+        }
+        i += take;
+    }
+    __m512 t = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+    __m256 lo = _mm512_castps512_ps256(t);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1));
+    __m256 u = _mm256_add_ps(lo, hi);
+    return arbor_reduce_halves(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+#endif  // ARBOR_X86
+
+// MARK: - Capabilities and dispatch
+
+int arbor_dot_supported(arbor_dot_kernel kernel) {
+    switch (kernel) {
+    case ARBOR_DOT_PORTABLE: return 1;
+#if ARBOR_X86
+    case ARBOR_DOT_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case ARBOR_DOT_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f");
+#endif
+    default: return 0;
+    }
+}
+
+arbor_dot_fn arbor_dot_function(arbor_dot_kernel kernel) {
+    if (!arbor_dot_supported(kernel)) return NULL;
+    switch (kernel) {
+    case ARBOR_DOT_PORTABLE: return arbor_dot_portable;
+#if ARBOR_X86
+    case ARBOR_DOT_AVX2: return arbor_dot_avx2;
+    case ARBOR_DOT_AVX512: return arbor_dot_avx512;
+#endif
+    default: return NULL;
+    }
+}
+
+arbor_dot_kernel arbor_dot_best(void) {
+    if (arbor_dot_supported(ARBOR_DOT_AVX512)) return ARBOR_DOT_AVX512;
+    if (arbor_dot_supported(ARBOR_DOT_AVX2)) return ARBOR_DOT_AVX2;
+    return ARBOR_DOT_PORTABLE;
+}
+
+/// The kernel of `arbor_dot`; NULL until first use (then `arbor_dot_best()`, or a forced one).
+static _Atomic(arbor_dot_fn) arbor_selected = NULL;
+
+static arbor_dot_fn arbor_selected_function(void) {
+    arbor_dot_fn f = atomic_load_explicit(&arbor_selected, memory_order_relaxed);
+    if (f) return f;
+    arbor_dot_fn best = arbor_dot_function(arbor_dot_best());
+    arbor_dot_fn expected = NULL;
+    // Keeps a kernel forced (or chosen) by another thread meanwhile.
+    if (atomic_compare_exchange_strong_explicit(&arbor_selected, &expected, best, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        return best;
+    }
+    return expected;
+}
+
+float arbor_dot(const float *a, const float *b, size_t n) { return arbor_selected_function()(a, b, n); }
+
+arbor_dot_kernel arbor_dot_selected(void) {
+    arbor_dot_fn f = arbor_selected_function();
+    for (int k = 0; k < ARBOR_DOT_KERNEL_COUNT; k++) {
+        if (arbor_dot_function((arbor_dot_kernel)k) == f) return (arbor_dot_kernel)k;
+    }
+    return ARBOR_DOT_PORTABLE;  // unreachable: only table functions are ever stored
+}
+
+int arbor_dot_force(arbor_dot_kernel kernel) {
+    arbor_dot_fn f = arbor_dot_function(kernel);
+    if (!f) return -1;
+    atomic_store_explicit(&arbor_selected, f, memory_order_relaxed);
+    return 0;
+}
+
+const char *arbor_dot_kernel_name(arbor_dot_kernel kernel) {
+    switch (kernel) {
+    case ARBOR_DOT_PORTABLE: return "portable";
+    case ARBOR_DOT_AVX2: return "avx2";
+    case ARBOR_DOT_AVX512: return "avx512";
+    default: return "invalid";
+    }
+}
+
+// MARK: - Batched form
+
+void arbor_dot_batch(arbor_dot_fn fn, const float *query, const float *base, size_t stride,
+                     const int32_t *rows, size_t count, size_t n, float *out) {
+    if (!fn) fn = arbor_selected_function();
+    const size_t bytes = n * sizeof(float);
+    for (size_t r = 0; r < count; r++) {
+        if (r + 1 < count) {
+            const char *next = (const char *)(base + (size_t)rows[r + 1] * stride);
+            for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 3);
+        }
+        out[r] = fn(query, base + (size_t)rows[r] * stride, n);
+    }
+}
