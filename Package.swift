@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
         .target(name: "ArborModels", dependencies: ["ArborCore", "ArborMath", "ArborNN", "ArborTree", "ArborInference"]),
         .target(name: "ArborData", dependencies: ["ArborCore"]),
+        // ArborMath: the runner's query threads fan out through BLAS.concurrentPerform.
         .target(name: "ArborEval", dependencies: ["ArborCore", "ArborMath"]),
         .target(name: "ArborPipelines", dependencies: [
             "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborNN",
