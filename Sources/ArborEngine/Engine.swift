@@ -61,7 +61,7 @@ public final class Engine: Sendable {
                        excluding excluded: Set<ItemID> = [], excludeHistory: Bool = true,
                        unknownItems policy: UnknownItemPolicy = .ignore) throws -> EngineResult {
         let parameters = try choice.parameters(k: k).validated()
-        let unknown = model.producer.unknownItems(in: history)
+        let unknown = try model.producer.unknownItems(in: history)
         if policy == .reject, let first = unknown.first { throw ArborError.unknownItem(first) }
         let produced = try queries(history: history, excluding: excludeHistory ? excluded.union(history) : excluded)
         let retriever = try self.retriever(choice)

@@ -30,8 +30,9 @@ public final class LeafMeanPooling: QueryProducer {
     public var kind: QueryProducerKind { .leafMeanPooling }
 
     /// The ids that are not items of the index (one lookup transaction). O(history · log N).
-    public func unknownItems(in history: [ItemID]) -> [ItemID] {
-        guard let leaves = try? reader.leaves(of: history) else { return history }
+    /// - Throws: `IndexError` when the index cannot be read.
+    public func unknownItems(in history: [ItemID]) throws -> [ItemID] {
+        let leaves = try reader.leaves(of: history)
         return zip(history, leaves).compactMap { $1 == nil ? $0 : nil }
     }
 

@@ -24,7 +24,8 @@ public protocol QueryProducer: Sendable {
     /// The kind recorded in the index header.
     var kind: QueryProducerKind { get }
     /// The ids of `history` the producer has no representation for, in history order. O(history).
-    func unknownItems(in history: [ItemID]) -> [ItemID]
+    /// - Throws: when the producer reads the index and the read fails.
+    func unknownItems(in history: [ItemID]) throws -> [ItemID]
     /// The queries for `history` (item ids, oldest first). Unknown ids are skipped (the caller
     /// decides about rejecting them with ``unknownItems(in:)``); a history with no known id gives
     /// the producer's fallback, flagged in ``ProducedQueries/usedFallback``. `excluded` is carried

@@ -6,7 +6,7 @@ import ArborInference
 import ArborTree
 import ArborRetrieval
 
-/// The README's custom scorer, verbatim: a user-written model plugs into beam search.
+/// The README's custom scorer ("Your own model"), verbatim: a user-written model plugs into beam search.
 struct MyScorer: NodeScorer {                        // e.g. a bilinear model u·W·n
     let w: Matrix                                    // d × d
     var nodeDimension: Int { w.rows }
@@ -27,7 +27,7 @@ struct MyScorer: NodeScorer {                        // e.g. a bilinear model u�
     @Test func libraryExampleRunsAndTheCustomScorerMatchesBruteForce() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString).arbor").path
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + "-lock") }
-        // The README's ten lines, at a test-sized catalogue.
+        // Building and searching an index through the lower layers, at a test-sized catalogue.
         let catalog = try SyntheticCatalog.generate(.init(itemCount: 3_000, dimension: 64))
         let tree = try TreeBuilder.balancedKMeans(embeddings: catalog.embeddings, items: catalog.itemIDs,
                                                   options: .init(fanOut: 16, innerNodes: .normalizedMean))
