@@ -23,14 +23,16 @@ let package = Package(
         // System libraries: module maps only.
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // Dot-product kernels (portable, AVX2 + FMA, AVX-512F) chosen once by CPU features:
+        // per-function target attributes, no -m flags.
+        .target(name: "CArborKernels"),
 
         // Serving, bottom to top: each target depends only on targets above it in this list.
         .target(name: "ArborCore"),
         .target(name: "ArborStore", dependencies: ["ArborCore", "CLMDB"]),
-        .target(name: "ArborMath", dependencies: ["ArborCore", "COpenBLAS"]),
+        .target(name: "ArborMath", dependencies: ["ArborCore", "COpenBLAS", "CArborKernels"]),
         .target(name: "ArborTree", dependencies: ["ArborCore", "ArborStore", "ArborMath"]),
         .target(name: "ArborInference", dependencies: ["ArborCore", "ArborMath", "ArborTree"]),
-        .target(name: "CArborKernels"),  // HNSW dot kernels: per-function target attributes, no -m flags
         .target(name: "ArborRetrieval", dependencies: [
             "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference", "COpenBLAS",
             "CArborKernels",

@@ -1,3 +1,4 @@
+import CArborKernels
 /// Exact top-k by inner product over a row-major item matrix: blocked GEMM with a running top-k
 /// per query (what faiss's IndexFlatIP does). This is both the flat baseline and the ground truth
 /// that measures what beam search loses.
@@ -5,7 +6,9 @@
 /// The item matrix is scanned in blocks of ``blockRows`` rows; each block is scored for all queries
 /// in one GEMM (`queries × block`, so a batch of queries turns the memory-bound scan into a
 /// compute-bound product), then every query's selector takes the block's scores. One scan serves
-/// every query of the batch.
+/// every query of the batch. A single query is memory-bound: its blocks are scored by the CPU's
+/// dot kernel (CArborKernels, chosen by CPU features: AVX-512, AVX2 + FMA or portable) in one
+/// streaming pass, while the block's scores stay in cache for the selector.
 public struct ExactScan: Sendable {
     /// Rows per block (the block's scores for a batch of queries stay in cache).
     public var blockRows: Int
@@ -56,8 +59,8 @@ public struct ExactScan: Sendable {
                         let rows = min(block, n - start)
                         // scores (q × rows) = queries (q × d) · block (rows × d)ᵀ
                         if q == 1 {
-                            BLAS.gemv(rows: rows, cols: d, a: itemBase + start * d, lda: d, x: queryBase,
-                                      y: scoreBase)
+                            // One query: a streaming pass with the CPU's dot kernel (memory-bound).
+                            arbor_dot_rows(queryBase, itemBase + start * d, rows, d, scoreBase)
                         } else {
                             BLAS.gemm(transposeA: false, transposeB: true, m: q, n: rows, k: d,
                                       a: queryBase, lda: d, b: itemBase + start * d, ldb: d,

@@ -111,7 +111,23 @@ static float arbor_dot_avx512(const float *a, const float *b, size_t n) {
     return arbor_reduce_halves(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
 }
 
+// MARK: - Contiguous rows (the exact scan's batch-1 path): the same kernels, inlined in a row loop.
+
+__attribute__((target("avx512f")))
+static void arbor_dot_rows_avx512(const float *query, const float *base, size_t count, size_t n, float *out) {
+    for (size_t r = 0; r < count; r++) out[r] = arbor_dot_avx512(query, base + r * n, n);
+}
+
+__attribute__((target("avx2,fma")))
+static void arbor_dot_rows_avx2(const float *query, const float *base, size_t count, size_t n, float *out) {
+    for (size_t r = 0; r < count; r++) out[r] = arbor_dot_avx2(query, base + r * n, n);
+}
+
 #endif  // ARBOR_X86
+
+static void arbor_dot_rows_portable(const float *query, const float *base, size_t count, size_t n, float *out) {
+    for (size_t r = 0; r < count; r++) out[r] = arbor_dot_portable(query, base + r * n, n);
+}
 
 // MARK: - Capabilities and dispatch
 
@@ -202,5 +218,15 @@ void arbor_dot_batch(arbor_dot_fn fn, const float *query, const float *base, siz
             for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 3);
         }
         out[r] = fn(query, base + (size_t)rows[r] * stride, n);
+    }
+}
+
+void arbor_dot_rows(const float *query, const float *base, size_t count, size_t n, float *out) {
+    switch (arbor_dot_selected()) {
+#if ARBOR_X86
+    case ARBOR_DOT_AVX512: arbor_dot_rows_avx512(query, base, count, n, out); return;
+    case ARBOR_DOT_AVX2: arbor_dot_rows_avx2(query, base, count, n, out); return;
+#endif
+    default: arbor_dot_rows_portable(query, base, count, n, out); return;
     }
 }

@@ -74,6 +74,40 @@ import Testing
         }
     }
 
+    /// One query takes the streaming dot-kernel path, a batch the GEMM path: both give the exact
+    /// top-k (ids equal a Double reference's, scores within 1e-5 relative of it) for widths that
+    /// exercise every kernel tail, and ties keep the smaller row.
+    @Test(arguments: [1, 7, 16, 64, 100])
+    func singleQueryStreamingPathEqualsTheReference(d: Int) throws {
+        var rng = SplitMix64(seed: UInt64(d))
+        let n = 3000
+        let items = try Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in rng.nextUnitFloat() - 0.5 })
+        let queries = try Matrix(rows: 3, cols: d, values: (0..<(3 * d)).map { _ in rng.nextUnitFloat() - 0.5 })
+        var ws = ExactScan.Workspace()
+        let batch = ExactScan(blockRows: 512).search(items: items, queries: queries, k: 20, workspace: &ws)
+        #expect(batch.count == 3)
+        for qi in 0..<queries.rows {
+            let single = try Matrix(rows: 1, cols: d, values: Array(queries.row(qi)))
+            let got = ExactScan(blockRows: 512).search(items: items, queries: single, k: 20, workspace: &ws)[0]
+            var reference: [(score: Double, row: Int32)] = (0..<n).map { i in
+                var s = 0.0
+                for c in 0..<d { s += Double(items[i, c]) * Double(queries[qi, c]) }
+                return (s, Int32(i))
+            }
+            reference.sort { $0.score > $1.score || ($0.score == $1.score && $0.row < $1.row) }
+            #expect(got.count == 20 && batch[qi].count == 20)
+            #expect(got.map(\.id) == reference.prefix(20).map(\.row))
+            #expect(batch[qi].map(\.id) == reference.prefix(20).map(\.row))
+            for (g, r) in zip(got, reference.prefix(20)) {
+                #expect(abs(Double(g.score) - r.score) <= 1e-5 * max(1, abs(r.score)))
+            }
+        }
+        // Duplicate rows tie exactly: the smaller row comes first.
+        let twins = try Matrix(rows: 4, cols: d, values: (0..<(4 * d)).map { Float(($0 % d) + 1) / Float(d) })
+        let one = try Matrix(rows: 1, cols: d, values: [Float](repeating: 1, count: d))
+        #expect(ExactScan().search(items: twins, queries: one, k: 3, workspace: &ws)[0].map(\.id) == [0, 1, 2])
+    }
+
     @Test func filterSkipsRejectedRows() throws {
         let items = try Matrix(rows: 4, cols: 1, values: [4, 3, 2, 1])
         let queries = try Matrix(rows: 1, cols: 1, values: [1])

@@ -83,6 +83,14 @@ void arbor_dot_batch(arbor_dot_fn fn, const float *query, const float *base, siz
 /// The portable kernel itself (always available), for reference and tests.
 float arbor_dot_portable(const float *a, const float *b, size_t n);
 
+/// One query against `count` consecutive rows of a row-major matrix (`count × n`, rows `n` floats
+/// apart), with the selected kernel (see `arbor_dot_selected`):
+///   out[r] = query[0..<n] · base[r * n ..< (r + 1) * n]   for r in 0 ..< count.
+/// Each result equals `arbor_dot(query, row, n)` bit for bit. One streaming pass over the rows: the
+/// exact scan's batch-1 path (memory-bound; no per-row call through a pointer).
+/// Alignment: none. Thread-safe (writes only `out`).
+void arbor_dot_rows(const float *query, const float *base, size_t count, size_t n, float *out);
+
 #ifdef __cplusplus
 }
 #endif
