@@ -1,4 +1,4 @@
-// The HNSW dot-product kernels and their one-time dispatch. See include/CArborKernels.h.
+// The dot-product kernels (HNSW distances, the exact scan at batch 1) and their one-time dispatch. See include/CArborKernels.h.
 //
 // Each SIMD kernel carries its own `target` attribute, so the package needs no -m flags and the rest
 // of the binary stays baseline x86-64; a kernel runs only after `__builtin_cpu_supports` said yes.

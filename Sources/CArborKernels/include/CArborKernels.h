@@ -1,4 +1,4 @@
-// CArborKernels: the float32 dot-product kernels of Arbor's HNSW graph, chosen once by CPU features.
+// CArborKernels: Arbor's float32 dot-product kernels (the HNSW graph's distances, the exact scan's batch-1 pass), chosen once by CPU features.
 //
 // Three kernels compute the same function, dot(a, b, n) = sum_{i < n} a[i] * b[i]:
 //   - portable: plain C (separate multiply and add), vectorised by the compiler for the baseline ISA;
