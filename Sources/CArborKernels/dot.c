@@ -113,9 +113,58 @@ static float arbor_dot_avx512(const float *a, const float *b, size_t n) {
 
 // MARK: - Contiguous rows (the exact scan's batch-1 path): the same kernels, inlined in a row loop.
 
+/// Sum of the 16 lanes of each of four accumulators, in one fixed order: 512 -> 256 -> 128 bits by
+/// halves, then two rounds of horizontal adds: out[j] = ((c_j0 + c_j1) + (c_j2 + c_j3)).
+__attribute__((target("avx512f")))
+static inline __m128 arbor_reduce4_avx512(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+#define ARBOR_HALF(a) _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)))
+#define ARBOR_QUARTER(b) _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1))
+    __m256 b0 = ARBOR_HALF(a0), b1 = ARBOR_HALF(a1), b2 = ARBOR_HALF(a2), b3 = ARBOR_HALF(a3);
+    __m128 c0 = ARBOR_QUARTER(b0), c1 = ARBOR_QUARTER(b1), c2 = ARBOR_QUARTER(b2), c3 = ARBOR_QUARTER(b3);
+#undef ARBOR_HALF
+#undef ARBOR_QUARTER
+    return _mm_hadd_ps(_mm_hadd_ps(c0, c1), _mm_hadd_ps(c2, c3));
+}
+
+/// Four rows at a time, each row summed in one 16-lane accumulator (lane j holds the elements
+/// i % 16 == j in increasing i; the last chunk is a masked load), then `arbor_reduce4_avx512`. A
+/// leftover row runs the same arithmetic in lane 0 of the same reduction, so every row's score is
+/// the same function of its values wherever it sits (duplicate rows tie exactly).
 __attribute__((target("avx512f")))
 static void arbor_dot_rows_avx512(const float *query, const float *base, size_t count, size_t n, float *out) {
-    for (size_t r = 0; r < count; r++) out[r] = arbor_dot_avx512(query, base + r * n, n);
+    const size_t full = n / 16, rest = n % 16;
+    const __mmask16 tail = (__mmask16)((1u << rest) - 1u);
+    size_t r = 0;
+    for (; r + 4 <= count; r += 4) {
+        const float *p0 = base + r * n, *p1 = p0 + n, *p2 = p1 + n, *p3 = p2 + n;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        size_t i = 0;
+        for (size_t c = 0; c < full; c++, i += 16) {
+            __m512 q = _mm512_loadu_ps(query + i);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p0 + i), q, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p1 + i), q, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(p2 + i), q, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(p3 + i), q, a3);
+        }
+        if (rest) {
+            __m512 q = _mm512_maskz_loadu_ps(tail, query + i);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p0 + i), q, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p1 + i), q, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p2 + i), q, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p3 + i), q, a3);
+        }
+        _mm_storeu_ps(out + r, arbor_reduce4_avx512(a0, a1, a2, a3));
+    }
+    for (; r < count; r++) {
+        const float *p0 = base + r * n;
+        __m512 a0 = _mm512_setzero_ps();
+        size_t i = 0;
+        for (size_t c = 0; c < full; c++, i += 16) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p0 + i), _mm512_loadu_ps(query + i), a0);
+        }
+        if (rest) a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p0 + i), _mm512_maskz_loadu_ps(tail, query + i), a0);
+        out[r] = _mm_cvtss_f32(arbor_reduce4_avx512(a0, a0, a0, a0));
+    }
 }
 
 __attribute__((target("avx2,fma")))

@@ -86,8 +86,11 @@ float arbor_dot_portable(const float *a, const float *b, size_t n);
 /// One query against `count` consecutive rows of a row-major matrix (`count × n`, rows `n` floats
 /// apart), with the selected kernel (see `arbor_dot_selected`):
 ///   out[r] = query[0..<n] · base[r * n ..< (r + 1) * n]   for r in 0 ..< count.
-/// Each result equals `arbor_dot(query, row, n)` bit for bit. One streaming pass over the rows: the
-/// exact scan's batch-1 path (memory-bound; no per-row call through a pointer).
+/// One streaming pass over the rows: the exact scan's batch-1 path (no per-row call through a
+/// pointer). With AVX2 or the portable kernel each result equals `arbor_dot(query, row, n)` bit for
+/// bit; the AVX-512 path scores four rows at a time with one accumulator per row and a shared
+/// reduction, so its last bits may differ from `arbor_dot`'s. Either way a row's score is a fixed
+/// function of its values and the query, wherever the row sits: equal rows score equally.
 /// Alignment: none. Thread-safe (writes only `out`).
 void arbor_dot_rows(const float *query, const float *base, size_t count, size_t n, float *out);
 
