@@ -35,9 +35,7 @@ struct TreeOptions: ParsableArguments {
     /// Builds the tree with progress and cancellation.
     func build(embeddings: Matrix, ids: [ItemID], categories: [UInt32], progress: ProgressPrinter,
                cancellation: CancellationFlag) throws -> TreeLayout {
-        // Node splits run on all cores; one BLAS thread each avoids oversubscription. Set here,
-        // before any concurrent work starts (OpenBLAS's thread count is process-wide).
-        BLAS.threads = 1
+        // Node splits run on all cores, each with one BLAS thread (the builder's BLAS.concurrentPerform).
         switch initMethod {
         case .kmeans:
             return try TreeBuilder.balancedKMeans(embeddings: embeddings, items: ids, categories: categories,
@@ -194,9 +192,6 @@ struct HNSWOptions: ParsableArguments {
                     cancellation: CancellationFlag) throws -> (graph: HNSWIndex?, seconds: Double?) {
         guard hnsw else { return (nil, nil) }
         let start = ContinuousClock.now
-        let previous = BLAS.threads
-        BLAS.threads = 1
-        defer { BLAS.threads = previous }
         let index = try HNSWIndex.build(vectors, ids: ids, configuration: configuration, progress: progress,
                                         cancellation: cancellation)
         return (index, seconds(since: start))
