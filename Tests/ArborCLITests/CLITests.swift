@@ -433,29 +433,41 @@ import Testing
         #expect(try temporaries().isEmpty)
     }
 
-    /// A tiny `arbor demo`: both models trained, served from their indexes, the summary line with
-    /// numbers that parse, and the reports written. No timing is checked.
+    /// A tiny `arbor demo --deep`: the scale part, both models trained and served from their
+    /// indexes, summary lines whose numbers parse, and the reports written. No timing is checked.
     @Test func demoPrintsASummaryAndWritesReports() throws {
         let dir = try Self.temporaryDirectory()
         let out = dir.appendingPathComponent("demo").path
         let r = try Self.run(["demo", "--items", "400", "--users", "200", "--test-users", "30", "--validation-users", "30",
                               "--epochs", "1", "--samples-per-epoch", "500", "--two-tower-epochs", "1", "--beam", "20",
-                              "--seed", "3", "--out", out])
+                              "--scale-items", "3000", "--scale-queries", "20", "--scale-beam", "3000",
+                              "--deep", "--seed", "3", "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
+        func numbers(_ line: String) -> [Double] {
+            line.split(whereSeparator: { " (),;:=".contains($0) }).compactMap { token -> Double? in
+                Double(token.hasSuffix("x") ? String(token.dropLast()) : String(token))
+            }
+        }
+        // "tree vs exact scan: at N items the tree (beam=B) finds R of the exact scan's top K at Sx its QPS (...)":
+        // a beam as wide as the catalogue finds the whole exact top 100.
+        let scale = try #require(lines.last { $0.hasPrefix("tree vs exact scan: at 3000 items") }, "\(r.stdout)")
+        let s = numbers(scale)
+        #expect(s.count >= 8 && s[2] == 1.0 && s[3] == 100, "\(scale)")
+        let twoTower = try #require(lines.last { $0.hasPrefix("two-tower on held-out users: recall@50 ") }, "\(r.stdout)")
+        let t = numbers(twoTower)
+        #expect(t.count >= 6 && (0...1).contains(t[0]) && (0...1).contains(t[3]), "\(twoTower)")
         let summary = try #require(lines.last { $0.hasPrefix("tree + attention-DNN: recall@50 ") }, "\(r.stdout)")
         // "tree + attention-DNN: recall@50 A vs two-tower B (Cx); same model by brute force D (tree/brute Ex, beam finds F of
         // its top 50) at Gx its QPS (H vs I QPS, J vs K model evaluations per query)"
-        let numbers = summary.split(whereSeparator: { " (),;:".contains($0) }).compactMap { token -> Double? in
-            Double(token.hasSuffix("x") ? String(token.dropLast()) : String(token))
-        }
-        #expect(numbers.count >= 12, "\(summary)")
-        #expect(numbers.allSatisfy { !($0 < 0) }, "\(summary)")
+        let n = numbers(summary)
+        #expect(n.count >= 12, "\(summary)")
+        #expect(n.allSatisfy { !($0 < 0) }, "\(summary)")
         // Recalls (tree, two-tower, brute force, beam against brute force) are shares; "top 50" is the k.
-        for i in [0, 1, 3, 5] { #expect((0...1).contains(numbers[i]), "\(summary)") }
-        #expect(numbers[6] == 50, "\(summary)")
+        for i in [0, 1, 3, 5] { #expect((0...1).contains(n[i]), "\(summary)") }
+        #expect(n[6] == 50, "\(summary)")
         for file in ["demo.md", "demo.json", "demo.csv", "demo-recall-qps.svg", "demo-recall-latency.svg", "two-tower.arbor",
-                     "attention.arbor"] {
+                     "attention.arbor", "catalog.arbor"] {
             #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
         }
         // The written attention index is served by the query command.
