@@ -31,9 +31,27 @@ public protocol ScoringSession {
     /// `makeSession` excluded, elementwise activations not counted). Throughput reports divide it
     /// by time to give the model's GFLOP/s; `nil` (the default) when a scorer does not say.
     var operationsPerCandidate: Double? { get }
+    /// Scores the same `m` candidates for several queries of one user (the interests of a
+    /// multi-interest producer) in one call: `scores[q · m + i]` is `sessions[q]`'s score of row
+    /// `i` of `nodes` (`scores` resized to `sessions.count · m`). The tree's batched beam search
+    /// calls it once per level for all interests. The default scores query by query; a scorer
+    /// that can fuse them (inner product: one GEMM) overrides it.
+    static func score(sessions: inout [Self], nodes: borrowing Matrix, level: Int, into scores: inout [Float])
 }
 
 extension ScoringSession {
     /// Unknown by default.
     public var operationsPerCandidate: Double? { nil }
+
+    /// Query by query: one ``score(nodes:level:into:)`` per session. O(queries · model cost).
+    public static func score(sessions: inout [Self], nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
+        let m = nodes.rows
+        scores.removeAll(keepingCapacity: true)
+        var one: [Float] = []
+        one.reserveCapacity(m)
+        for q in sessions.indices {
+            sessions[q].score(nodes: nodes, level: level, into: &one)
+            scores.append(contentsOf: one.prefix(m))
+        }
+    }
 }

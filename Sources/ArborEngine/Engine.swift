@@ -55,11 +55,16 @@ public final class Engine: Sendable {
     /// or rejected with `unknownItems: .reject`.
     /// - Parameters:
     ///   - excludeHistory: also never return the history's own items (default true).
+    ///   - perInterest: also return each interest's own list in ``EngineResult/interests``.
+    ///
+    /// A multi-interest index (MIND) gives `K'` queries; the tree runs their beam searches level by
+    /// level together (one scoring call per level for all interests), the exact scan in one GEMM,
+    /// HNSW one search each; the merge keeps each item's best score and cuts to `k`.
     /// - Throws: ``ArborError/unknownItem(_:)`` under `.reject`; ``ArborError/invalidArgument(name:reason:)``
     ///   for `k < 1` or a retriever the index cannot serve; index read errors.
     public func search(history: [ItemID], k: Int = 10, using choice: RetrieverChoice = .tree(),
                        excluding excluded: Set<ItemID> = [], excludeHistory: Bool = true,
-                       unknownItems policy: UnknownItemPolicy = .ignore) throws -> EngineResult {
+                       unknownItems policy: UnknownItemPolicy = .ignore, perInterest: Bool = false) throws -> EngineResult {
         let parameters = try choice.parameters(k: k).validated()
         let unknown = try model.producer.unknownItems(in: history)
         if policy == .reject, let first = unknown.first { throw ArborError.unknownItem(first) }
@@ -70,7 +75,7 @@ public final class Engine: Sendable {
             : try retriever.search(batch: produced.queries, parameters: parameters)
         let merged = ResultMerge.bestScorePerItem(results, k: parameters.k)
         return EngineResult(items: merged.items, unknownHistoryItems: unknown, usedFallbackQuery: produced.usedFallback,
-                            statistics: merged.statistics)
+                            statistics: merged.statistics, interests: perInterest ? results : [])
     }
 
     /// The top `k` items for a query vector (`dimension` values). Vector scorers only (inner

@@ -41,4 +41,8 @@ public struct EngineResult: Sendable, Equatable {
     public var usedFallbackQuery: Bool
     /// What the search cost (summed over the queries of a multi-interest producer).
     public var statistics: SearchStatistics
+    /// With `perInterest: true`, each query's own list before the merge (one per interest of a
+    /// multi-interest producer, in interest order; one for single-vector producers), to explain
+    /// which interest brought an item. Empty otherwise.
+    public var interests: [SearchResult] = []
 }

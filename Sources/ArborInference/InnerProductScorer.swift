@@ -33,5 +33,28 @@ public struct InnerProductScorer: NodeScorer {
 
         /// `2d`: one dot product per candidate.
         public var operationsPerCandidate: Double? { Double(2 * user.count) }
+
+        /// All interests in one GEMM: `scores (q × m) = users (q × d) · nodesᵀ`. O(q · m · d).
+        public static func score(sessions: inout [Session], nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
+            let (q, m) = (sessions.count, nodes.rows)
+            guard q > 0, m > 0 else { scores.removeAll(keepingCapacity: true); return }
+            let d = sessions[0].user.count
+            if scores.count != q * m {
+                if scores.count > q * m { scores.removeLast(scores.count - q * m) } else {
+                    scores.append(contentsOf: repeatElement(0, count: q * m - scores.count))
+                }
+            }
+            var users = [Float]()
+            users.reserveCapacity(q * d)
+            for s in sessions { users.append(contentsOf: s.user) }
+            nodes.withUnsafeBufferPointer { pn in
+                users.withUnsafeBufferPointer { pu in
+                    scores.withUnsafeMutableBufferPointer { ps in
+                        BLAS.gemm(transposeA: false, transposeB: true, m: q, n: m, k: d, a: pu.baseAddress!, lda: d,
+                                  b: pn.baseAddress!, ldb: d, c: ps.baseAddress!, ldc: m)
+                    }
+                }
+            }
+        }
     }
 }

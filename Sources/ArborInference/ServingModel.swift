@@ -80,6 +80,8 @@ public struct ServingModel: Sendable {
             } catch {
                 throw .weightsDoNotMatch(kind: QueryProducerKind.twoTower.rawValue, reason: "\(error)")
             }
+        case .mind:
+            producer = try MINDEncoder(index: reader)
         case .rawHistory:
             guard case .attention(let attention) = scorer else {
                 throw .kindMismatch(field: "nodeScorer", expected: NodeScorerKind.attention.rawValue,

@@ -41,6 +41,23 @@ public enum IndexFiles {
                                        cancellation: cancellation)
     }
 
+    /// Writes the tree built on a MIND model's item vectors with its multi-interest encoder (query
+    /// producer ``QueryProducerKind/mind``, node scorer inner product) and, when given, the training
+    /// provenance. The front door then serves `search(history:)` with one search per interest.
+    /// - Throws: as ``writeTwoTowerIndex(tree:encoder:provenance:to:progress:cancellation:)``.
+    @discardableResult
+    public static func writeMINDIndex(
+        tree: TreeLayout, encoder: MINDEncoder, provenance: TrainingProvenance? = nil, to path: String,
+        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
+    ) throws -> IndexHeader {
+        let payload = encoder.indexPayload()
+        var extra = payload.extra
+        if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
+        return try IndexWriter().write(layout: tree, tensors: payload.tensors, nodeScorer: .innerProduct,
+                                       queryProducer: .mind, extra: extra, to: path, progress: progress,
+                                       cancellation: cancellation)
+    }
+
     /// Writes a TDM model's trained tree (node embeddings from training), its serving weights and
     /// kinds, and, when given, the training provenance.
     /// - Throws: ``TDMError/invalid(_:)`` for invalid weights or provenance, ``TDMError/index(_:)``

@@ -19,6 +19,12 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
     /// Nodes on the widest level: beams are clamped to it (a wider beam keeps no more nodes).
     public let widestLevel: Int
     private let pool: WorkspacePool<BeamWorkspace>
+    private let batchPool: WorkspacePool<BatchBeamWorkspace>
+
+    /// Batches up to this many queries run level-synchronously (one scoring call per level for all
+    /// of them: the interests of one user); larger batches (many users) run query by query, where
+    /// scoring every query against the union of all beams' candidates would cost more than it saves.
+    public static var synchronousBatchLimit: Int { 16 }
 
     /// A retriever over `source` scored by `scorer`.
     /// - Parameters:
@@ -42,12 +48,32 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
         self.itemCount = itemCount
         widestLevel = source.levelNodeCounts.max() ?? 1
         pool = WorkspacePool { BeamWorkspace(dimension: dimension) }
+        batchPool = WorkspacePool { BatchBeamWorkspace(dimension: dimension) }
     }
 
     /// Beam search with `parameters.beamWidth` (raised to `k` when smaller, lowered to the widest
     /// level when larger); `k` above the item count returns every item.
     public func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
         try search(query, parameters: parameters, observer: nil)
+    }
+
+    /// The beam searches of `queries`. Up to ``synchronousBatchLimit`` queries (one user's
+    /// interests) run level by level together: each level's candidates of all beams are gathered
+    /// once and scored in one call (one GEMM with the query vectors for inner product); each query's
+    /// result is the one its own search gives. Larger batches run query by query.
+    public func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
+        guard queries.count > 1, queries.count <= Self.synchronousBatchLimit else {
+            return try queries.map { try search($0, parameters: parameters, observer: nil) }
+        }
+        let parameters = try parameters.clamped(itemCount: itemCount, widestLevel: widestLevel)
+        var sessions = try queries.map { try scorer.makeSession(for: $0) }
+        let excluded = queries.map(\.excluded)
+        return try batchPool.with { workspace in
+            try source.withView { view in
+                BeamSearch.runBatch(view: copy view, sessions: &sessions, k: parameters.k, beamWidth: parameters.beamWidth,
+                                    excluded: excluded, workspace: &workspace)
+            }
+        }
     }
 
     /// The same beam search, reporting what it keeps: `observe(level, nodes)` is called once per

@@ -15,7 +15,7 @@ import Foundation
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the two-tower (YouTube-DNN) model and build a tree on its item vectors.",
+        abstract: "Train the two-tower (YouTube-DNN) or MIND model and build a tree on its item vectors.",
         discussion: paragraphs("""
             Trains on every prefix -> next item of the training users, with early
             stopping on validation NDCG@10 (leave-last-out) or Recall@50 (hold-out),
@@ -27,6 +27,15 @@ struct Train: ParsableCommand {
               arbor train --inter ml-100k.inter --protocol hold-out
               arbor train --inter ml-100k.inter --loss sampled --negatives 1000
               arbor train --inter ml-100k.inter --epochs 3 --threads 2
+              arbor train --model mind --interests 4 --pow 20 --inter ml-100k.inter --index mind.arbor
+              arbor train --model mind --synthetic 5000 --max-history 30
+
+            --model mind trains MIND (multi-interest: dynamic routing into K'
+            interests, label-aware attention with power --pow, the same softmax
+            and negatives); early stopping on validation Recall@50; the index
+            then serves K' searches per user, merged. --synthetic N generates
+            users with 2-4 planted interests over N items (hold-out protocol) and
+            reports the oracle that knows them.
 
             Writes <out>/items.npy and <out>/items.ids (item vectors, for
             `arbor build`), <out>/encoder.ttw (the user encoder, digest-checked),
@@ -34,6 +43,21 @@ struct Train: ParsableCommand {
             <out>/training.json; with --index, an index whose encoder
             ("two-tower") turns a behaviour list into the query vector.
             """))
+
+    @Option(help: "Model: 'two-tower' (YouTube-DNN, one vector per user) or 'mind' (multi-interest).")
+    var model: ModelKind = .twoTower
+
+    @Option(help: "MIND: the most interests per user (K; a user with L behaviours gets max(1, min(K, floor(log2 L)))).")
+    var interests: Int = 4
+
+    @Option(help: "MIND: label-aware attention power p (0 = mean of the interests, large = argmax).")
+    var pow: Float = 20
+
+    @Option(help: "Instead of --inter: generated users with 2-4 planted interests over this many items (hold-out; the oracle is reported).")
+    var synthetic: Int?
+
+    @Option(help: "With --synthetic: number of generated users.")
+    var syntheticUsers: Int = 3000
 
     @Option(help: "RecBole .inter file (user_id, item_id, rating, timestamp).")
     var inter: String?
@@ -137,6 +161,10 @@ struct Train: ParsableCommand {
     @Flag(help: "No progress lines.")
     var quiet = false
 
+    enum ModelKind: String, ExpressibleByArgument, CaseIterable {
+        case twoTower = "two-tower", mind
+    }
+
     enum LossKind: String, ExpressibleByArgument, CaseIterable {
         case sampled, inBatch = "in-batch", mixed
     }
@@ -146,7 +174,12 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
-        guard (inter != nil) != (amazonTrain != nil) else { throw ValidationError("give exactly one of --inter and --amazon-train") }
+        guard [inter != nil, amazonTrain != nil, synthetic != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --inter, --amazon-train and --synthetic")
+        }
+        if let synthetic, synthetic < 100 { throw ValidationError("--synthetic needs at least 100 items") }
+        guard (1...64).contains(interests) else { throw ValidationError("--interests must be in 1...64") }
+        guard pow >= 0 else { throw ValidationError("--pow must be >= 0") }
         guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
         if amazonTrain != nil, splitFile != nil || categories || items != nil || `protocol` != .leaveLastOut {
             throw ValidationError("--amazon-train has its own protocol (history -> held-out items) and no categories: drop --protocol, --split-file, --items and --categories")
@@ -178,7 +211,18 @@ struct Train: ParsableCommand {
         let started = ContinuousClock.now
 
         let data: TwoTowerData
-        if let amazonTrain, let amazonValid {
+        var oracle: TDMMethodResult? = nil
+        if let synthetic {
+            let catalog = try SyntheticCatalog.generate(.init(itemCount: synthetic, dimension: 16, superCategoryCount: 10,
+                                                              categoriesPerSuperCategory: 10, seed: seed))
+            let users = try SyntheticUsers.generate(catalog: catalog, config: .init(userCount: syntheticUsers, minInterests: 2, maxInterests: 4,
+                                                                                   minHistoryLength: 20, maxHistoryLength: 60, seed: seed))
+            data = try TwoTowerData.synthetic(catalog: catalog, users: users, test: .count(300), validation: .count(200), seed: seed)
+            oracle = try TDMEvaluation.evaluate(
+                method: TDMMethodName.oracle,
+                users: data.test.map { HeldOutUser(user: $0.user, history: $0.history, truth: Array($0.truth)) },
+                retrieve: TDMEvaluation.syntheticOracle(catalog: catalog, users: users))
+        } else if let amazonTrain, let amazonValid {
             data = try TwoTowerData.amazonBooksDemo(train: AmazonBooksDemo.readTrain(at: amazonTrain),
                                                     heldOut: AmazonBooksDemo.readValidation(at: amazonValid), seed: seed)
         } else {
@@ -190,7 +234,11 @@ struct Train: ParsableCommand {
         note("data: \(data.protocolName), \(data.catalog.count) items, \(data.sequences.count) training users, "
             + "\(data.trainEvents) events -> \(data.samples.count) samples; \(data.validation.count) validation, \(data.test.count) test users")
 
-        var options = TwoTowerExperimentOptions(protocol: amazonTrain != nil ? .userHoldOut : `protocol`)
+        if model == .mind {
+            try runMIND(data: data, oracle: oracle, progress: progress, cancellation: cancellation, started: started)
+            return
+        }
+        var options = TwoTowerExperimentOptions(protocol: amazonTrain != nil || synthetic != nil ? .userHoldOut : `protocol`)
         options.dimension = dim
         options.hidden = hidden.isEmpty ? [] : try parseIntList(hidden, option: "--hidden")
         options.maxHistory = maxHistory
@@ -223,14 +271,13 @@ struct Train: ParsableCommand {
                 e.validation.map { String(format: "%.4f", $0) } ?? "-", e.improved ? " *" : ""))
         }
         var provenance = result.provenance
-        let source = inter ?? amazonTrain!
+        let source = inter ?? amazonTrain ?? "synthetic-\(synthetic ?? 0)"
         provenance.dataset.name = URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
         provenance.dataset.path = source
         try TwoTowerExperiment.export(result, to: out, indexPath: index, provenance: provenance, progress: progress,
                                       cancellation: cancellation)
 
-        let metrics: [Metric] = `protocol` == .leaveLastOut && amazonTrain == nil
-            ? [.hitRate, .ndcg] : [.recall, .precision, .f1, .ndcg, .hitRate]
+        let metrics = reportMetrics
         var args = CommandLine.arguments.dropFirst()
         if args.first == "train" { args = args.dropFirst() }
         var report = "# arbor train\n\n- command: arbor train \(args.joined(separator: " "))\n"
@@ -238,6 +285,7 @@ struct Train: ParsableCommand {
         // RecBole's BPR figures (ANCHORS.md) apply to ML-100K leave-last-out with the default filter only.
         let bpr = `protocol` == .leaveLastOut && (inter?.lowercased().contains("ml-100k") ?? false) && minRating == 4 && minCount == 5
         report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)
+        if let oracle { report += String(format: "\nOracle (knows the planted interests): Recall@50 %.4f, HR@50 %.4f\n", oracle.recall50, oracle.hitRate50) }
         report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
         try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
@@ -245,6 +293,68 @@ struct Train: ParsableCommand {
         try encoder.encode(result.training).write(to: URL(fileURLWithPath: out + "/training.json"))
         print(report)
         note("wrote \(out)/items.npy, items.ids, encoder.ttw, report.md, training.json" + (index.map { ", \($0)" } ?? ""))
+    }
+}
+
+extension Train {
+    /// Leave-last-out reports HR and NDCG; hold-out protocols (TDM, Amazon demo, generated) the set metrics.
+    var reportMetrics: [Metric] {
+        `protocol` == .leaveLastOut && amazonTrain == nil && synthetic == nil
+            ? [.hitRate, .ndcg] : [.recall, .precision, .f1, .ndcg, .hitRate]
+    }
+
+    /// `--model mind`: train MIND, build the tree (fan-out --fan-out) on its item vectors,
+    /// benchmark, write the report, the item vectors and, with --index, the MIND index.
+    func runMIND(data: TwoTowerData, oracle: TDMMethodResult?, progress: ProgressPrinter, cancellation: CancellationFlag,
+                 started: ContinuousClock.Instant) throws {
+        var options = MINDExperimentOptions()
+        options.dimension = dim
+        options.interests = interests
+        options.power = pow
+        options.hidden = hidden.isEmpty ? [] : try parseIntList(hidden, option: "--hidden")
+        options.maxHistory = maxHistory
+        options.cosine = !dotProduct
+        options.temperature = temperature
+        options.ks = try parseIntList(ks, option: "--ks")
+        options.beams = try parseIntList(beams, option: "--beams")
+        options.tree.fanOut = fanOut
+        options.tree.seed = seed
+        options.checkpointDirectory = out + "/checkpoints"
+        let lossChoice: TwoTowerLoss = switch loss {
+        case .sampled: .sampled(negatives: negatives)
+        case .inBatch: .inBatch
+        case .mixed: .mixed(negatives: negatives)
+        }
+        options.training = TwoTowerTrainingOptions(
+            loss: lossChoice, logQCorrection: !noLogQ, frequency: .counted, batchSize: batchSize, epochs: epochs,
+            learningRate: lr, embeddingOptimizer: embeddingOptimizer, patience: patience, seed: seed)
+        let result = try MINDExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in
+            note(String(format: "epoch %2d: loss %.4f, %.0f samples/s, validation R@50 %@%@", e.epoch, e.meanLoss, e.samplesPerSecond,
+                        e.validation.map { String(format: "%.4f", $0) } ?? "-", e.improved ? " *" : ""))
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try NPY.write(result.itemVectors, to: out + "/items.npy")
+        try IDList.write(result.ids, to: out + "/items.ids")
+        if let index {
+            var provenance = result.provenance
+            let source = inter ?? amazonTrain ?? "synthetic-\(synthetic ?? 0)"
+            provenance.dataset.name = URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+            provenance.dataset.path = inter ?? amazonTrain
+            try MINDExperiment.export(result, indexPath: index, provenance: provenance, progress: progress, cancellation: cancellation)
+        }
+        var args = CommandLine.arguments.dropFirst()
+        if args.first == "train" { args = args.dropFirst() }
+        var report = "# arbor train --model mind\n\n- command: arbor train \(args.joined(separator: " "))\n"
+        report += "- OpenBLAS: \(BLAS.coreName), \(threads) thread(s); seed \(seed)\n\n"
+        report += result.markdown(metrics: reportMetrics)
+        if let oracle { report += String(format: "\nOracle (knows the planted interests): Recall@50 %.4f, HR@50 %.4f\n", oracle.recall50, oracle.hitRate50) }
+        report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
+        try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(result.training).write(to: URL(fileURLWithPath: out + "/training.json"))
+        print(report)
+        note("wrote \(out)/items.npy, items.ids, report.md, training.json, checkpoints/" + (index.map { ", \($0)" } ?? ""))
     }
 }
 

@@ -24,7 +24,7 @@ public enum NodeScorerKind: String, Sendable, CaseIterable, Codable {
 /// recorded in its header.
 ///
 /// Single-vector producers (mean pooling, the two-tower tower) give one query vector; the raw
-/// history is read by sequence scorers (attention) directly. Multi-interest producers (MIND) will
+/// history is read by sequence scorers (attention) directly. Multi-interest producers (MIND)
 /// give several vectors, session producers (SDM) read timestamps: new cases here, one loader each.
 public enum QueryProducerKind: String, Sendable, CaseIterable, Codable {
     /// The mean of the history's own leaf vectors (an index built from item vectors, no trained
@@ -36,6 +36,9 @@ public enum QueryProducerKind: String, Sendable, CaseIterable, Codable {
     case rawHistory = "history"
     /// The user tower of a two-tower model (YouTube-DNN: mean of recent behaviours through an MLP).
     case twoTower = "two-tower"
+    /// MIND's multi-interest extractor (dynamic routing over the behaviours, then an MLP): `K'`
+    /// query vectors per user, each searched on its own and merged by best score per item.
+    case mind = "mind"
 
     /// Reads a kind as stored by format version 1 (`"none"` meant leaf mean pooling).
     static func fromVersion1(_ text: String) -> QueryProducerKind? {

@@ -1,0 +1,164 @@
+import ArborCore
+import ArborData
+import ArborEngine
+import ArborInference
+import ArborMath
+import ArborModels
+import ArborNN
+import ArborPipelines
+import ArborRetrieval
+import ArborTree
+import Foundation
+import Testing
+
+private func mindIndexPath(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("mind-\(name)-\(UUID().uuidString).arbor").path
+}
+
+private func removeIndex(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
+    try? FileManager.default.removeItem(atPath: path + "-lock")
+}
+
+/// A small MIND model with random weights (a hidden layer, K = 4, history 20), ids 100, 102, ...
+private func smallModel(cosine: Bool = true) throws -> MINDModel {
+    let n = 60
+    let config = MINDConfig(itemCount: n, dimension: 8, interests: 4, power: 5, hidden: [12], maxHistory: 20, cosine: cosine)
+    return try MINDModel(config: config, ids: (0..<n).map { ItemID(UInt64(100 + 2 * $0)) }, seed: 3)
+}
+
+@Suite("MIND: training model, serving encoder, index, front door")
+struct MINDTests {
+    /// The training tape's interests equal the serving encoder's within 1e-4, for histories of
+    /// several lengths (K' = 1, 2, 3, 4; padding in the batch; a history longer than maxHistory).
+    @Test(arguments: [true, false])
+    func trainingForwardEqualsServingEncoder(cosine: Bool) throws {
+        let model = try smallModel(cosine: cosine)
+        let encoder = try model.encoder()
+        let histories: [[Int]] = [[3], [1, 2, 5], [7, 8, 9, 10, 11], Array(0 ..< 9), Array(5 ..< 30)]
+        let length = 20, k = 4, d = 8
+        var rows: [Int] = [], mask: [Float] = [], active: [Int] = []
+        for h in histories {
+            let window = Array(h.suffix(length))
+            rows += window + [Int](repeating: -1, count: length - window.count)
+            mask += [Float](repeating: 1, count: window.count) + [Float](repeating: 0, count: length - window.count)
+            active.append(MultiInterest.activeInterests(historyLength: window.count, maxInterests: k))
+        }
+        #expect(active == [1, 1, 2, 3, 4])
+        let tape = Tape()
+        let trained = try model.interests(historyRows: rows, batch: histories.count, length: length, mask: mask,
+                                          active: active, on: tape)
+        for (b, h) in histories.enumerated() {
+            let served = encoder.interests(history: h.map { model.ids[$0] })
+            #expect(!served.usedFallback && served.unknownItems == 0)
+            #expect(served.vectors.rows == active[b])
+            for j in 0 ..< active[b] {
+                for c in 0 ..< d {
+                    let t = trained.values[(b * k + j) * d + c]
+                    #expect(abs(t - served.vectors[j, c]) < 1e-4, "user \(b) interest \(j) column \(c)")
+                }
+            }
+        }
+    }
+
+    @Test func badInputEmptyHistoryUnknownIdsAndShortHistories() throws {
+        let model = try smallModel()
+        let encoder = try model.encoder(itemFrequencies: (0 ..< 60).map { Double($0 % 3) })
+        // Empty history and only unknown ids: one fallback query.
+        for history in [[], [ItemID(1), ItemID(3)]] {
+            let produced = try encoder.queries(history: history, excluded: [])
+            #expect(produced.usedFallback && produced.queries.count == 1)
+            #expect(produced.queries[0].vector == encoder.fallback)
+        }
+        // Unknown ids are ignored and reported: the same interests as without them.
+        let known = [model.ids[4], model.ids[9], model.ids[12], model.ids[30]]
+        let mixed = [ItemID(1), model.ids[4], model.ids[9], ItemID(77), model.ids[12], model.ids[30]]
+        #expect(encoder.unknownItems(in: mixed) == [ItemID(1), ItemID(77)])
+        let a = encoder.interests(history: known), b = encoder.interests(history: mixed)
+        #expect(a.vectors == b.vectors && b.unknownItems == 2 && a.unknownItems == 0)
+        // K = 4 but a history of 2 or 3 items: one interest; 4 items: two.
+        #expect(encoder.interests(history: Array(known.prefix(2))).vectors.rows == 1)
+        #expect(encoder.interests(history: Array(known.prefix(3))).vectors.rows == 1)
+        #expect(encoder.interests(history: known).vectors.rows == 2)
+        // Deterministic: the same history gives the same vectors.
+        #expect(encoder.interests(history: known) == encoder.interests(history: known))
+    }
+
+    @Test func encoderTensorsRoundTripAndMisshapenTensorsAreNamed() throws {
+        let encoder = try smallModel().encoder()
+        let tensors = encoder.namedTensors()
+        let back = try MINDEncoder(tensors: tensors, ids: encoder.ids)
+        #expect(back.interests(history: Array(encoder.ids.prefix(9))) == encoder.interests(history: Array(encoder.ids.prefix(9))))
+        var broken = tensors
+        let i = broken.firstIndex { $0.name == "mind.bilinear" }!
+        broken[i] = NamedTensor(name: "mind.bilinear", shape: [8, 7], values: [Float](repeating: 0, count: 56))
+        #expect { try MINDEncoder(tensors: broken, ids: encoder.ids) } throws: { error in
+            guard case ModelLoadError.weightsDoNotMatch(let kind, let reason) = error else { return false }
+            return kind == "mind" && reason.contains("mind.bilinear")
+        }
+        let missing = tensors.filter { $0.name != "mind.routing" }
+        #expect { try MINDEncoder(tensors: missing, ids: encoder.ids) } throws: { error in
+            (error as? ModelLoadError).map { "\($0)".contains("mind.routing") } ?? false
+        }
+    }
+
+    /// The index written by the pipelines serves through the front door: K' interests searched
+    /// and merged (tree at a wide beam = exact), per-interest lists on request, bad input handled,
+    /// and the index refused by another producer's loader with a typed error.
+    @Test func frontDoorServesAMINDIndex() throws {
+        let model = try smallModel()
+        let encoder = try model.encoder()
+        let vectors = model.itemVectorMatrix()
+        let tree = try TreeBuilder.balancedKMeans(embeddings: vectors, items: model.ids, options: .init(fanOut: 4))
+        let path = mindIndexPath("front")
+        defer { removeIndex(path) }
+        try IndexFiles.writeMINDIndex(tree: tree, encoder: encoder, to: path)
+        let engine = try Arbor.open(path)
+        #expect(engine.queryProducer == .mind)
+        let history = Array(model.ids[10 ..< 26])  // 16 items: K' = 4
+        let wide = tree.levels.map(\.nodeCount).max()!
+        let viaTree = try engine.search(history: history, k: 10, using: .tree(beam: wide), perInterest: true)
+        let exact = try engine.search(history: history, k: 10, using: .exact)
+        #expect(viaTree.interests.count == 4)
+        #expect(viaTree.items.map(\.item) == exact.items.map(\.item))
+        #expect(Set(viaTree.items.map(\.item)).isDisjoint(with: history))
+        // Each merged item's score is its best over the interests' lists.
+        for hit in viaTree.items {
+            let best = viaTree.interests.compactMap { $0.items.first { $0.item == hit.item }?.score }.max()
+            #expect(best == hit.score)
+        }
+        let empty = try engine.search(history: [], k: 5)
+        #expect(empty.usedFallbackQuery && empty.items.count == 5)
+        let unknown = try engine.search(history: [ItemID(1)] + history, k: 5)
+        #expect(unknown.unknownHistoryItems == [ItemID(1)])
+        #expect(throws: ArborError.self) { try engine.search(history: [ItemID(1)], k: 5, unknownItems: .reject) }
+        // Opened as another kind: typed errors.
+        let reader = try IndexReader(path: path)
+        #expect(throws: TwoTowerError.self) { try TwoTowerEncoder(index: reader) }
+        let vectorPath = mindIndexPath("vector")
+        defer { removeIndex(vectorPath) }
+        try IndexFiles.writeVectorIndex(tree, to: vectorPath)
+        #expect(throws: ModelLoadError.kindMismatch(field: "queryProducer", expected: "mind", found: "leaf-mean-pooling")) {
+            try MINDEncoder(index: try IndexReader(path: vectorPath))
+        }
+    }
+
+    /// A short run on generated users with planted interests: the loss falls, validation recall
+    /// is recorded, and the trained encoder gives several interests to long histories.
+    @Test func shortTrainingOnPlantedInterests() throws {
+        let catalog = try SyntheticCatalog.generate(.init(itemCount: 400, dimension: 8, superCategoryCount: 5,
+                                                          categoriesPerSuperCategory: 4, seed: 1))
+        let users = try SyntheticUsers.generate(catalog: catalog, config: .init(userCount: 300, minInterests: 2, maxInterests: 3,
+                                                                               minHistoryLength: 16, maxHistoryLength: 30, seed: 1))
+        let data = try TwoTowerData.synthetic(catalog: catalog, users: users, test: .count(30), validation: .count(30), seed: 1)
+        var options = MINDExperimentOptions()
+        options.dimension = 16
+        options.maxHistory = 16
+        options.training = TwoTowerTrainingOptions(loss: .mixed(negatives: 50), batchSize: 128, epochs: 3, learningRate: 5e-3, seed: 1)
+        let (_, report, encoder) = try MINDExperiment.train(data: data, options: options)
+        #expect(report.epochs.count == 3)
+        #expect(report.epochs.last!.meanLoss < report.epochs.first!.meanLoss)
+        #expect(report.bestMetric != nil)
+        #expect(encoder.interests(history: data.test[0].history).vectors.rows >= 2)
+    }
+}
