@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "ArborCoreTests", dependencies: ["ArborCore"]),
         .testTarget(name: "ArborStoreTests", dependencies: ["ArborStore"]),
         .testTarget(name: "ArborMathTests", dependencies: ["ArborMath"]),
-        .testTarget(name: "ArborNNTests", dependencies: ["ArborNN"]),
+        .testTarget(name: "ArborNNTests", dependencies: ["ArborNN", "ArborCore"]),
         .testTarget(name: "ArborTreeTests", dependencies: ["ArborTree", "ArborMath", "ArborStore"]),
         .testTarget(name: "ArborModelsTests", dependencies: [
             "ArborCore", "ArborModels", "ArborInference", "ArborNN", "ArborTree", "ArborMath", "ArborRetrieval", "ArborData",
