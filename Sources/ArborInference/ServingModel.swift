@@ -80,6 +80,8 @@ public struct ServingModel: Sendable {
             } catch {
                 throw .weightsDoNotMatch(kind: QueryProducerKind.twoTower.rawValue, reason: "\(error)")
             }
+        case .sdm:
+            producer = try SDMEncoder(from: reader)
         case .rawHistory:
             guard case .attention(let attention) = scorer else {
                 throw .kindMismatch(field: "nodeScorer", expected: NodeScorerKind.attention.rawValue,

@@ -36,6 +36,10 @@ public enum QueryProducerKind: String, Sendable, CaseIterable, Codable {
     case rawHistory = "history"
     /// The user tower of a two-tower model (YouTube-DNN: mean of recent behaviours through an MLP).
     case twoTower = "two-tower"
+    /// SDM (Lv et al., CIKM 2019): the latest session through an LSTM, self-attention and a user
+    /// attention, the earlier sessions through attention, fused by a learned gate. Reads timestamps
+    /// to cut sessions; without them the whole history is one session.
+    case sdm = "sdm"
 
     /// Reads a kind as stored by format version 1 (`"none"` meant leaf mean pooling).
     static func fromVersion1(_ text: String) -> QueryProducerKind? {
