@@ -11,7 +11,7 @@ import ArborCore
 ///   recent items up to its maximum length;
 /// - timestamps out of order: events are ordered by time, stably (the list order breaks ties);
 /// - a timestamp count different from the history's, or a NaN/infinite timestamp: an error.
-public struct SDMSessionRule: Sendable, Equatable {
+public struct SDMSessionRule: Sendable, Equatable, Codable {
     /// Largest gap inside a session, seconds (SDM: 600).
     public var maxGap: Double
     /// Most events in one session (SDM: 50).
