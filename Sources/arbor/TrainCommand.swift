@@ -35,6 +35,12 @@ struct Train: ParsableCommand {
             ("two-tower") turns a behaviour list into the query vector.
             """))
 
+    @Option(help: "Model: 'two-tower' (YouTube-DNN) or 'sdm' (sessions; see the SDM options).")
+    var model: TrainModel = .twoTower
+
+    @OptionGroup(title: "SDM (--model sdm)")
+    var sdm: SDMTrainOptions
+
     @Option(help: "RecBole .inter file (user_id, item_id, rating, timestamp).")
     var inter: String?
 
@@ -146,6 +152,7 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        if model == .sdm { return try sdm.validate(inter: inter, splitFile: splitFile, amazonTrain: amazonTrain) }
         guard (inter != nil) != (amazonTrain != nil) else { throw ValidationError("give exactly one of --inter and --amazon-train") }
         guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
         if amazonTrain != nil, splitFile != nil || categories || items != nil || `protocol` != .leaveLastOut {
@@ -171,6 +178,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if model == .sdm { return try runSDM() }
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter(enabled: !quiet)
