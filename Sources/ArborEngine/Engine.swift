@@ -7,7 +7,7 @@ import Synchronization
 
 /// An open index served with the model it holds: the one entry point of the library.
 ///
-/// Open with ``Arbor/open(_:)``; search with a behaviour list (``search(history:k:using:excluding:excludeHistory:unknownItems:)``),
+/// Open with ``Arbor/open(_:)``; search with a behaviour list (``search(history:timestamps:k:using:excluding:excludeHistory:unknownItems:)``),
 /// a query vector (``search(vector:k:using:excluding:)``) or a batch of vectors
 /// (``search(vectors:k:using:excluding:)``). The retriever and its knob are parameters of each call.
 ///
@@ -54,6 +54,9 @@ public final class Engine: Sendable {
     /// whose results are merged by best score per item). Unknown ids are ignored and reported,
     /// or rejected with `unknownItems: .reject`.
     /// - Parameters:
+    ///   - timestamps: one time (seconds) per history item, or `nil`. Session producers (SDM) cut
+    ///     sessions with them; without them the whole history is one session. Other producers
+    ///     ignore them after checking their count.
     ///   - excludeHistory: also never return the history's own items (default true).
     ///   - perInterest: also return each interest's own list in ``EngineResult/interests``.
     ///
@@ -62,13 +65,14 @@ public final class Engine: Sendable {
     /// HNSW one search each; the merge keeps each item's best score and cuts to `k`.
     /// - Throws: ``ArborError/unknownItem(_:)`` under `.reject`; ``ArborError/invalidArgument(name:reason:)``
     ///   for `k < 1` or a retriever the index cannot serve; index read errors.
-    public func search(history: [ItemID], k: Int = 10, using choice: RetrieverChoice = .tree(),
+    public func search(history: [ItemID], timestamps: [Double]? = nil, k: Int = 10, using choice: RetrieverChoice = .tree(),
                        excluding excluded: Set<ItemID> = [], excludeHistory: Bool = true,
                        unknownItems policy: UnknownItemPolicy = .ignore, perInterest: Bool = false) throws -> EngineResult {
         let parameters = try choice.parameters(k: k).validated()
         let unknown = try model.producer.unknownItems(in: history)
         if policy == .reject, let first = unknown.first { throw ArborError.unknownItem(first) }
-        let produced = try queries(history: history, excluding: excludeHistory ? excluded.union(history) : excluded)
+        let produced = try queries(history: history, timestamps: timestamps,
+                                   excluding: excludeHistory ? excluded.union(history) : excluded)
         let retriever = try self.retriever(choice)
         let results = produced.queries.count == 1
             ? [try retriever.search(produced.queries[0], parameters: parameters)]
@@ -113,9 +117,10 @@ public final class Engine: Sendable {
 
     // MARK: - Parts, for benchmarks and evaluation
 
-    /// The queries the index's producer makes for `history` (one, or one per interest).
-    public func queries(history: [ItemID], excluding excluded: Set<ItemID> = []) throws -> ProducedQueries {
-        try model.producer.queries(history: history, excluded: excluded)
+    /// The queries the index's producer makes for `history` (one, or one per interest), with
+    /// optional per-item `timestamps` (seconds; see ``search(history:timestamps:k:using:excluding:excludeHistory:unknownItems:)``).
+    public func queries(history: [ItemID], timestamps: [Double]? = nil, excluding excluded: Set<ItemID> = []) throws -> ProducedQueries {
+        try model.producer.queries(history: history, timestamps: timestamps, excluded: excluded)
     }
 
     /// The retriever behind `choice` (its knob is passed per search), e.g. to sweep it in the

@@ -32,6 +32,40 @@ public protocol QueryProducer: Sendable {
     /// by every query.
     /// - Throws: ``ArborError`` or the producer's typed error when the stored model cannot encode.
     func queries(history: [ItemID], excluded: Set<ItemID>) throws -> ProducedQueries
+    /// The queries for `history` with one timestamp (seconds) per item, or `nil` when the caller has
+    /// none. Producers that do not read time (every kind but ``QueryProducerKind/sdm``) check the
+    /// count and ignore the values.
+    /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` for a timestamp count other
+    ///   than the history's; as ``queries(history:excluded:)``.
+    func queries(history: [ItemID], timestamps: [Double]?, excluded: Set<ItemID>) throws -> ProducedQueries
+}
+
+extension QueryProducer {
+    /// Checks the timestamps' count, then ``queries(history:excluded:)``.
+    public func queries(history: [ItemID], timestamps: [Double]?, excluded: Set<ItemID>) throws -> ProducedQueries {
+        if let timestamps { try SDMSessionRule.validate(timestamps: timestamps, count: history.count) }
+        return try queries(history: history, excluded: excluded)
+    }
+}
+
+extension SDMEncoder: QueryProducer {
+    /// ``QueryProducerKind/sdm``.
+    public var kind: QueryProducerKind { .sdm }
+
+    /// The history's ids outside the catalogue. O(history).
+    public func unknownItems(in history: [ItemID]) -> [ItemID] { history.filter { row(of: $0) == nil } }
+
+    /// One query without timestamps: the whole history is one session (no long term).
+    public func queries(history: [ItemID], excluded: Set<ItemID>) throws -> ProducedQueries {
+        try queries(history: history, timestamps: nil, excluded: excluded)
+    }
+
+    /// One query: sessions cut by ``SDMSessionRule``, short and long term fused (see ``SDMEncoder``).
+    public func queries(history: [ItemID], timestamps: [Double]?, excluded: Set<ItemID>) throws -> ProducedQueries {
+        let encoded = try encode(history: history, timestamps: timestamps)
+        return ProducedQueries(queries: [Query(vector: encoded.vector, history: history, excluded: excluded)],
+                               usedFallback: encoded.usedFallback)
+    }
 }
 
 extension MeanPoolingEncoder: QueryProducer {

@@ -82,6 +82,8 @@ public struct ServingModel: Sendable {
             }
         case .mind:
             producer = try MINDEncoder(index: reader)
+        case .sdm:
+            producer = try SDMEncoder(from: reader)
         case .rawHistory:
             guard case .attention(let attention) = scorer else {
                 throw .kindMismatch(field: "nodeScorer", expected: NodeScorerKind.attention.rawValue,

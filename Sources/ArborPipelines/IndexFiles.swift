@@ -58,6 +58,22 @@ public enum IndexFiles {
                                        cancellation: cancellation)
     }
 
+    /// Writes the tree built on an SDM model's item vectors with its session encoder (query producer
+    /// ``QueryProducerKind/sdm``: the item ids in the extra ``SDMEncoder/itemIDsExtraName``, the
+    /// weights as named tensors) and, when given, the training provenance.
+    /// - Throws: as ``writeTwoTowerIndex(tree:encoder:provenance:to:progress:cancellation:)``.
+    @discardableResult
+    public static func writeSDMIndex(
+        tree: TreeLayout, encoder: SDMEncoder, provenance: TrainingProvenance? = nil, to path: String,
+        progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
+    ) throws -> IndexHeader {
+        var extra = [SDMEncoder.itemIDsExtraName: encoder.itemIDBytes]
+        if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
+        return try IndexWriter().write(layout: tree, tensors: encoder.namedTensors(), nodeScorer: .innerProduct,
+                                       queryProducer: .sdm, extra: extra, to: path, progress: progress,
+                                       cancellation: cancellation)
+    }
+
     /// Writes a TDM model's trained tree (node embeddings from training), its serving weights and
     /// kinds, and, when given, the training provenance.
     /// - Throws: ``TDMError/invalid(_:)`` for invalid weights or provenance, ``TDMError/index(_:)``

@@ -115,6 +115,30 @@ func parseIDs(_ text: String, option: String) throws -> [ItemID] {
     }
 }
 
+/// Parses a history "50,172" or, with timestamps, "50@881250949,172@881251003" (seconds): every
+/// entry has a timestamp or none does. Returns the ids and the timestamps (`nil` without).
+func parseTimedIDs(_ text: String, option: String) throws -> (ids: [ItemID], timestamps: [Double]?) {
+    var ids: [ItemID] = [], times: [Double] = []
+    var timed: Bool? = nil
+    for (i, token) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+        let t = token.trimmingCharacters(in: .whitespaces)
+        guard !t.isEmpty else { throw CLIError("\(option): value \(i) is empty") }
+        let parts = t.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count <= 2 else { throw CLIError("\(option): '\(t)' has more than one '@'") }
+        if let timed, timed != (parts.count == 2) {
+            throw CLIError("\(option): give a timestamp for every item (id@seconds) or for none; '\(t)' differs")
+        }
+        timed = parts.count == 2
+        guard let v = UInt64(parts[0]) else { throw CLIError("\(option): '\(parts[0])' is not an item id") }
+        ids.append(ItemID(v))
+        if parts.count == 2 {
+            guard let s = Double(parts[1]), s.isFinite else { throw CLIError("\(option): '\(parts[1])' is not a timestamp in seconds") }
+            times.append(s)
+        }
+    }
+    return (ids, timed == true ? times : nil)
+}
+
 /// Parses "0.1,-2,3e-1" into a vector.
 func parseVector(_ text: String, option: String) throws -> [Float] {
     try text.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { i, token in

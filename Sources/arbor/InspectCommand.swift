@@ -91,5 +91,5 @@ func provenanceLines(_ p: TrainingProvenance) -> [String] {
     training += "; history \(p.maxHistory)"
     if let version = p.arborVersion { training += "; arbor \(version)" }
     if let start = p.initialization { training += "; start: \(start)" }
-    return [summary, data, training]
+    return [summary, data, training] + (p.modelDetails.map { ["  model: \($0)"] } ?? [])
 }

@@ -17,7 +17,9 @@ struct Query: ParsableCommand {
             items' leaf vectors). Unknown ids are ignored and counted, or rejected with
             --reject-unknown; a history with no known id falls back to the producer's default query
             (two-tower: the training-frequency weighted mean of the item vectors; mean pooling: the
-            mean of all item vectors; attention: the node term alone). History items are never
+            mean of all item vectors; attention: the node term alone). An SDM index reads
+            timestamps in seconds, --history "50@881250949,172@881251003" (all or none), to cut
+            sessions; without them the whole history is one session. History items are never
             returned. Knobs larger than the index are clamped: the beam to the widest level,
             --ef-search to the item count, --k to the item count.
             """))
@@ -31,7 +33,7 @@ struct Query: ParsableCommand {
     @Option(help: "A float32 .npy of user vectors, one a row.")
     var vectors: String?
 
-    @Option(help: "A behaviour list of item ids, comma-separated, oldest first.")
+    @Option(help: "A behaviour list of item ids, comma-separated, oldest first; optionally id@seconds for every item (SDM cuts sessions by time).")
     var history: String?
 
     @Option(help: "With --vectors: answer only the first N rows.")
@@ -73,8 +75,8 @@ struct Query: ParsableCommand {
         let excluded = try exclude.map { Set(try parseIDs($0, option: "--exclude")) } ?? []
         let choice: RetrieverChoice = exact ? .exact : hnsw ? .hnsw(efSearch: efSearch) : .tree(beam: beam)
         if let history {
-            let ids = try parseIDs(history, option: "--history")
-            let result = try engine.search(history: ids, k: k, using: choice, excluding: excluded,
+            let (ids, timestamps) = try parseTimedIDs(history, option: "--history")
+            let result = try engine.search(history: ids, timestamps: timestamps, k: k, using: choice, excluding: excluded,
                                            unknownItems: rejectUnknown ? UnknownItemPolicy.reject : .ignore)
             if !result.unknownHistoryItems.isEmpty {
                 note("arbor: ignored \(result.unknownHistoryItems.count) history ids not in the index")

@@ -44,8 +44,8 @@ struct Train: ParsableCommand {
             ("two-tower") turns a behaviour list into the query vector.
             """))
 
-    @Option(help: "Model: 'two-tower' (YouTube-DNN, one vector per user) or 'mind' (multi-interest).")
-    var model: ModelKind = .twoTower
+    @Option(help: "Model: 'two-tower' (YouTube-DNN, one vector per user), 'mind' (multi-interest) or 'sdm' (sessions; see the SDM options).")
+    var model: TrainModel = .twoTower
 
     @Option(help: "MIND: the most interests per user (K; a user with L behaviours gets max(1, min(K, floor(log2 L)))).")
     var interests: Int = 4
@@ -58,6 +58,9 @@ struct Train: ParsableCommand {
 
     @Option(help: "With --synthetic: number of generated users.")
     var syntheticUsers: Int = 3000
+
+    @OptionGroup(title: "SDM (--model sdm)")
+    var sdm: SDMTrainOptions
 
     @Option(help: "RecBole .inter file (user_id, item_id, rating, timestamp).")
     var inter: String?
@@ -161,10 +164,6 @@ struct Train: ParsableCommand {
     @Flag(help: "No progress lines.")
     var quiet = false
 
-    enum ModelKind: String, ExpressibleByArgument, CaseIterable {
-        case twoTower = "two-tower", mind
-    }
-
     enum LossKind: String, ExpressibleByArgument, CaseIterable {
         case sampled, inBatch = "in-batch", mixed
     }
@@ -174,6 +173,7 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        if model == .sdm { return try sdm.validate(inter: inter, splitFile: splitFile, amazonTrain: amazonTrain) }
         guard [inter != nil, amazonTrain != nil, synthetic != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --inter, --amazon-train and --synthetic")
         }
@@ -204,6 +204,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if model == .sdm { return try runSDM() }
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter(enabled: !quiet)

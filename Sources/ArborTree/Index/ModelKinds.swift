@@ -39,6 +39,10 @@ public enum QueryProducerKind: String, Sendable, CaseIterable, Codable {
     /// MIND's multi-interest extractor (dynamic routing over the behaviours, then an MLP): `K'`
     /// query vectors per user, each searched on its own and merged by best score per item.
     case mind = "mind"
+    /// SDM (Lv et al., CIKM 2019): the latest session through an LSTM, self-attention and a user
+    /// attention, the earlier sessions through attention, fused by a learned gate. Reads timestamps
+    /// to cut sessions; without them the whole history is one session.
+    case sdm = "sdm"
 
     /// Reads a kind as stored by format version 1 (`"none"` meant leaf mean pooling).
     static func fromVersion1(_ text: String) -> QueryProducerKind? {

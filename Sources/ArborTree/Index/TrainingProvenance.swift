@@ -94,6 +94,9 @@ public struct TrainingProvenance: Sendable, Equatable, Codable {
     /// Where training started (e.g. "category-ordered tree, random embeddings", or a warm start
     /// from another model), when the trainer says; absent in records of earlier versions.
     public var initialization: String?
+    /// The model's architecture in words, when the trainer says (e.g. SDM states whether it has a
+    /// long term: "long term: none (data without users: short term only, …)").
+    public var modelDetails: String?
     /// The Arbor version that trained the model, when the build knows one.
     public var arborVersion: String?
     /// When the record was made: an ISO 8601 date-time in UTC (``timestamp(_:)``).
