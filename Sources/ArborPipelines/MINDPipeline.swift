@@ -15,7 +15,7 @@ public struct MINDExperimentOptions: Sendable {
     /// `K`, the most interests per user.
     public var interests: Int = 4
     /// Label-aware attention power (large = argmax).
-    public var power: Float = 20
+    public var power: Float = 1000
     /// Hidden widths of the capsule MLP.
     public var hidden: [Int] = []
     /// Most recent behaviours routed.

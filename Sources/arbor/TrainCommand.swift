@@ -27,7 +27,7 @@ struct Train: ParsableCommand {
               arbor train --inter ml-100k.inter --protocol hold-out
               arbor train --inter ml-100k.inter --loss sampled --negatives 1000
               arbor train --inter ml-100k.inter --epochs 3 --threads 2
-              arbor train --model mind --interests 4 --pow 20 --inter ml-100k.inter --index mind.arbor
+              arbor train --model mind --interests 4 --pow 1000 --inter ml-100k.inter --index mind.arbor
               arbor train --model mind --synthetic 5000 --max-history 30
 
             --model mind trains MIND (multi-interest: dynamic routing into K'
@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
     var interests: Int = 4
 
     @Option(help: "MIND: label-aware attention power p (0 = mean of the interests, large = argmax).")
-    var pow: Float = 20
+    var pow: Float = 1000
 
     @Option(help: "Instead of --inter: generated users with 2-4 planted interests over this many items (hold-out; the oracle is reported).")
     var synthetic: Int?
