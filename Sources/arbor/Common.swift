@@ -8,7 +8,7 @@ import Foundation
 
 /// Options shared by the commands that build a tree.
 struct TreeOptions: ParsableArguments {
-    @Option(help: "Children per inner node, 2...64. Default 16: on ML-100K the 16-ary tree matches the exact scan's HR@50 from beam 100, the binary one does not (DEMO-NOTES.md); TDM's trained trees use 2.")
+    @Option(help: "Children per inner node, 2...64. Default 16: on ML-100K the 16-ary tree matches the exact scan's HR@50 from beam 100, the binary one does not (docs/RESULTS.md); TDM's trained trees use 2.")
     var fanOut: Int = 16
 
     @Option(help: "Tree initialisation: 'kmeans' (recursive balanced k-means on the vectors) or 'category' (TDM's initial tree: items in category order).")
