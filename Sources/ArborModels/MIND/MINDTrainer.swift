@@ -37,12 +37,7 @@ public final class MINDTrainer {
         self.model = model
         self.options = options
         denseOptimizer = Adam(learningRate: options.learningRate)
-        let elr = options.embeddingLearningRate ?? options.learningRate
-        switch options.embeddingOptimizer {
-        case .adam: embeddingOptimizer = Adam(learningRate: elr)
-        case .lazyAdam: embeddingOptimizer = LazyAdam(learningRate: elr)
-        case .adagrad: embeddingOptimizer = Adagrad(learningRate: elr)
-        }
+        embeddingOptimizer = options.makeEmbeddingOptimizer()
         rng = SplitMix64(seed: SplitMix64.derive(options.seed, 0x6d69_6e64))
         permutation = Array(0 ..< model.config.itemCount)
     }

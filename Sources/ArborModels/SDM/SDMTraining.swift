@@ -124,12 +124,7 @@ public final class SDMTrainer {
         self.model = model
         self.options = options
         dense = Adam(learningRate: options.learningRate)
-        let elr = options.embeddingLearningRate ?? options.learningRate
-        switch options.embeddingOptimizer {
-        case .adam: sparse = Adam(learningRate: elr)
-        case .lazyAdam: sparse = LazyAdam(learningRate: elr)
-        case .adagrad: sparse = Adagrad(learningRate: elr)
-        }
+        sparse = options.makeEmbeddingOptimizer()
         rng = SplitMix64(seed: SplitMix64.derive(options.seed, 0x73646d))
         permutation = Array(0 ..< model.config.itemCount)
     }

@@ -126,6 +126,20 @@ public struct TwoTowerTrainingOptions: Sendable, Equatable, Codable {
     }
 }
 
+extension TwoTowerTrainingOptions {
+    /// The optimizer of the embedding tables these options name (``embeddingOptimizer`` at
+    /// ``embeddingLearningRate``, or ``learningRate`` when that is unset); shared by the two-tower,
+    /// MIND and SDM trainers.
+    public func makeEmbeddingOptimizer() -> any Optimizer {
+        let rate = embeddingLearningRate ?? learningRate
+        switch embeddingOptimizer {
+        case .adam: return Adam(learningRate: rate)
+        case .lazyAdam: return LazyAdam(learningRate: rate)
+        case .adagrad: return Adagrad(learningRate: rate)
+        }
+    }
+}
+
 /// Training samples: per user a behaviour sequence (dense item rows, oldest first), and the
 /// (sequence, position) pairs whose item is a target predicted from the items before it.
 ///
@@ -299,12 +313,7 @@ public final class TwoTowerTrainer {
         self.model = model
         self.options = options
         denseOptimizer = Adam(learningRate: options.learningRate)
-        let elr = options.embeddingLearningRate ?? options.learningRate
-        switch options.embeddingOptimizer {
-        case .adam: embeddingOptimizer = Adam(learningRate: elr)
-        case .lazyAdam: embeddingOptimizer = LazyAdam(learningRate: elr)
-        case .adagrad: embeddingOptimizer = Adagrad(learningRate: elr)
-        }
+        embeddingOptimizer = options.makeEmbeddingOptimizer()
         rng = SplitMix64(seed: SplitMix64.derive(options.seed, 0x7477_6f74))
         permutation = Array(0 ..< model.config.itemCount)
     }
