@@ -34,11 +34,8 @@ public enum IndexFiles {
         progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> IndexHeader {
         let payload = encoder.indexPayload()
-        var extra = payload.extra
-        if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
-        return try IndexWriter().write(layout: tree, tensors: payload.tensors, nodeScorer: .innerProduct,
-                                       queryProducer: .twoTower, extra: extra, to: path, progress: progress,
-                                       cancellation: cancellation)
+        return try writeEncoderIndex(tree: tree, tensors: payload.tensors, extra: payload.extra, producer: .twoTower,
+                                     provenance: provenance, to: path, progress: progress, cancellation: cancellation)
     }
 
     /// Writes the tree built on a MIND model's item vectors with its multi-interest encoder (query
@@ -51,11 +48,8 @@ public enum IndexFiles {
         progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> IndexHeader {
         let payload = encoder.indexPayload()
-        var extra = payload.extra
-        if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
-        return try IndexWriter().write(layout: tree, tensors: payload.tensors, nodeScorer: .innerProduct,
-                                       queryProducer: .mind, extra: extra, to: path, progress: progress,
-                                       cancellation: cancellation)
+        return try writeEncoderIndex(tree: tree, tensors: payload.tensors, extra: payload.extra, producer: .mind,
+                                     provenance: provenance, to: path, progress: progress, cancellation: cancellation)
     }
 
     /// Writes the tree built on an SDM model's item vectors with its session encoder (query producer
@@ -67,11 +61,21 @@ public enum IndexFiles {
         tree: TreeLayout, encoder: SDMEncoder, provenance: TrainingProvenance? = nil, to path: String,
         progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> IndexHeader {
-        var extra = [SDMEncoder.itemIDsExtraName: encoder.itemIDBytes]
+        try writeEncoderIndex(tree: tree, tensors: encoder.namedTensors(),
+                              extra: [SDMEncoder.itemIDsExtraName: encoder.itemIDBytes], producer: .sdm,
+                              provenance: provenance, to: path, progress: progress, cancellation: cancellation)
+    }
+
+    /// The index of a query encoder over an inner-product tree (two-tower, MIND, SDM): its tensors
+    /// and extra values, the producer kind, and the provenance when given.
+    private static func writeEncoderIndex(
+        tree: TreeLayout, tensors: [NamedTensor], extra: [String: [UInt8]], producer: QueryProducerKind,
+        provenance: TrainingProvenance?, to path: String, progress: some ProgressReporter, cancellation: CancellationFlag?
+    ) throws -> IndexHeader {
+        var extra = extra
         if let provenance { extra[TrainingProvenance.extraName] = try provenance.encoded() }
-        return try IndexWriter().write(layout: tree, tensors: encoder.namedTensors(), nodeScorer: .innerProduct,
-                                       queryProducer: .sdm, extra: extra, to: path, progress: progress,
-                                       cancellation: cancellation)
+        return try IndexWriter().write(layout: tree, tensors: tensors, nodeScorer: .innerProduct, queryProducer: producer,
+                                       extra: extra, to: path, progress: progress, cancellation: cancellation)
     }
 
     /// Writes a TDM model's trained tree (node embeddings from training), its serving weights and
