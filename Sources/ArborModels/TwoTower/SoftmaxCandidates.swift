@@ -69,11 +69,14 @@ struct SoftmaxCandidates {
             for c in 0 ..< batch { logQ.append(Float(Foundation.log(max(expectedInBatch(targets[c]) + uniform, 1e-9)))) }
             for r in negativeRows { logQ.append(Float(Foundation.log(max(expectedInBatch(r) + uniform, 1e-9)))) }
         }
-        mask.reserveCapacity(batch * (batch + negativeRows.count))
-        for b in 0 ..< batch {
-            let target = targets[b]
-            for c in 0 ..< batch { mask.append(c != b && targets[c] == target ? 0 : 1) }
-            for r in negativeRows { mask.append(r == target ? 0 : 1) }
+        let classes = batch + negativeRows.count
+        mask.append(contentsOf: repeatElement(1, count: batch * classes))
+        mask.withUnsafeMutableBufferPointer { m in
+            for b in 0 ..< batch {
+                let target = targets[b], row = b * classes
+                for c in 0 ..< batch where c != b && targets[c] == target { m[row + c] = 0 }
+                for (j, r) in negativeRows.enumerated() where r == target { m[row + batch + j] = 0 }
+            }
         }
     }
 
