@@ -55,7 +55,13 @@ extension Tape {
     public func scale(_ x: Tensor, by factor: Float) -> Tensor {
         let out = x.values.map { $0 * factor }
         return record(out, shape: x.shape, requiresGrad: x.requiresGrad) { tape, g in
-            tape.accumulate(x.id) { dx in for i in 0..<dx.count { dx[i] += g[i] * factor } }
+            tape.accumulate(x.id) { dx in
+                dx.withUnsafeMutableBufferPointer { pd in
+                    g.withUnsafeBufferPointer { pg in
+                        for i in 0..<min(pd.count, pg.count) { pd[i] += pg[i] * factor }
+                    }
+                }
+            }
         }
     }
 
