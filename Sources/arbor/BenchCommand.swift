@@ -66,6 +66,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch size of the extra flat batch-QPS figure (0 to skip).")
     var flatBatch: Int = 256
 
+    @Option(help: "Also time users with this many interest vectors (MIND), searched together through the tree and merged, against one vector per user, at each beam (0 to skip; 1...64).")
+    var interests: Int = 0
+
     @Option(help: "Folder for the reports.")
     var out: String = "bench-out"
 
@@ -85,6 +88,8 @@ struct Bench: ParsableCommand {
         if index != nil, queries == nil { throw ValidationError("--index needs --queries") }
         if index != nil, scorer != .innerProduct { throw ValidationError("--scorer \(scorer.rawValue) needs --synthetic (its users' histories)") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        guard (0 ... 64).contains(interests) else { throw ValidationError("--interests must be in 0...64, got \(interests)") }
+        if interests > 0, scorer != .innerProduct { throw ValidationError("--interests applies to the inner-product scorer") }
     }
 
     func run() throws {
@@ -189,6 +194,16 @@ struct Bench: ParsableCommand {
             let batched = try flatBatchQPS(flat, queries: queryList, k: k, batch: flatBatch)
             notes.append(String(format: "flat exact scan, 1 thread: %.1f QPS one query at a time, %.1f QPS in batches of %d (%.2f ms/query)",
                                 single, batched, flatBatch, 1000 / batched))
+        }
+        if interests > 0 {
+            let costs = try InterestCost.measure(retriever: try engine.retriever(.tree()), queries: queryList, interests: interests,
+                                                 k: k, beams: beamList, cancellation: cancellation)
+            for row in costs {
+                notes.append(String(
+                    format: "%d interests through the tree, beam %d, 1 thread: p50 %.2f ms / p99 %.2f ms, %.0f users/s, %.0f evaluations; one vector: p50 %.2f ms / p99 %.2f ms, %.0f users/s, %.0f evaluations; p50 ratio %.2fx",
+                    row.interests, row.beam, row.multi.p50Ms, row.multi.p99Ms, row.multi.qps, row.multiEvaluations,
+                    row.single.p50Ms, row.single.p99Ms, row.single.qps, row.singleEvaluations, row.latencyRatio))
+            }
         }
         let report = BenchmarkReport(metadata: RunMetadata(machine: machineInfo(), dataset: dataset, notes: notes), rows: rows)
         let paths = try writeReport(report, k: k, to: out, baseName: "bench", title: "Arbor tree vs exact scan")

@@ -328,6 +328,20 @@ import Testing
         #expect(r.stdout.contains("scorer alone, one call on"))
     }
 
+    /// `--interests K` times K-vector users through the tree against one vector, and is range-checked.
+    @Test func benchTimesMultiInterestUsers() throws {
+        let dir = try Self.temporaryDirectory()
+        let r = try Self.run(["bench", "--synthetic", "600", "--dim", "8", "--users", "8", "--k", "10", "--beams", "10",
+                              "--interests", "4", "--flat-batch", "0", "--out", dir.appendingPathComponent("b").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("4 interests through the tree, beam 10"))
+        for bad in ["65", "-1", "\(Int.max)"] {
+            let refused = try Self.run(["bench", "--synthetic", "600", "--interests", bad])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("interests"))
+        }
+    }
+
     @Test func badQueriesFailWithTheField() throws {
         let dir = try Self.temporaryDirectory()
         let index = try Self.buildGoodIndex(in: dir)
