@@ -1,4 +1,3 @@
-import ArborCore
 import ArborMath
 import ArborPipelines
 import ArborRetrieval
