@@ -12,7 +12,7 @@ let package = Package(
         // Everything: serving, training, data readers, evaluation and the experiment pipelines.
         .library(name: "Arbor", targets: [
             "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine",
-            "ArborNN", "ArborModels", "ArborData", "ArborEval", "ArborPipelines",
+            "ArborNN", "ArborModels", "ArborData", "ArborEval", "ArborPipelines", "ArborInterchange",
         ]),
         .executable(name: "arbor", targets: ["arbor"]),
     ],
@@ -38,6 +38,8 @@ let package = Package(
             "CArborKernels",
         ]),
         .target(name: "ArborEngine", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval"]),
+        // Models from elsewhere: safetensors in and out of an index.
+        .target(name: "ArborInterchange", dependencies: ["ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference"]),
 
         // Training and evaluation.
         .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
@@ -51,7 +53,7 @@ let package = Package(
         ]),
         .executableTarget(name: "arbor", dependencies: [
             "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborModels",
-            "ArborData", "ArborEval", "ArborPipelines",
+            "ArborData", "ArborEval", "ArborPipelines", "ArborInterchange",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -78,5 +80,8 @@ let package = Package(
             "ArborMath", "ArborNN",
         ]),
         .testTarget(name: "ArborCLITests", dependencies: ["arbor"]),
+        .testTarget(name: "ArborInterchangeTests", dependencies: [
+            "ArborInterchange", "ArborInference", "ArborTree", "ArborMath", "ArborCore", "ArborRetrieval", "ArborEngine",
+        ]),
     ]
 )
