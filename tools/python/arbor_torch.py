@@ -71,9 +71,9 @@ class Named(nn.Module):
             return False
 
 
-def mlp_forward(m: Named, prefix: str, x: torch.Tensor, activations: Sequence[str]) -> torch.Tensor:
-    """Arbor's InferenceMLP: y = act(x @ W + b) layer by layer."""
-    for i, act in enumerate(activations):
+def mlp_forward(m: Named, prefix: str, x: torch.Tensor, activations: Sequence[str], first: int = 0) -> torch.Tensor:
+    """Arbor's InferenceMLP: y = act(x @ W + b) layer by layer (layers first, first + 1, ...)."""
+    for i, act in enumerate(activations, start=first):
         x = x @ m.t(f"{prefix}.{i}.weight") + m.t(f"{prefix}.{i}.bias")
         if act == "relu":
             x = torch.relu(x)
@@ -203,14 +203,24 @@ class AttentionScorer(Named):
             ranks = torch.arange(length - 1, -1, -1)
             e = e + self.t("attention.positions")[ranks].unsqueeze(0)
         e = e * mask.unsqueeze(-1).to(e.dtype)
-        m = nodes.shape[1]
-        ee = e.unsqueeze(1).expand(batch, m, length, self.d)                # [B, m, L, d]
-        nn_ = nodes.unsqueeze(2).expand(batch, m, length, self.d)
-        unit = mlp_forward(self, "attention", torch.cat([ee, nn_, ee * nn_], dim=-1), self.attention_activations)
+        d = self.d
+        # The unit's first layer on [e, n, e * n], split by blocks of W1 (as Arbor's session does):
+        # e @ W1e + n @ W1n + (e * n) @ W1p + b1, without materialising the concatenation.
+        w1, b1 = self.t("attention.0.weight"), self.t("attention.0.bias")
+        history_term = e @ w1[:d]                                           # [B, L, h]
+        node_term = nodes @ w1[d:2 * d]                                     # [B, m, h]
+        pair_term = (e.unsqueeze(1) * nodes.unsqueeze(2)) @ w1[2 * d:]     # [B, m, L, h]
+        hidden = pair_term + node_term.unsqueeze(2) + history_term.unsqueeze(1) + b1
+        act = self.attention_activations
+        if act[0] == "relu":
+            hidden = torch.relu(hidden)
+        elif act[0] == "prelu":
+            hidden = torch.where(hidden < 0, hidden * self.t("attention.0.prelu"), hidden)
+        unit = mlp_forward(self, "attention", hidden, act[1:], first=1)
         logits = unit.squeeze(-1).masked_fill(~mask.unsqueeze(1), float("-inf"))   # [B, m, L]
         weights = torch.softmax(logits, dim=-1)
         weights = torch.nan_to_num(weights, nan=0.0)                       # a user with no behaviour: p = 0
-        pooled = (weights.unsqueeze(-1) * ee).sum(dim=2)                   # [B, m, d]
+        pooled = weights @ e                                                # [B, m, d]
         x = torch.cat([pooled, nodes, pooled * nodes], dim=-1)
         return mlp_forward(self, "output", x, self.output_activations).squeeze(-1)
 

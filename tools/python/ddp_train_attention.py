@@ -159,7 +159,7 @@ def worker(rank, args, port):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
             seen += len(batch)
             if rank == 0 and step % 100 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps} loss {total / max(1, seen):.3f} "
