@@ -19,7 +19,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// One MLP: `widths[0]` inputs, then each layer's outputs; one activation per layer
     /// (`"relu"`, `"prelu"` with a `<prefix>.<i>.prelu` slope tensor, or `"identity"`).
     public struct MLP: Codable, Sendable, Equatable {
+        /// Inputs, then each layer's outputs.
         public var widths: [Int]
+        /// One per layer: `relu`, `prelu` or `identity`.
         public var activations: [String]
         public init(widths: [Int], activations: [String]) {
             self.widths = widths
@@ -56,14 +58,19 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public struct TensorShape: Sendable, Equatable {
         /// `float`: F32, F16 or BF16 (converted to Float32); `integer`: I64 (item ids, offsets).
         public enum Kind: Sendable, Equatable { case float, integer }
+        /// The tensor's name in the file.
         public var name: String
+        /// Its exact shape.
         public var shape: [Int]
+        /// Which dtypes it may have.
         public var kind: Kind
     }
 
     /// ``currentFormat``.
     public var format: String = ModelSpec.currentFormat
+    /// The node scorer the index serves the model with.
     public var nodeScorer: NodeScorerKind
+    /// The query producer (``QueryProducerKind/rawHistory`` exactly when the scorer is attention).
     public var queryProducer: QueryProducerKind
     /// Width of node embeddings and query vectors.
     public var dimension: Int
@@ -145,7 +152,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         var out: [TensorShape] = []
         func float(_ name: String, _ shape: [Int]) { out.append(.init(name: name, shape: shape, kind: .float)) }
         func ids(_ name: String, _ n: Int) { out.append(.init(name: name, shape: [n], kind: .integer)) }
-        /// `rule`: the activations allowed for hidden layers and for the last layer.
+        /// The tensors of MLP `prefix` (`first` inputs, `last` outputs); `hidden` and `final`: the
+        /// activations allowed for hidden layers and for the last layer.
         func mlp(_ prefix: String, first: Int, last: Int, layers: Int? = nil, hidden: Set<String>, final: Set<String>) throws(ModelExchangeError) {
             guard let m = mlps[prefix] else { throw .badSpec(field: "mlps.\(prefix)", reason: "missing") }
             guard m.widths.count >= 2, m.widths.count <= 64, m.widths.allSatisfy({ $0 >= 1 && $0 < limit }) else {
