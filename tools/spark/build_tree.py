@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -101,8 +102,10 @@ def main():
     if not 2 <= args.fan_out <= 64:
         raise SystemExit("--fan-out must be in 2 ... 64")
     start = time.time()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)   # workers run this interpreter (numpy, pandas, pyarrow)
     spark = (SparkSession.builder.master(args.master).appName("arbor-build-tree")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.memory", "6g").getOrCreate())
     spark.sparkContext.setLogLevel("WARN")
     if args.parquet:
