@@ -53,8 +53,9 @@ let package = Package(
         ]),
         .executableTarget(name: "arbor", dependencies: [
             "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborModels",
-            "ArborData", "ArborEval", "ArborPipelines", "ArborInterchange",
+            "ArborData", "ArborEval", "ArborPipelines",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ArborInterchange",
         ]),
 
         // Contract checks shared by the test targets (not in the library product).
