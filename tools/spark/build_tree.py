@@ -96,14 +96,17 @@ def main():
     p.add_argument("--mllib-min", type=int, default=50000, help="nodes with at least this many items fit with MLlib")
     p.add_argument("--partitions", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--master", default="local[2]")
+    p.add_argument("--master", help="Spark master (default: spark-submit's, else local[2])")
     p.add_argument("--out", required=True, help="the assignment to write (item<TAB>path)")
     args = p.parse_args()
     if not 2 <= args.fan_out <= 64:
         raise SystemExit("--fan-out must be in 2 ... 64")
     start = time.time()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)   # workers run this interpreter (numpy, pandas, pyarrow)
-    spark = (SparkSession.builder.master(args.master).appName("arbor-build-tree")
+    builder = SparkSession.builder
+    if args.master or "PYSPARK_GATEWAY_PORT" not in os.environ:   # under spark-submit the gateway is up
+        builder = builder.master(args.master or "local[2]")
+    spark = (builder.appName("arbor-build-tree")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.memory", "6g").getOrCreate())
@@ -166,9 +169,10 @@ def main():
         with open(os.path.join(folder, part)) as f:
             shutil.copyfileobj(f, out)
     shutil.rmtree(folder)
+    spark_master = spark.sparkContext.master
     spark.stop()
     print(f"wrote {args.out}: {n} items, fan-out {k}, depth {depth}; {time.time() - start:.1f} s in all "
-          f"({mllib_seconds:.1f} s in MLlib fits); master {args.master}, {args.partitions} partitions, "
+          f"({mllib_seconds:.1f} s in MLlib fits); master {spark_master}, {args.partitions} partitions, "
           f"{args.iterations} iterations, sample {args.sample}")
 
 
