@@ -26,11 +26,14 @@ let package = Package(
         // Dot-product kernels (portable, AVX2 + FMA, AVX-512F) chosen once by CPU features:
         // per-function target attributes, no -m flags.
         .target(name: "CArborKernels"),
+        // Upgrades OpenBLAS from a generic fallback core (a CPU newer than the OpenBLAS release) to
+        // the AVX2 or AVX-512 kernels the CPU can run; symbols looked up at run time.
+        .target(name: "CArborBLASCore"),
 
         // Serving, bottom to top: each target depends only on targets above it in this list.
         .target(name: "ArborCore"),
         .target(name: "ArborStore", dependencies: ["ArborCore", "CLMDB"]),
-        .target(name: "ArborMath", dependencies: ["ArborCore", "COpenBLAS", "CArborKernels"]),
+        .target(name: "ArborMath", dependencies: ["ArborCore", "COpenBLAS", "CArborKernels", "CArborBLASCore"]),
         .target(name: "ArborTree", dependencies: ["ArborCore", "ArborStore", "ArborMath"]),
         .target(name: "ArborInference", dependencies: ["ArborCore", "ArborMath", "ArborTree"]),
         .target(name: "ArborRetrieval", dependencies: [
@@ -52,8 +55,8 @@ let package = Package(
             "ArborModels", "ArborData", "ArborEval",
         ]),
         .executableTarget(name: "arbor", dependencies: [
-            "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborModels",
-            "ArborData", "ArborEval", "ArborPipelines",
+            "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborNN",
+            "ArborModels", "ArborData", "ArborEval", "ArborPipelines",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "ArborInterchange",
         ]),

@@ -1,4 +1,5 @@
 @_exported import ArborCore
+import CArborBLASCore
 import COpenBLAS
 import Dispatch
 import Synchronization
@@ -19,11 +20,26 @@ import Synchronization
 ///   through ``concurrentPerform(iterations:execute:)``, which runs OpenBLAS with one thread for
 ///   their duration and restores the requested count afterwards, so they are safe whatever
 ///   ``threads`` is.
+///
+/// ## Kernels
+/// OpenBLAS picks its kernels from the CPU model when it loads. A release older than the CPU falls
+/// back to generic SSE3 kernels (Debian's 0.3.21 runs Prescott's SGEMM at about 24 GFLOP/s on a
+/// family 6 model 207 Xeon with AVX-512, against 117-227 for its SkylakeX kernel). Before the first
+/// BLAS call, Arbor replaces such a fallback by the best kernels the CPU's features allow
+/// (``coreSelection``); `OPENBLAS_CORETYPE`, when set, is respected as it is. The choice depends on
+/// the CPU and the OpenBLAS build only, never on timing.
 public enum BLAS {
-    /// OpenBLAS's kernel name for this CPU (e.g. "Cooperlake"); print it in benchmark output.
+    /// OpenBLAS's kernel name in use (e.g. "SkylakeX"); print it in benchmark output.
     public static var coreName: String {
+        ensureConfigured()
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
+    }
+
+    /// What Arbor did about OpenBLAS's kernels (see "Kernels" on ``BLAS``), decided once per process.
+    public static var coreSelection: BLASCoreSelection {
+        ensureConfigured()
+        return selection
     }
 
     /// Threads OpenBLAS may use inside one call, as the program asked: 1 unless set. Values below 1
@@ -75,15 +91,39 @@ public enum BLAS {
 
     static let threadState = Mutex(ThreadState())
 
-    /// Applies the thread count once, before the first BLAS call of the process (unless ``threads``
-    /// was set first, which applied it already). Reading it after the first time costs one load.
-    private static let configured: Void = threadState.withLock { $0.apply() }
+    /// The kernel choice, made once before the first BLAS call of the process.
+    private static let selection: BLASCoreSelection = {
+        let capacity: Int32 = 64
+        var before = [CChar](repeating: 0, count: Int(capacity))
+        var after = [CChar](repeating: 0, count: Int(capacity))
+        let outcome = arbor_openblas_select_core(&before, &after, capacity)
+        func text(_ chars: [CChar]) -> String {
+            String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        let kind: BLASCoreSelection.Outcome
+        switch outcome {
+        case ARBOR_BLAS_CORE_UPGRADED: kind = .upgraded
+        case ARBOR_BLAS_CORE_USER_CHOICE: kind = .userChoice
+        case ARBOR_BLAS_CORE_NOT_DYNAMIC: kind = .notDynamic
+        case ARBOR_BLAS_CORE_REFUSED: kind = .refused
+        default: kind = .kept
+        }
+        return BLASCoreSelection(detected: text(before), inUse: text(after), outcome: kind)
+    }()
+
+    /// Selects the kernels, then applies the thread count, once, before the first BLAS call of the
+    /// process (``threads`` set first applied its count already). Reading it later costs one load.
+    private static let configured: Void = {
+        _ = selection
+        threadState.withLock { $0.apply() }
+    }()
 
     /// The thread count OpenBLAS uses now (for tests of the contract above).
     static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
 
-    /// Called at the top of every entry point below.
-    @inline(__always) static func ensureConfigured() { _ = configured }
+    /// Called at the top of every entry point below; code that calls OpenBLAS directly (a kernel
+    /// table, a test) calls it once before its first call.
+    @inline(__always) public static func ensureConfigured() { _ = configured }
 
     /// `C = alpha · op(A) · op(B) + beta · C` on raw row-major buffers.
     ///

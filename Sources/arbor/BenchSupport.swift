@@ -13,7 +13,7 @@ import Foundation
 func machineInfo() -> [String: String] {
     var info: [String: String] = [
         "cores": String(ProcessInfo.processInfo.activeProcessorCount),
-        "openblas core": BLAS.coreName,
+        "openblas core": BLAS.coreSelection.description,
         "memory GiB": String(ProcessInfo.processInfo.physicalMemory >> 30),
     ]
     if let cpu = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)

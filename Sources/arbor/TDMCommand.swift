@@ -1,9 +1,10 @@
 import ArborCore
 import ArborData
 import ArborEval
-import ArborMath
 import ArborInference
+import ArborMath
 import ArborModels
+import ArborNN
 import ArborPipelines
 import ArborTree
 import ArgumentParser
@@ -88,6 +89,9 @@ struct TDM: ParsableCommand {
     @Option(help: "Epochs without a better validation recall before a round stops.")
     var patience: Int = 2
 
+    @Option(help: "Training threads: each batch is cut into this many shards trained in parallel (1 = sequential; results are repeatable for a given count).")
+    var threads: Int = 1
+
     @Flag(help: "Start the DNN and attention-DNN from the product-DNN's learnt tree and embeddings (train inner-product first).")
     var warmStart = false
 
@@ -108,6 +112,9 @@ struct TDM: ParsableCommand {
             throw ValidationError("give exactly one of --inter, --amazon-train and --synthetic")
         }
         if let synthetic, synthetic < 100 { throw ValidationError("--synthetic needs at least 100 items") }
+        guard (1 ... DataParallel.maxThreads).contains(threads) else {
+            throw ValidationError("--threads must be in 1...\(DataParallel.maxThreads), got \(threads)")
+        }
         guard (amazonTrain == nil) == (amazonValid == nil) else { throw ValidationError("--amazon-train and --amazon-valid go together") }
         if amazonTrain != nil, items != nil { throw ValidationError("--items goes with --inter (the Amazon demo has no categories)") }
         guard epochs >= 1, rounds >= 1, beam >= 1 else { throw ValidationError("--epochs, --rounds and --beam must be at least 1") }
@@ -203,6 +210,8 @@ struct TDM: ParsableCommand {
             config.training = TDMTrainingConfig(epochs: epochs, batchSize: batchSize, negatives: .growing(total: negatives),
                                                 learningRate: learningRate, sparseLearningRate: sparseLearningRate,
                                                 patience: patience, samplesPerEpoch: samplesPerEpoch, seed: seed)
+            config.training.threads = threads
+            config.twoTower?.training.threads = threads
             var report = try TDMExperiment.run(data: data, config: config, progress: progress,
                                                cancellation: cancellation) { line in note(line) }
             if let oracle { report.results.append(oracle) }

@@ -1,9 +1,10 @@
 import ArborCore
 import ArborData
 import ArborEval
-import ArborMath
 import ArborInference
+import ArborMath
 import ArborModels
+import ArborNN
 import ArborPipelines
 import ArborTree
 import ArgumentParser
@@ -149,7 +150,7 @@ struct Train: ParsableCommand {
     @Option(help: "Seed of initial weights, sample order and negatives (and the hold-out split).")
     var seed: UInt64 = 0
 
-    @Option(help: "OpenBLAS threads for training.")
+    @Option(help: "Training threads: each mini-batch is cut into this many shards trained in parallel (1 = sequential; results are repeatable for a given count).")
     var threads: Int = 1
 
     @Option(help: "Cut-offs reported, comma-separated.")
@@ -193,7 +194,9 @@ struct Train: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard patience >= 1 else { throw ValidationError("--patience must be at least 1") }
         guard lr > 0 else { throw ValidationError("--lr must be positive") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (1 ... DataParallel.maxThreads).contains(threads) else {
+            throw ValidationError("--threads must be in 1...\(DataParallel.maxThreads), got \(threads)")
+        }
         guard (2...64).contains(fanOut) else { throw ValidationError("--fan-out must be in 2...64") }
         guard holdOut > 0, holdOut < 0.5 else { throw ValidationError("--hold-out must be in (0, 0.5)") }
         if categories && items == nil { throw ValidationError("--categories needs --items (the .item file)") }
@@ -208,7 +211,7 @@ struct Train: ParsableCommand {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter(enabled: !quiet)
-        BLAS.threads = threads
+        BLAS.threads = 1  // the threads go to data-parallel shards, each calling BLAS single-threaded
         let started = ContinuousClock.now
 
         let data: TwoTowerData
@@ -260,6 +263,7 @@ struct Train: ParsableCommand {
             loss: lossChoice, logQCorrection: !noLogQ, frequency: frequency == .counted ? .counted : .streaming(rate: 0.05),
             batchSize: batchSize, epochs: epochs, learningRate: lr, embeddingOptimizer: embeddingOptimizer,
             patience: patience, seed: seed, checkpointDirectory: out + "/checkpoints")
+        options.training.threads = threads
 
         if let initFrom { options.initialWeights = try TwoTowerWeightsFile.read(at: initFrom) }
 
@@ -282,7 +286,7 @@ struct Train: ParsableCommand {
         var args = CommandLine.arguments.dropFirst()
         if args.first == "train" { args = args.dropFirst() }
         var report = "# arbor train\n\n- command: arbor train \(args.joined(separator: " "))\n"
-        report += "- OpenBLAS: \(BLAS.coreName), \(threads) thread(s); seed \(seed)\n\n"
+        report += "- OpenBLAS: \(BLAS.coreSelection); \(threads) training thread(s); seed \(seed)\n\n"
         // RecBole's BPR figures (ANCHORS.md) apply to ML-100K leave-last-out with the default filter only.
         let bpr = `protocol` == .leaveLastOut && (inter?.lowercased().contains("ml-100k") ?? false) && minRating == 4 && minCount == 5
         report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)
@@ -329,6 +333,7 @@ extension Train {
         options.training = TwoTowerTrainingOptions(
             loss: lossChoice, logQCorrection: !noLogQ, frequency: .counted, batchSize: batchSize, epochs: epochs,
             learningRate: lr, embeddingOptimizer: embeddingOptimizer, patience: patience, seed: seed)
+        options.training.threads = threads
         let result = try MINDExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in
             note(String(format: "epoch %2d: loss %.4f, %.0f samples/s, validation R@50 %@%@", e.epoch, e.meanLoss, e.samplesPerSecond,
                         e.validation.map { String(format: "%.4f", $0) } ?? "-", e.improved ? " *" : ""))
@@ -346,7 +351,7 @@ extension Train {
         var args = CommandLine.arguments.dropFirst()
         if args.first == "train" { args = args.dropFirst() }
         var report = "# arbor train --model mind\n\n- command: arbor train \(args.joined(separator: " "))\n"
-        report += "- OpenBLAS: \(BLAS.coreName), \(threads) thread(s); seed \(seed)\n\n"
+        report += "- OpenBLAS: \(BLAS.coreSelection); \(threads) training thread(s); seed \(seed)\n\n"
         report += result.markdown(metrics: reportMetrics)
         if let oracle { report += String(format: "\nOracle (knows the planted interests): Recall@50 %.4f, HR@50 %.4f\n", oracle.recall50, oracle.hitRate50) }
         report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))

@@ -60,7 +60,7 @@ extension Train {
         let cancellation = CancellationFlag()
         Interrupts.install(cancellation)
         let progress = ProgressPrinter(enabled: !quiet)
-        BLAS.threads = threads
+        BLAS.threads = 1  // the threads go to data-parallel shards
         let started = ContinuousClock.now
         let data: SDMData
         if let path = sdm.sessionSplit {
@@ -98,6 +98,7 @@ extension Train {
         options.training = TwoTowerTrainingOptions(
             loss: lossChoice, logQCorrection: !noLogQ, batchSize: batchSize, epochs: epochs, learningRate: lr,
             embeddingOptimizer: embeddingOptimizer, patience: patience, seed: seed, checkpointDirectory: out + "/checkpoints")
+        options.training.threads = threads
         let metricName = options.validationMetric.shortName + "@\(options.validationK)"
         let result = try SDMExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in
             let t = e.timing
@@ -118,7 +119,7 @@ extension Train {
         var args = CommandLine.arguments.dropFirst()
         if args.first == "train" { args = args.dropFirst() }
         var report = "# arbor train --model sdm\n\n- command: arbor train \(args.joined(separator: " "))\n"
-        report += "- OpenBLAS: \(BLAS.coreName), \(threads) thread(s); seed \(seed)\n"
+        report += "- OpenBLAS: \(BLAS.coreSelection); \(threads) training thread(s); seed \(seed)\n"
         report += "- \(provenance.modelDetails ?? "")\n"
         let r = result.report
         report += String(format: "- training: %d epochs (best %d), %.0f samples/s; forward %.1f s, backward %.1f s, optimizer %.1f s, batching %.1f s\n\n",

@@ -25,10 +25,7 @@ public final class MINDTrainer {
     private var mask: [Float] = []
     private var active: [Int] = []
     private var targetRows: [Int] = []
-    private var negativeRows: [Int] = []
-    private var permutation: [Int] = []
-    private var logQ: [Float] = []
-    private var candidateMask: [Float] = []
+    private var candidates: SoftmaxCandidates
 
     /// A trainer for `model`.
     /// - Throws: ``TwoTowerError/invalidConfiguration(field:reason:)`` for bad options.
@@ -39,7 +36,8 @@ public final class MINDTrainer {
         denseOptimizer = Adam(learningRate: options.learningRate)
         embeddingOptimizer = options.makeEmbeddingOptimizer()
         rng = SplitMix64(seed: SplitMix64.derive(options.seed, 0x6d69_6e64))
-        permutation = Array(0 ..< model.config.itemCount)
+        candidates = SoftmaxCandidates(kind: options.loss, logQCorrection: options.logQCorrection,
+                                       itemCount: model.config.itemCount)
     }
 
     /// Trains on `samples`.
@@ -67,6 +65,7 @@ public final class MINDTrainer {
         let counts = samples.targetCounts(itemCount: n)
         let totalTargets = Double(samples.count)
         var order = Array(0 ..< samples.count)
+        let parallel = DataParallel(threads: options.threads)
         var epochs: [TwoTowerEpochStats] = []
         var total = TwoTowerTiming()
         var best: (epoch: Int, metric: Double, weights: [[Float]])? = nil
@@ -94,20 +93,18 @@ public final class MINDTrainer {
                 let (batch, length) = assemble(samples: samples, order: order[start ..< end])
                 prepareNegatives(batch: batch, counts: counts, totalTargets: totalTargets)
                 timing.batching += mindSeconds(since: t0)
-                t0 = ContinuousClock.now
-                let tape = Tape()
-                let loss = try forward(tape: tape, batch: batch, length: length)
-                timing.forward += mindSeconds(since: t0)
-                guard loss.scalar.isFinite else {
+                let shardStep = try parallel.run(count: batch) { shard, tape in
+                    try self.forward(tape: tape, batch: batch, length: length, shard: shard)
+                }
+                timing.forward += shardStep.forwardSeconds
+                timing.backward += shardStep.backwardSeconds
+                guard shardStep.loss.isFinite else {
                     model.restore(lastGood.weights)
                     progress.finish(task: task)
                     throw TwoTowerError.nonFiniteLoss(epoch: epoch, batch: batches + 1, lastGoodEpoch: lastGood.epoch,
                                                       lastGoodCheckpoint: nil)
                 }
-                lossSum += Double(loss.scalar)
-                t0 = ContinuousClock.now
-                try tape.backward(loss)
-                timing.backward += mindSeconds(since: t0)
+                lossSum += Double(shardStep.loss)
                 t0 = ContinuousClock.now
                 if let clip = options.gradientClip { clipGradientNorm(model.parameters, maxNorm: clip) }
                 denseOptimizer.step(model.denseParameters)
@@ -187,58 +184,25 @@ public final class MINDTrainer {
 
     /// Draws the uniform negatives and fills the logQ and accidental-hit mask buffers (as the two-tower).
     private func prepareNegatives(batch: Int, counts: [Double], totalTargets: Double) {
-        let n = model.config.itemCount
-        negativeRows.removeAll(keepingCapacity: true)
-        let s: Int
-        switch options.loss {
-        case .inBatch: s = 0
-        case let .sampled(k), let .mixed(k): s = k
-        }
-        if s >= n {
-            negativeRows.append(contentsOf: 0 ..< n)
-        } else {
-            for i in 0 ..< s {
-                let j = i + NNRandom.index(below: n - i, &rng)
-                permutation.swapAt(i, j)
-                negativeRows.append(permutation[i])
-            }
-        }
-        logQ.removeAll(keepingCapacity: true)
-        candidateMask.removeAll(keepingCapacity: true)
-        guard options.loss != .sampled(negatives: s) else { return }
-        let uniform = Double(negativeRows.count) / Double(n)
-        func expected(_ r: Int) -> Double { Double(options.batchSize) * counts[r] / totalTargets }
-        if options.logQCorrection {
-            for c in 0 ..< batch { logQ.append(Float(Foundation.log(max(expected(targetRows[c]) + uniform, 1e-9)))) }
-            for r in negativeRows { logQ.append(Float(Foundation.log(max(expected(r) + uniform, 1e-9)))) }
-        }
-        for b in 0 ..< batch {
-            let target = targetRows[b]
-            for c in 0 ..< batch { candidateMask.append(c != b && targetRows[c] == target ? 0 : 1) }
-            for r in negativeRows { candidateMask.append(r == target ? 0 : 1) }
-        }
+        let batchSize = Double(options.batchSize)
+        candidates.draw(targets: targetRows, rng: &rng) { r in batchSize * counts[r] / totalTargets }
     }
 
-    /// The loss of the assembled batch.
-    private func forward(tape: Tape, batch: Int, length: Int) throws -> Tensor {
-        let t = model.config.temperature
-        let interests = try model.interests(historyRows: historyRows, batch: batch, length: length, mask: mask,
-                                            active: active, on: tape)
+    /// The loss of the samples `shard` of the assembled batch: their share of the batch loss
+    /// (``DataParallel``). Each user attends over its interests with its own target, and is scored
+    /// against all of the batch's candidates. Reads the batch buffers only.
+    private func forward(tape: Tape, batch: Int, length: Int, shard: Range<Int>) throws -> Tensor {
+        let whole = shard.count == batch
+        let history = whole ? historyRows : Array(historyRows[shard.lowerBound * length ..< shard.upperBound * length])
+        let shardMask = whole ? mask : Array(mask[shard.lowerBound * length ..< shard.upperBound * length])
+        let shardActive = whole ? active : Array(active[shard])
+        let interests = try model.interests(historyRows: history, batch: shard.count, length: length, mask: shardMask,
+                                            active: shardActive, on: tape)
         let positives = try model.itemVectors(rows: targetRows, on: tape)
-        let users = try model.userVectors(interests: interests, targets: positives, active: active, on: tape)
-        if case .sampled = options.loss {
-            return try tape.sampledSoftmaxLoss(
-                users: users, positives: positives, negatives: try model.itemVectors(rows: negativeRows, on: tape),
-                positiveIDs: targetRows, negativeIDs: negativeRows, temperature: t)
-        }
-        var logits = try tape.matmul(users, positives, transposeB: true)
-        if !negativeRows.isEmpty {
-            let negatives = try model.itemVectors(rows: negativeRows, on: tape)
-            logits = try tape.concat([logits, try tape.matmul(users, negatives, transposeB: true)], axis: 1)
-        }
-        logits = tape.scale(logits, by: 1 / t)
-        return try tape.softmaxCrossEntropy(logits, targets: Array(0 ..< batch), logQ: logQ.isEmpty ? nil : logQ,
-                                            mask: candidateMask)
+        let ownTargets = whole ? positives : try tape.gatherRows(positives, indices: Array(shard))
+        let users = try model.userVectors(interests: interests, targets: ownTargets, active: shardActive, on: tape)
+        return try candidates.loss(users: users, positives: positives, shard: shard, temperature: model.config.temperature,
+                                   itemVectors: { rows in try self.model.itemVectors(rows: rows, on: tape) }, on: tape)
     }
 }
 

@@ -109,6 +109,23 @@ public struct SDMBatch: Sendable {
             hasLong.append(r.long.isEmpty ? 0 : 1)
         }
     }
+
+    /// The rows `range` of this batch, with the same padded lengths (a shard for data-parallel
+    /// training). O(rows · (shortLength + longLength)).
+    /// - Precondition: `range` lies within `0 ..< batch`.
+    public func rows(_ range: Range<Int>) -> SDMBatch {
+        precondition(range.lowerBound >= 0 && range.upperBound <= batch, "SDMBatch.rows: \(range) outside 0..<\(batch)")
+        var out = SDMBatch()
+        out.batch = range.count
+        out.shortLength = shortLength
+        out.longLength = longLength
+        out.shortRows = Array(shortRows[range.lowerBound * shortLength ..< range.upperBound * shortLength])
+        out.shortMask = Array(shortMask[range.lowerBound * shortLength ..< range.upperBound * shortLength])
+        out.longRows = Array(longRows[range.lowerBound * longLength ..< range.upperBound * longLength])
+        out.longMask = Array(longMask[range.lowerBound * longLength ..< range.upperBound * longLength])
+        out.hasLong = Array(hasLong[range])
+        return out
+    }
 }
 
 /// The trainable SDM model: ArborNN parameters and the forward pass on a ``Tape``; exports an

@@ -97,7 +97,9 @@ public struct SDMSamples: Sendable {
 /// mixed negatives, logQ-corrected with counted frequencies) and the two-tower's options (batch
 /// size, epochs, Adam learning rates, patience, seed, checkpoints): shuffled mini-batches, a
 /// validation metric after each epoch, early stopping (the best epoch's weights are restored),
-/// progress in samples, per-phase timing. Not thread-safe; deterministic for a seed (BLAS aside).
+/// progress in samples, per-phase timing; ``TwoTowerTrainingOptions/threads`` shards each batch
+/// over threads (``DataParallel``). Not thread-safe; deterministic for a seed and a thread count
+/// (BLAS aside).
 public final class SDMTrainer {
     /// The model.
     public let model: SDMModel
@@ -108,10 +110,7 @@ public final class SDMTrainer {
     private var rng: SplitMix64
     private var batch = SDMBatch()
     private var targetRows: [Int] = []
-    private var negativeRows: [Int] = []
-    private var permutation: [Int]
-    private var logQ: [Float] = []
-    private var candidateMask: [Float] = []
+    private var candidates: SoftmaxCandidates
 
     /// A trainer.
     /// - Throws: ``TwoTowerError/invalidConfiguration(field:reason:)`` for bad options (streaming
@@ -126,7 +125,8 @@ public final class SDMTrainer {
         dense = Adam(learningRate: options.learningRate)
         sparse = options.makeEmbeddingOptimizer()
         rng = SplitMix64(seed: SplitMix64.derive(options.seed, 0x73646d))
-        permutation = Array(0 ..< model.config.itemCount)
+        candidates = SoftmaxCandidates(kind: options.loss, logQCorrection: options.logQCorrection,
+                                       itemCount: model.config.itemCount)
     }
 
     /// Trains on `samples`; see ``TwoTowerTrainer/train(samples:validate:progress:cancellation:onEpoch:)``
@@ -146,6 +146,7 @@ public final class SDMTrainer {
         let total = Double(samples.count)
         if let dir = options.checkpointDirectory { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         var order = Array(0 ..< samples.count)
+        let parallel = DataParallel(threads: options.threads)
         var epochs: [TwoTowerEpochStats] = []
         var sum = TwoTowerTiming()
         var best: (epoch: Int, metric: Double, weights: [[Float]])? = nil
@@ -179,19 +180,15 @@ public final class SDMTrainer {
                 batch.fill(rows)
                 prepareNegatives(counts: counts, total: total)
                 timing.batching += seconds(since: t0)
-                t0 = ContinuousClock.now
-                let tape = Tape()
-                let loss = try forward(tape)
-                timing.forward += seconds(since: t0)
-                guard loss.scalar.isFinite else {
+                let shardStep = try parallel.run(count: targetRows.count) { shard, tape in try self.forward(tape, shard: shard) }
+                timing.forward += shardStep.forwardSeconds
+                timing.backward += shardStep.backwardSeconds
+                guard shardStep.loss.isFinite else {
                     model.restore(lastGood.weights)
                     progress.finish(task: task)
                     throw TwoTowerError.nonFiniteLoss(epoch: epoch, batch: batches + 1, lastGoodEpoch: lastGood.epoch, lastGoodCheckpoint: nil)
                 }
-                lossSum += Double(loss.scalar)
-                t0 = ContinuousClock.now
-                try tape.backward(loss)
-                timing.backward += seconds(since: t0)
+                lossSum += Double(shardStep.loss)
                 t0 = ContinuousClock.now
                 if let clip = options.gradientClip { _ = clipGradientNorm(model.parameters, maxNorm: clip) }
                 dense.step(model.denseParameters)
@@ -241,57 +238,17 @@ public final class SDMTrainer {
     /// Negatives and logQ as the two-tower trainer draws them (uniform without replacement, shared
     /// by the batch; in-batch columns corrected by their expected count).
     private func prepareNegatives(counts: [Double], total: Double) {
-        let n = model.config.itemCount
-        negativeRows.removeAll(keepingCapacity: true)
-        var s = 0
-        switch options.loss {
-        case .inBatch: s = 0
-        case let .sampled(k), let .mixed(k): s = k
-        }
-        if s >= n {
-            negativeRows.append(contentsOf: 0 ..< n)
-        } else {
-            for i in 0 ..< s {
-                let j = i + NNRandom.index(below: n - i, &rng)
-                permutation.swapAt(i, j)
-                negativeRows.append(permutation[i])
-            }
-        }
-        logQ.removeAll(keepingCapacity: true)
-        candidateMask.removeAll(keepingCapacity: true)
-        if case .sampled = options.loss { return }
-        let b = targetRows.count
-        let uniform = Double(negativeRows.count) / Double(n)
-        if options.logQCorrection {
-            for c in 0 ..< b { logQ.append(Float(log(max(Double(options.batchSize) * counts[targetRows[c]] / total + uniform, 1e-9)))) }
-            for r in negativeRows { logQ.append(Float(log(max(Double(options.batchSize) * counts[r] / total + uniform, 1e-9)))) }
-        }
-        for row in 0 ..< b {
-            let target = targetRows[row]
-            for c in 0 ..< b { candidateMask.append(c != row && targetRows[c] == target ? 0 : 1) }
-            for r in negativeRows { candidateMask.append(r == target ? 0 : 1) }
-        }
+        let batchSize = Double(options.batchSize)
+        candidates.draw(targets: targetRows, rng: &rng) { r in batchSize * counts[r] / total }
     }
 
-    private func forward(_ tape: Tape) throws -> Tensor {
-        let t = model.config.temperature
-        let users = try model.userVectors(batch, on: tape)
+    /// The loss of the samples `shard` of the filled batch: their share of the batch loss
+    /// (``DataParallel``), scored against all of the batch's candidates. Reads the batch only.
+    private func forward(_ tape: Tape, shard: Range<Int>) throws -> Tensor {
+        let users = try model.userVectors(shard.count == targetRows.count ? batch : batch.rows(shard), on: tape)
         let positives = try model.itemVectors(rows: targetRows, on: tape)
-        switch options.loss {
-        case .sampled:
-            let negatives = try model.itemVectors(rows: negativeRows, on: tape)
-            return try tape.sampledSoftmaxLoss(users: users, positives: positives, negatives: negatives,
-                                               positiveIDs: targetRows, negativeIDs: negativeRows, temperature: t)
-        case .inBatch, .mixed:
-            var logits = try tape.matmul(users, positives, transposeB: true)
-            if !negativeRows.isEmpty {
-                let negatives = try model.itemVectors(rows: negativeRows, on: tape)
-                logits = try tape.concat([logits, try tape.matmul(users, negatives, transposeB: true)], axis: 1)
-            }
-            logits = tape.scale(logits, by: 1 / t)
-            return try tape.softmaxCrossEntropy(logits, targets: Array(0 ..< targetRows.count), logQ: logQ.isEmpty ? nil : logQ,
-                                                mask: candidateMask)
-        }
+        return try candidates.loss(users: users, positives: positives, shard: shard, temperature: model.config.temperature,
+                                   itemVectors: { rows in try self.model.itemVectors(rows: rows, on: tape) }, on: tape)
     }
 }
 

@@ -96,6 +96,10 @@ public struct TDMTrainingConfig: Sendable {
     public var provenance: TrainingProvenance? = nil
     /// Seed of shuffling and negative sampling.
     public var seed: UInt64
+    /// Threads per batch (``DataParallel``, clamped to `1 ... DataParallel.maxThreads`): each takes
+    /// a contiguous shard of the batch's samples through forward and backward. 1 is the sequential
+    /// trainer, bit for bit; other counts are repeatable for the same count.
+    public var threads: Int = 1
 
     /// Defaults: 10 epochs, batch 256, about 100 negatives per sample growing toward the leaves
     /// (TDM's MovieLens setting), Adam 1e-3 with lazy Adam 1e-2 for the tables, patience 2.
@@ -151,7 +155,8 @@ public struct TDMTrainingReport: Sendable, Equatable {
 /// for the dense weights).
 ///
 /// Each batch is one forward pass over all rows of all levels (a few GEMMs, see
-/// ``TDMModel/logits(_:on:)``). Deterministic for a seed. After each epoch the optional validator
+/// ``TDMModel/logits(_:on:)``), or one per shard on ``TDMTrainingConfig/threads`` threads
+/// (``DataParallel``). Deterministic for a seed and a thread count. After each epoch the optional validator
 /// scores the model (e.g. beam-search recall on validation users); the best epoch's weights are kept
 /// and restored at the end, and training stops after ``TDMTrainingConfig/patience`` epochs without
 /// improvement.
@@ -226,6 +231,7 @@ public struct TDMTrainer: Sendable {
         let sparse: Optimizer = config.sparseOptimizer == .lazyAdam
             ? LazyAdam(learningRate: config.sparseLearningRate) : Adagrad(learningRate: config.sparseLearningRate)
         var rng = Xoshiro256StarStar(seed: config.seed, stream: 7)
+        let parallel = DataParallel(threads: config.threads)
         var order = usable
         var reports: [TDMEpochReport] = []
         var best: (epoch: Int, score: Double, state: TDMModel.State)? = nil
@@ -248,15 +254,22 @@ public struct TDMTrainer: Sendable {
                     throw CancellationError()
                 }
                 let end = min(take, done + config.batchSize)
-                let batch = makeBatch(model: model, samples: samples, indices: order[done..<end], negatives: negatives, rng: &rng)
-                let tape = Tape()
-                let loss = try self.loss(model: model, batch: batch, on: tape)
-                guard loss.scalar.isFinite else { throw TDMError.diverged(epoch: epoch, batch: batchIndex) }
-                try tape.backward(loss)
+                // One batch per shard, drawn in sample order (the same negatives as one batch).
+                let shards = parallel.shards(of: end - done)
+                let batches = shards.map { shard in
+                    makeBatch(model: model, samples: samples, indices: order[done + shard.lowerBound ..< done + shard.upperBound],
+                              negatives: negatives, rng: &rng)
+                }
+                let step = try parallel.run(count: end - done) { shard, tape in
+                    let batch = batches[shards.firstIndex(of: shard)!]
+                    let loss = try self.loss(model: model, batch: batch, on: tape)
+                    return shard.count == end - done ? loss : tape.scale(loss, by: DataParallel.shareOfBatch(shard, of: end - done))
+                }
+                guard step.loss.isFinite else { throw TDMError.diverged(epoch: epoch, batch: batchIndex) }
                 if config.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: config.clipNorm) }
                 sparse.step(model.sparseParameters)
                 dense.step(model.denseParameters)
-                lossSum += Double(loss.scalar) * Double(batch.sampleCount)
+                lossSum += Double(step.loss) * Double(end - done)
                 done = end
                 batchIndex += 1
                 progress.report(task: "train epoch \(epoch)", done: done, total: take)

@@ -79,6 +79,10 @@ public struct TwoTowerTrainingOptions: Sendable, Equatable, Codable {
     /// Directory for checkpoints (`last.ttw` after every epoch, `best.ttw` on every improvement);
     /// `nil` = none. Created when missing.
     public var checkpointDirectory: String?
+    /// Threads per mini-batch (``DataParallel``; clamped to `1 ... DataParallel.maxThreads`): each
+    /// takes a contiguous shard of the batch through forward and backward. 1 is the sequential
+    /// trainer, bit for bit; other counts are repeatable for the same count.
+    public var threads: Int = 1
 
     /// Options; the defaults suit ML-100K-sized data (in-batch plus 100 uniform negatives with
     /// counted logQ, batch 256, Adam 2e-3, patience 5, seed 0).
@@ -283,8 +287,10 @@ public struct TwoTowerTrainingReport: Sendable, Equatable, Codable {
 /// Batch buffers (padded histories, masks, targets, negatives, corrections) are allocated once
 /// and reused; the tape allocates its node values per batch. A non-finite loss stops training with
 /// ``TwoTowerError/nonFiniteLoss(epoch:batch:lastGoodEpoch:lastGoodCheckpoint:)`` after the model
-/// is set back to the last finished epoch's weights. Deterministic for a seed (BLAS thread count
-/// aside, which may change float summation order). Not thread-safe.
+/// is set back to the last finished epoch's weights. With ``TwoTowerTrainingOptions/threads`` above
+/// 1 each batch is cut into shards trained on that many threads (``DataParallel``). Deterministic
+/// for a seed and a thread count (BLAS thread count aside, which may change float summation
+/// order). Not thread-safe: one `train` call at a time.
 public final class TwoTowerTrainer {
     /// The model being trained.
     public let model: TwoTowerModel
@@ -298,10 +304,7 @@ public final class TwoTowerTrainer {
     private var historyRows: [Int] = []
     private var mask: [Float] = []
     private var targetRows: [Int] = []
-    private var negativeRows: [Int] = []
-    private var permutation: [Int] = []
-    private var logQ: [Float] = []
-    private var candidateMask: [Float] = []
+    private var candidates: SoftmaxCandidates
     // Streaming frequency state.
     private var streaming: StreamingFrequencyEstimator? = nil
     private var step = 0
@@ -315,7 +318,8 @@ public final class TwoTowerTrainer {
         denseOptimizer = Adam(learningRate: options.learningRate)
         embeddingOptimizer = options.makeEmbeddingOptimizer()
         rng = SplitMix64(seed: SplitMix64.derive(options.seed, 0x7477_6f74))
-        permutation = Array(0 ..< model.config.itemCount)
+        candidates = SoftmaxCandidates(kind: options.loss, logQCorrection: options.logQCorrection,
+                                       itemCount: model.config.itemCount)
     }
 
     /// Trains on `samples`.
@@ -352,6 +356,7 @@ public final class TwoTowerTrainer {
             }
         }
         var order = Array(0 ..< samples.count)
+        let parallel = DataParallel(threads: options.threads)
         var epochs: [TwoTowerEpochStats] = []
         var total = TwoTowerTiming()
         var best: (epoch: Int, metric: Double, weights: [[Float]])? = nil
@@ -384,22 +389,18 @@ public final class TwoTowerTrainer {
                 prepareNegativesAndCorrection(batch: batch, counts: counts, totalTargets: totalTargets)
                 timing.batching += twoTowerSeconds(since: t0)
 
-                t0 = ContinuousClock.now
-                let tape = Tape()
-                let loss = try forward(tape: tape, batch: batch, length: length)
-                timing.forward += twoTowerSeconds(since: t0)
-                do {
-                    try loss.checkFinite()
-                } catch {
+                let shardStep = try parallel.run(count: batch) { shard, tape in
+                    try self.forward(tape: tape, batch: batch, length: length, shard: shard)
+                }
+                timing.forward += shardStep.forwardSeconds
+                timing.backward += shardStep.backwardSeconds
+                guard shardStep.loss.isFinite else {
                     model.restore(lastGood.weights)
                     progress.finish(task: task)
                     throw TwoTowerError.nonFiniteLoss(epoch: epoch, batch: batches + 1, lastGoodEpoch: lastGood.epoch,
                                                       lastGoodCheckpoint: lastCheckpoint)
                 }
-                lossSum += Double(loss.scalar)
-                t0 = ContinuousClock.now
-                try tape.backward(loss)
-                timing.backward += twoTowerSeconds(since: t0)
+                lossSum += Double(shardStep.loss)
 
                 t0 = ContinuousClock.now
                 if let clip = options.gradientClip { clipGradientNorm(model.parameters, maxNorm: clip) }
@@ -490,71 +491,26 @@ public final class TwoTowerTrainer {
 
     /// Draws the negatives and fills the logQ and candidate-mask buffers for the current targets.
     private func prepareNegativesAndCorrection(batch: Int, counts: [Double], totalTargets: Double) {
-        let n = model.config.itemCount
-        negativeRows.removeAll(keepingCapacity: true)
-        var s = 0
-        switch options.loss {
-        case .inBatch: s = 0
-        case let .sampled(k), let .mixed(k): s = k
-        }
-        if s >= n {
-            negativeRows.append(contentsOf: 0 ..< n)
-        } else if s > 0 {
-            for i in 0 ..< s {
-                let j = i + NNRandom.index(below: n - i, &rng)
-                permutation.swapAt(i, j)
-                negativeRows.append(permutation[i])
-            }
-        }
-        let negatives = negativeRows.count
-        // Streaming frequency update (targets of this step).
-        streaming?.observe(step: step, items: targetRows)
-        func expectedInBatch(_ r: Int) -> Double {
-            if let streaming { return streaming.expectedCount(r) }
-            return Double(options.batchSize) * counts[r] / totalTargets
-        }
-        logQ.removeAll(keepingCapacity: true)
-        candidateMask.removeAll(keepingCapacity: true)
-        switch options.loss {
-        case .sampled:
-            break
-        case .inBatch, .mixed:
-            let uniform = Double(negatives) / Double(n)
-            if options.logQCorrection {
-                for c in 0 ..< batch { logQ.append(Float(log(max(expectedInBatch(targetRows[c]) + uniform, 1e-9)))) }
-                for c in 0 ..< negatives { logQ.append(Float(log(max(expectedInBatch(negativeRows[c]) + uniform, 1e-9)))) }
-            }
-            let classes = batch + negatives
-            for b in 0 ..< batch {
-                let target = targetRows[b]
-                for c in 0 ..< batch { candidateMask.append(c != b && targetRows[c] == target ? 0 : 1) }
-                for c in 0 ..< negatives { candidateMask.append(negativeRows[c] == target ? 0 : 1) }
-            }
-            _ = classes
+        streaming?.observe(step: step, items: targetRows)  // this step's targets, before the correction
+        let estimator = streaming
+        let batchSize = Double(options.batchSize)
+        candidates.draw(targets: targetRows, rng: &rng) { r in
+            estimator?.expectedCount(r) ?? batchSize * counts[r] / totalTargets
         }
     }
 
-    /// The loss of the assembled batch on `tape`.
-    private func forward(tape: Tape, batch: Int, length: Int) throws -> Tensor {
-        let t = model.config.temperature
-        let users = try model.userVectors(historyRows: historyRows, batch: batch, length: length, mask: mask, on: tape)
+    /// The loss of the samples `shard` of the assembled batch on `tape`: their share of the batch
+    /// loss (``DataParallel``). Every shard scores its users against all the batch's candidates (the
+    /// in-batch positives and the shared negatives), so the sum over shards is the batch loss.
+    /// Reads the batch buffers only (safe on several threads at once).
+    private func forward(tape: Tape, batch: Int, length: Int, shard: Range<Int>) throws -> Tensor {
+        let whole = shard.count == batch
+        let history = whole ? historyRows : Array(historyRows[shard.lowerBound * length ..< shard.upperBound * length])
+        let shardMask = whole ? mask : Array(mask[shard.lowerBound * length ..< shard.upperBound * length])
+        let users = try model.userVectors(historyRows: history, batch: shard.count, length: length, mask: shardMask, on: tape)
         let positives = try model.itemVectors(rows: targetRows, on: tape)
-        switch options.loss {
-        case .sampled:
-            let negatives = try model.itemVectors(rows: negativeRows, on: tape)
-            return try tape.sampledSoftmaxLoss(
-                users: users, positives: positives, negatives: negatives, positiveIDs: targetRows,
-                negativeIDs: negativeRows, temperature: t)
-        case .inBatch, .mixed:
-            var logits = try tape.matmul(users, positives, transposeB: true)
-            if !negativeRows.isEmpty {
-                let negatives = try model.itemVectors(rows: negativeRows, on: tape)
-                logits = try tape.concat([logits, try tape.matmul(users, negatives, transposeB: true)], axis: 1)
-            }
-            logits = tape.scale(logits, by: 1 / t)
-            return try tape.softmaxCrossEntropy(
-                logits, targets: Array(0 ..< batch), logQ: logQ.isEmpty ? nil : logQ, mask: candidateMask)
-        }
+        return try candidates.loss(users: users, positives: positives, shard: shard, temperature: model.config.temperature,
+                                   itemVectors: { rows in try self.model.itemVectors(rows: rows, on: tape) }, on: tape)
     }
 }
 

@@ -98,9 +98,11 @@ public final class Parameter {
     func accumulateDense(_ g: [Float]) {
         precondition(g.count == value.count)
         if grad.isEmpty { grad = g; return }
+        guard !g.isEmpty else { return }
         grad.withUnsafeMutableBufferPointer { dst in
             g.withUnsafeBufferPointer { src in
-                for i in 0..<src.count { dst[i] += src[i] }
+                let d = dst.baseAddress!, s = src.baseAddress!
+                for i in 0..<src.count { d[i] += s[i] }
             }
         }
     }
@@ -109,15 +111,27 @@ public final class Parameter {
     /// rows (padding) are skipped. Dense parameters add into ``grad`` instead. O(rows × width).
     func accumulateRows(_ rows: [Int], _ values: [Float]) {
         let w = rowWidth
+        precondition(values.count >= rows.count * w, "Parameter \(name): \(values.count) row values for \(rows.count) rows")
+        guard w > 0 else { return }
         if isSparse {
-            for (i, r) in rows.enumerated() where r >= 0 {
-                gradRows.append(r)
-                gradRowValues.append(contentsOf: values[i * w ..< (i + 1) * w])
+            gradRowValues.reserveCapacity(gradRowValues.count + rows.count * w)
+            values.withUnsafeBufferPointer { pv in
+                for (i, r) in rows.enumerated() where r >= 0 {
+                    gradRows.append(r)
+                    gradRowValues.append(contentsOf: UnsafeBufferPointer(start: pv.baseAddress! + i * w, count: w))
+                }
             }
         } else {
             if grad.isEmpty { grad = [Float](repeating: 0, count: value.count) }
-            for (i, r) in rows.enumerated() where r >= 0 {
-                for j in 0..<w { grad[r * w + j] += values[i * w + j] }
+            let limit = rowCount
+            grad.withUnsafeMutableBufferPointer { pg in
+                values.withUnsafeBufferPointer { pv in
+                    for (i, r) in rows.enumerated() where r >= 0 {
+                        precondition(r < limit, "Parameter \(name): gradient row \(r) out of 0..<\(limit)")
+                        let dst = pg.baseAddress! + r * w, src = pv.baseAddress! + i * w
+                        for j in 0..<w { dst[j] += src[j] }
+                    }
+                }
             }
         }
     }
@@ -127,8 +141,15 @@ public final class Parameter {
     public func denseGradient() -> [Float] {
         var g = grad.isEmpty ? [Float](repeating: 0, count: value.count) : grad
         let w = rowWidth
-        for (i, r) in gradRows.enumerated() {
-            for j in 0..<w { g[r * w + j] += gradRowValues[i * w + j] }
+        guard !gradRows.isEmpty, w > 0 else { return g }
+        g.withUnsafeMutableBufferPointer { pg in
+            gradRowValues.withUnsafeBufferPointer { pv in
+                for (i, r) in gradRows.enumerated() {
+                    precondition(r >= 0 && r < rowCount, "Parameter \(name): gradient row \(r) out of 0..<\(rowCount)")
+                    let dst = pg.baseAddress! + r * w, src = pv.baseAddress! + i * w
+                    for j in 0..<w { dst[j] += src[j] }
+                }
+            }
         }
         return g
     }

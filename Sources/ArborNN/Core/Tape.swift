@@ -8,7 +8,9 @@
 ///
 /// Nodes are appended in forward order, so the reverse sweep is a walk down the node ids.
 /// Memory: each node keeps its values (through its ``Tensor`` and the backward closure) until
-/// `backward` runs; `backward` releases the closures. Not thread-safe: one tape per thread.
+/// `backward` runs; `backward` releases the closures. Not thread-safe: one tape per thread. Tapes
+/// on several threads may read the same parameters; only tapes made with a ``GradientSink`` may
+/// also run `backward` at the same time (plain tapes write into the parameters).
 public final class Tape {
     /// Computes the gradient contributions of one node's inputs from the node's output gradient.
     typealias Backward = (_ tape: Tape, _ gradient: [Float]) -> Void
@@ -19,9 +21,18 @@ public final class Tape {
     private var grads: [[Float]] = []
     private var backwards: [Backward?] = []
     private var consumed = false
+    /// Where parameter gradients go: `nil` adds them to the parameters as `backward` runs; a sink
+    /// keeps them apart until ``GradientSink/merge()`` (data-parallel shards).
+    let gradientSink: GradientSink?
 
-    /// An empty tape.
-    public init() {}
+    /// An empty tape whose ``backward(_:)`` adds parameter gradients to the parameters.
+    public init() { gradientSink = nil }
+
+    /// An empty tape whose ``backward(_:)`` records parameter gradients in `sink` instead of adding
+    /// them to the parameters, so that several tapes can run backward on different threads at
+    /// once over the same parameters (see ``DataParallel``). The sink's ``GradientSink/merge()``
+    /// then adds them, in the order they were recorded.
+    public init(sink: GradientSink) { gradientSink = sink }
 
     /// Number of nodes recorded.
     public var nodeCount: Int { shapes.count }
@@ -67,8 +78,8 @@ public final class Tape {
     /// O(1) (values are shared, not copied). For embedding tables prefer
     /// ``gather(_:indices:indexShape:)``, which records only the rows used.
     public func parameter(_ parameter: Parameter) -> Tensor {
-        record(parameter.value, shape: parameter.shape, requiresGrad: parameter.requiresGrad) { _, g in
-            parameter.accumulateDense(g)
+        record(parameter.value, shape: parameter.shape, requiresGrad: parameter.requiresGrad) { tape, g in
+            if let sink = tape.gradientSink { sink.recordDense(parameter, g) } else { parameter.accumulateDense(g) }
         }
     }
 

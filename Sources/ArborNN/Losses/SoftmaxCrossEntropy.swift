@@ -46,40 +46,60 @@ extension Tape {
             throw .dimensionMismatch(field: "softmaxCrossEntropy: mask", expected: batch * classes, found: mask.count)
         }
         let x = logits.values
-        // Probabilities of the corrected, masked softmax (0 on dropped columns).
+        // Probabilities of the corrected, masked softmax (0 on dropped columns). One pass per row
+        // over raw buffers; per element: z = x − logQ, then exp(z − max), sum, scale.
         var probs = [Float](repeating: 0, count: batch * classes)
         var total: Double = 0
-        for b in 0..<batch {
-            let base = b * classes
-            let t = targets[b]
-            var maxValue = -Float.infinity
-            for c in 0..<classes {
-                if let mask, mask[base + c] == 0, c != t { continue }
-                let z = x[base + c] - (logQ.map { $0[perRowQ ? base + c : c] } ?? 0)
-                probs[base + c] = z
-                maxValue = max(maxValue, z)
+        let noQ = [Float](), noMask = [Float]()
+        let q = logQ ?? noQ, keep = mask ?? noMask
+        let hasQ = logQ != nil, hasMask = mask != nil
+        probs.withUnsafeMutableBufferPointer { pp in
+            x.withUnsafeBufferPointer { px in
+                q.withUnsafeBufferPointer { pq in
+                    keep.withUnsafeBufferPointer { pk in
+                        for b in 0..<batch {
+                            let base = b * classes
+                            let t = targets[b]
+                            let row = pp.baseAddress! + base, xr = px.baseAddress! + base
+                            let qr = hasQ ? pq.baseAddress! + (perRowQ ? base : 0) : nil
+                            let kr = hasMask ? pk.baseAddress! + base : nil
+                            var maxValue = -Float.infinity
+                            for c in 0..<classes {
+                                if let kr, kr[c] == 0, c != t { continue }
+                                let z = xr[c] - (qr.map { $0[c] } ?? 0)
+                                row[c] = z
+                                maxValue = max(maxValue, z)
+                            }
+                            var sum: Float = 0
+                            for c in 0..<classes {
+                                if let kr, kr[c] == 0, c != t { row[c] = 0; continue }
+                                let zt = row[c]
+                                let e = expf(zt - maxValue)
+                                if c == t { total -= Double(zt - maxValue) }
+                                row[c] = e
+                                sum += e
+                            }
+                            total += Double(logf(sum))
+                            let inv = 1 / sum
+                            for c in 0..<classes { row[c] *= inv }
+                        }
+                    }
+                }
             }
-            var sum: Float = 0
-            for c in 0..<classes {
-                if let mask, mask[base + c] == 0, c != t { probs[base + c] = 0; continue }
-                let e = expf(probs[base + c] - maxValue)
-                let zt = probs[base + c]
-                if c == t { total -= Double(zt - maxValue) }
-                probs[base + c] = e
-                sum += e
-            }
-            total += Double(logf(sum))
-            let inv = 1 / sum
-            for c in 0..<classes { probs[base + c] *= inv }
         }
         let n = Float(max(1, batch))
         return record([Float(total) / n], shape: [1], requiresGrad: logits.requiresGrad) { tape, g in
             tape.accumulate(logits.id) { dx in
                 let s = g[0] / n
-                for b in 0..<batch {
-                    let base = b * classes
-                    for c in 0..<classes { dx[base + c] += s * probs[base + c] }
-                    dx[base + targets[b]] -= s
+                dx.withUnsafeMutableBufferPointer { pd in
+                    probs.withUnsafeBufferPointer { pp in
+                        for b in 0..<batch {
+                            let base = b * classes
+                            let d = pd.baseAddress! + base, p = pp.baseAddress! + base
+                            for c in 0..<classes { d[c] += s * p[c] }
+                            d[targets[b]] -= s
+                        }
+                    }
                 }
             }
         }

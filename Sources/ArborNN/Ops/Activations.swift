@@ -27,16 +27,37 @@ extension Tape {
         let xv = x.values, av = alpha.values
         let shared = alpha.count == 1
         var out = [Float](repeating: 0, count: xv.count)
-        for i in 0..<xv.count {
-            let v = xv[i]
-            out[i] = v > 0 ? v : av[shared ? 0 : i % width] * v
+        // Raw buffers; the slope of element i is av[0] (shared) or av[i % width].
+        out.withUnsafeMutableBufferPointer { po in
+            xv.withUnsafeBufferPointer { px in
+                av.withUnsafeBufferPointer { pa in
+                    for i in 0..<px.count {
+                        let v = px[i]
+                        po[i] = v > 0 ? v : pa[shared ? 0 : i % width] * v
+                    }
+                }
+            }
         }
         return record(out, shape: x.shape, requiresGrad: x.requiresGrad || alpha.requiresGrad) { tape, g in
             tape.accumulate(x.id) { dx in
-                for i in 0..<dx.count { dx[i] += xv[i] > 0 ? g[i] : av[shared ? 0 : i % width] * g[i] }
+                dx.withUnsafeMutableBufferPointer { pd in
+                    xv.withUnsafeBufferPointer { px in
+                        av.withUnsafeBufferPointer { pa in
+                            g.withUnsafeBufferPointer { pg in
+                                for i in 0..<pd.count { pd[i] += px[i] > 0 ? pg[i] : pa[shared ? 0 : i % width] * pg[i] }
+                            }
+                        }
+                    }
+                }
             }
             tape.accumulate(alpha.id) { da in
-                for i in 0..<xv.count where xv[i] <= 0 { da[shared ? 0 : i % width] += g[i] * xv[i] }
+                da.withUnsafeMutableBufferPointer { pd in
+                    xv.withUnsafeBufferPointer { px in
+                        g.withUnsafeBufferPointer { pg in
+                            for i in 0..<px.count where px[i] <= 0 { pd[shared ? 0 : i % width] += pg[i] * px[i] }
+                        }
+                    }
+                }
             }
         }
     }

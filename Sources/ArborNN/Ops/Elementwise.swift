@@ -4,7 +4,53 @@ extension Tape {
     /// Backward sums the output gradient over broadcast dimensions. O(result count).
     /// - Throws: ``ArborError/dimensionMismatch(field:expected:found:)`` for incompatible shapes.
     public func add(_ a: Tensor, _ b: Tensor) throws(ArborError) -> Tensor {
-        try binary(a, b, op: "add", forward: { $0 + $1 }, da: { g, _, _ in g }, db: { g, _, _ in g })
+        if let rowsOfB = rowBroadcast(a, b) { return addRows(a, b, rows: rowsOfB) }
+        return try binary(a, b, op: "add", forward: { $0 + $1 }, da: { g, _, _ in g }, db: { g, _, _ in g })
+    }
+
+    /// When `b` repeats over `a`'s leading dimensions (the same shape, or `b` is `a`'s last
+    /// dimension: a bias), how many times: `a.count / b.count`; else `nil`.
+    private func rowBroadcast(_ a: Tensor, _ b: Tensor) -> Int? {
+        if a.shape == b.shape { return 1 }
+        guard b.rank == 1, a.rank >= 2, b.count == a.shape[a.rank - 1], b.count > 0 else { return nil }
+        return a.count / b.count
+    }
+
+    /// `a + b` with `b` repeated `rows` times over `a` (see `rowBroadcast`), on raw buffers: the
+    /// same sums, in the same order, as the general broadcast.
+    private func addRows(_ a: Tensor, _ b: Tensor, rows: Int) -> Tensor {
+        let width = b.count
+        let av = a.values, bv = b.values
+        var out = [Float](repeating: 0, count: a.count)
+        if width > 0 {
+            out.withUnsafeMutableBufferPointer { po in
+                av.withUnsafeBufferPointer { pa in
+                    bv.withUnsafeBufferPointer { pb in
+                        for r in 0..<rows {
+                            let o = po.baseAddress! + r * width, x = pa.baseAddress! + r * width
+                            for j in 0..<width { o[j] = x[j] + pb[j] }
+                        }
+                    }
+                }
+            }
+        }
+        return record(out, shape: a.shape, requiresGrad: a.requiresGrad || b.requiresGrad) { tape, g in
+            tape.accumulate(a.id) { ga in
+                ga.withUnsafeMutableBufferPointer { pa in
+                    g.withUnsafeBufferPointer { pg in for i in 0..<pg.count { pa[i] += pg[i] } }
+                }
+            }
+            tape.accumulate(b.id) { gb in
+                gb.withUnsafeMutableBufferPointer { pb in
+                    g.withUnsafeBufferPointer { pg in
+                        for r in 0..<rows {
+                            let gr = pg.baseAddress! + r * width
+                            for j in 0..<width { pb[j] += gr[j] }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Elementwise `a - b` with broadcasting (see ``add(_:_:)``). O(result count).
@@ -15,7 +61,33 @@ extension Tape {
     /// Elementwise (Hadamard) product `a ⊙ b` with broadcasting (see ``add(_:_:)``).
     /// O(result count).
     public func mul(_ a: Tensor, _ b: Tensor) throws(ArborError) -> Tensor {
-        try binary(a, b, op: "mul", forward: { $0 * $1 }, da: { g, _, y in g * y }, db: { g, x, _ in g * x })
+        guard a.shape == b.shape else {
+            return try binary(a, b, op: "mul", forward: { $0 * $1 }, da: { g, _, y in g * y }, db: { g, x, _ in g * x })
+        }
+        // Same shapes: one pass over raw buffers (the general path's arithmetic, element by element).
+        let av = a.values, bv = b.values
+        var out = [Float](repeating: 0, count: av.count)
+        out.withUnsafeMutableBufferPointer { po in
+            av.withUnsafeBufferPointer { pa in
+                bv.withUnsafeBufferPointer { pb in for i in 0..<po.count { po[i] = pa[i] * pb[i] } }
+            }
+        }
+        return record(out, shape: a.shape, requiresGrad: a.requiresGrad || b.requiresGrad) { tape, g in
+            tape.accumulate(a.id) { ga in
+                ga.withUnsafeMutableBufferPointer { pga in
+                    g.withUnsafeBufferPointer { pg in
+                        bv.withUnsafeBufferPointer { pb in for i in 0..<pga.count { pga[i] += pg[i] * pb[i] } }
+                    }
+                }
+            }
+            tape.accumulate(b.id) { gb in
+                gb.withUnsafeMutableBufferPointer { pgb in
+                    g.withUnsafeBufferPointer { pg in
+                        av.withUnsafeBufferPointer { pa in for i in 0..<pgb.count { pgb[i] += pg[i] * pa[i] } }
+                    }
+                }
+            }
+        }
     }
 
     /// Elementwise quotient `a / b` with broadcasting (see ``add(_:_:)``); `b` must not hold zeros
@@ -55,7 +127,13 @@ extension Tape {
     public func scale(_ x: Tensor, by factor: Float) -> Tensor {
         let out = x.values.map { $0 * factor }
         return record(out, shape: x.shape, requiresGrad: x.requiresGrad) { tape, g in
-            tape.accumulate(x.id) { dx in for i in 0..<dx.count { dx[i] += g[i] * factor } }
+            tape.accumulate(x.id) { dx in
+                dx.withUnsafeMutableBufferPointer { pd in
+                    g.withUnsafeBufferPointer { pg in
+                        for i in 0..<min(pd.count, pg.count) { pd[i] += pg[i] * factor }
+                    }
+                }
+            }
         }
     }
 

@@ -22,8 +22,8 @@ extension Tape {
             }
             for j in 0..<width { out[i * width + j] = tv[r * width + j] }
         }
-        return record(out, shape: shape, requiresGrad: table.requiresGrad) { _, g in
-            table.accumulateRows(indices, g)
+        return record(out, shape: shape, requiresGrad: table.requiresGrad) { tape, g in
+            if let sink = tape.gradientSink { sink.recordRows(table, indices, g) } else { table.accumulateRows(indices, g) }
         }
     }
 

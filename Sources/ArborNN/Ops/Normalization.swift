@@ -8,21 +8,33 @@ extension Tape {
         let xv = x.values
         var out = [Float](repeating: 0, count: x.count)
         var norms = [Float](repeating: 0, count: runs)
-        for r in 0..<runs {
-            var s: Float = 0
-            for j in 0..<width { s += xv[r * width + j] * xv[r * width + j] }
-            let n = (s + epsilon).squareRoot()
-            norms[r] = n
-            for j in 0..<width { out[r * width + j] = xv[r * width + j] / n }
+        out.withUnsafeMutableBufferPointer { po in
+            xv.withUnsafeBufferPointer { px in
+                for r in 0..<runs {
+                    let xr = px.baseAddress! + r * width, or = po.baseAddress! + r * width
+                    var s: Float = 0
+                    for j in 0..<width { s += xr[j] * xr[j] }
+                    let n = (s + epsilon).squareRoot()
+                    norms[r] = n
+                    for j in 0..<width { or[j] = xr[j] / n }
+                }
+            }
         }
         return record(out, shape: x.shape, requiresGrad: x.requiresGrad) { tape, g in
             tape.accumulate(x.id) { dx in
-                for r in 0..<runs {
-                    let base = r * width
-                    var dot: Float = 0
-                    for j in 0..<width { dot += out[base + j] * g[base + j] }
-                    let inv = 1 / norms[r]
-                    for j in 0..<width { dx[base + j] += (g[base + j] - out[base + j] * dot) * inv }
+                dx.withUnsafeMutableBufferPointer { pd in
+                    out.withUnsafeBufferPointer { po in
+                        g.withUnsafeBufferPointer { pg in
+                            for r in 0..<runs {
+                                let base = r * width
+                                let o = po.baseAddress! + base, gr = pg.baseAddress! + base, d = pd.baseAddress! + base
+                                var dot: Float = 0
+                                for j in 0..<width { dot += o[j] * gr[j] }
+                                let inv = 1 / norms[r]
+                                for j in 0..<width { d[j] += (gr[j] - o[j] * dot) * inv }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -49,22 +49,33 @@ extension Tape {
         }
         let xv = x.values
         var out = [Float](repeating: 0, count: batch * width)
-        for b in 0..<batch {
-            for l in 0..<length {
-                let w = weights[b * length + l]
-                guard w != 0 else { continue }
-                let src = (b * length + l) * width
-                for j in 0..<width { out[b * width + j] += w * xv[src + j] }
+        guard width > 0 else { return record(out, shape: [batch, width], requiresGrad: x.requiresGrad) { _, _ in } }
+        out.withUnsafeMutableBufferPointer { po in
+            xv.withUnsafeBufferPointer { px in
+                for b in 0..<batch {
+                    let o = po.baseAddress! + b * width
+                    for l in 0..<length {
+                        let w = weights[b * length + l]
+                        guard w != 0 else { continue }
+                        let src = px.baseAddress! + (b * length + l) * width
+                        for j in 0..<width { o[j] += w * src[j] }
+                    }
+                }
             }
         }
         return record(out, shape: [batch, width], requiresGrad: x.requiresGrad) { tape, g in
             tape.accumulate(x.id) { dx in
-                for b in 0..<batch {
-                    for l in 0..<length {
-                        let w = weights[b * length + l]
-                        guard w != 0 else { continue }
-                        let dst = (b * length + l) * width
-                        for j in 0..<width { dx[dst + j] += w * g[b * width + j] }
+                dx.withUnsafeMutableBufferPointer { pd in
+                    g.withUnsafeBufferPointer { pg in
+                        for b in 0..<batch {
+                            let gr = pg.baseAddress! + b * width
+                            for l in 0..<length {
+                                let w = weights[b * length + l]
+                                guard w != 0 else { continue }
+                                let d = pd.baseAddress! + (b * length + l) * width
+                                for j in 0..<width { d[j] += w * gr[j] }
+                            }
+                        }
                     }
                 }
             }

@@ -51,17 +51,31 @@ public final class Adam: Optimizer {
 }
 
 /// The Adam update of `value[i]` for `i` in `range`, with gradient `g[i - range.lowerBound + gOffset]`.
+/// One pass over raw buffers (no per-element uniqueness or exclusivity checks); the arithmetic is
+/// the textbook order, element by element.
 @inline(__always)
 func adamUpdate(
     _ value: inout [Float], _ m: inout [Float], _ v: inout [Float], _ g: [Float], gOffset: Int = 0,
     range: Range<Int>, b1: Float, b2: Float, lr: Float, eps: Float, wd: Float, c1: Float, c2: Float
 ) {
+    precondition(range.lowerBound >= 0 && range.upperBound <= value.count && value.count <= m.count && value.count <= v.count
+                 && gOffset >= 0 && gOffset + range.count <= g.count, "adamUpdate: range outside the buffers")
+    guard !range.isEmpty else { return }
     let shift = gOffset - range.lowerBound
-    for i in range {
-        let gi = g[i + shift]
-        m[i] = b1 * m[i] + (1 - b1) * gi
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi
-        let update = (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-        value[i] -= lr * (update + wd * value[i])
+    value.withUnsafeMutableBufferPointer { pv in
+        m.withUnsafeMutableBufferPointer { pm in
+            v.withUnsafeMutableBufferPointer { pvv in
+                g.withUnsafeBufferPointer { pg in
+                    let (x, mm, vv, gg) = (pv.baseAddress!, pm.baseAddress!, pvv.baseAddress!, pg.baseAddress!)
+                    for i in range {
+                        let gi = gg[i + shift]
+                        mm[i] = b1 * mm[i] + (1 - b1) * gi
+                        vv[i] = b2 * vv[i] + (1 - b2) * gi * gi
+                        let update = (mm[i] / c1) / ((vv[i] / c2).squareRoot() + eps)
+                        x[i] -= lr * (update + wd * x[i])
+                    }
+                }
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 // (target CArborKernels: portable, AVX2 + FMA, AVX-512F, chosen by CPU features); this file maps the
 // public ``HNSWDistanceKernel`` onto them and onto OpenBLAS.
 
+import ArborMath
 import CArborKernels
 import COpenBLAS
 import Synchronization
@@ -56,7 +57,10 @@ enum HNSWDotKernel: Sendable, Equatable, Hashable, CaseIterable {
 
     /// The function to call; the kernel must be supported.
     var function: HNSWDotFunction {
-        guard let c = cKernel else { return hnswBLASDot }
+        guard let c = cKernel else {
+            BLAS.ensureConfigured()  // kernel and thread set-up before the first direct cblas_sdot
+            return hnswBLASDot
+        }
         guard let f = arbor_dot_function(c) else { preconditionFailure("HNSW kernel \(self) is not supported on this CPU") }
         return f
     }
