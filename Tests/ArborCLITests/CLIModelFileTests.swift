@@ -77,4 +77,39 @@ import Testing
         #expect(!test.isEmpty && !train.isEmpty && test.allSatisfy { $0.split(separator: "\t").count == 2 })
         #expect(r.stdout.contains("\(train.count) training users") && r.stdout.contains("\(test.count) test users"), "\(r.stdout)")
     }
+
+    /// `build --assignment`: a valid assignment (4 items, fan-out 2, paths 0/0, 0/1, 1/0, 1/1) builds
+    /// the tree; a duplicate item, an unknown item, two items on one leaf, an empty node and a child
+    /// past the fan-out fail naming them.
+    @Test func buildFromAnAssignmentChecksIt() throws {
+        let dir = try CLITests.temporaryDirectory()
+        let vectors = dir.appendingPathComponent("v.npy")
+        try CLITests.writeNPY([1, 0, 0, 1, -1, 0, 0, -1], rows: 4, cols: 2, to: vectors)
+        let ids = dir.appendingPathComponent("v.ids")
+        try Data("10\n11\n12\n13\n".utf8).write(to: ids)
+        let index = dir.appendingPathComponent("a.arbor")
+        func build(_ text: String, fanOut: Int = 2) throws -> ChildProcess.Outcome {
+            let paths = dir.appendingPathComponent("paths.tsv")
+            try Data(text.utf8).write(to: paths)
+            return try Self.run(["build", "--vectors", vectors.path, "--ids", ids.path, "--assignment", paths.path,
+                                 "--fan-out", "\(fanOut)", "--out", index.path])
+        }
+        let ok = try build("item\tpath\n10\t1/1\n11\t0/0\n12\t1/0\n13\t0/1\n")
+        #expect(ok.status == 0 && ok.stdout.contains("4 items, d = 2, fan-out 2, depth 2, 7 nodes"), "\(ok.stdout)\(ok.stderr)")
+        let q = try Self.run(["query", "--index", index.path, "--vector", "0,-1", "--k", "1", "--beam", "1"])
+        #expect(q.stdout.contains("1\t13\t"), "\(q.stdout)")
+        let before = try Data(contentsOf: index)
+        let cases: [(String, Int, String)] = [
+            ("10\t0/0\n11\t0/1\n12\t1/0\n13\t1/1\n10\t1/1\n", 2, "item 10 is assigned twice (lines 1 and 5)"),
+            ("10\t0/0\n11\t0/1\n12\t1/0\n99\t1/1\n", 2, "line 4: item 99 is not in the catalogue"),
+            ("10\t0/0\n11\t0/1\n12\t1/0\n13\t0/0\n", 2, "leaf 0/0 holds several items: 10, 13"),
+            ("10\t0/0\n11\t0/1\n12\t0/2\n13\t1/1\n", 3, "node 1/0 is empty"),
+            ("10\t0/0\n11\t0/1\n12\t1/0\n13\t1/2\n", 2, "line 4: item 13: child index 2 is outside 0 ..< 2"),
+        ]
+        for (text, fanOut, message) in cases {
+            let r = try build(text, fanOut: fanOut)
+            #expect(r.status != 0 && r.stderr.contains(message), "\(r.stderr)")
+        }
+        #expect(try Data(contentsOf: index) == before)
+    }
 }
