@@ -12,7 +12,7 @@ let package = Package(
         // Everything: serving, training, data readers, evaluation and the experiment pipelines.
         .library(name: "Arbor", targets: [
             "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine",
-            "ArborNN", "ArborModels", "ArborData", "ArborEval", "ArborPipelines",
+            "ArborNN", "ArborModels", "ArborData", "ArborEval", "ArborPipelines", "ArborInterchange",
         ]),
         .executable(name: "arbor", targets: ["arbor"]),
     ],
@@ -41,6 +41,8 @@ let package = Package(
             "CArborKernels",
         ]),
         .target(name: "ArborEngine", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval"]),
+        // Models from elsewhere: safetensors in and out of an index.
+        .target(name: "ArborInterchange", dependencies: ["ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference"]),
 
         // Training and evaluation.
         .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
@@ -56,6 +58,7 @@ let package = Package(
             "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborNN",
             "ArborModels", "ArborData", "ArborEval", "ArborPipelines",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ArborInterchange",
         ]),
 
         // Contract checks shared by the test targets (not in the library product).
@@ -81,5 +84,8 @@ let package = Package(
             "ArborMath", "ArborNN",
         ]),
         .testTarget(name: "ArborCLITests", dependencies: ["arbor"]),
+        .testTarget(name: "ArborInterchangeTests", dependencies: [
+            "ArborInterchange", "ArborInference", "ArborTree", "ArborMath", "ArborCore", "ArborRetrieval", "ArborEngine",
+        ]),
     ]
 )

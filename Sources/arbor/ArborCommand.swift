@@ -18,7 +18,8 @@ struct ArborCommand: ParsableCommand {
               arbor tdm --inter ml-100k.inter --items ml-100k.item --out tdm/   # TDM deep models with their trees
               arbor demo                                          # all of it on an embedded default
             """,
-        subcommands: [Demo.self, Generate.self, Train.self, TDM.self, Build.self, Query.self, Inspect.self, Bench.self])
+        subcommands: [Demo.self, Generate.self, Train.self, TDM.self, Build.self, Query.self, Inspect.self, Bench.self,
+                      Export.self, Import.self, Split.self])
 
     /// Runs the command; a command stopped by Ctrl-C (SIGINT/SIGTERM, see `Interrupts`) exits with
     /// status 130 and one line saying so, instead of the generic error report.

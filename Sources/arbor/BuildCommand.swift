@@ -45,6 +45,8 @@ struct Build: ParsableCommand {
 
     @OptionGroup var tree: TreeOptions
 
+    @OptionGroup var assigned: AssignmentOptions
+
     @OptionGroup var graph: HNSWOptions
 
     func validate() throws {
@@ -61,8 +63,11 @@ struct Build: ParsableCommand {
         let progress = ProgressPrinter()
         let (embeddings, itemIDs, itemCategories) = try loadItems(progress: progress, cancellation: cancellation)
         let start = ContinuousClock.now
-        let layout = try tree.build(embeddings: embeddings, ids: itemIDs, categories: itemCategories,
-                                    progress: progress, cancellation: cancellation)
+        let layout = assigned.assignment != nil
+            ? try assigned.layout(embeddings: embeddings, ids: itemIDs, categories: itemCategories, fanOut: tree.fanOut,
+                                    innerNodes: tree.innerNodes)
+            : try tree.build(embeddings: embeddings, ids: itemIDs, categories: itemCategories,
+                             progress: progress, cancellation: cancellation)
         let buildSeconds = seconds(since: start)
         let (hnswGraph, hnswSeconds) = try graph.buildGraph(vectors: embeddings, ids: itemIDs, progress: progress,
                                                          cancellation: cancellation)
