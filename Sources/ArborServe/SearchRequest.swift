@@ -36,15 +36,26 @@ struct SearchRequest: Decodable {
             throw RequestError(field: key.stringValue, "unknown field; expected \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        history = try c.decodeIfPresent([UInt64].self, forKey: .history)
-        timestamps = try c.decodeIfPresent([Double].self, forKey: .timestamps)
-        vector = try c.decodeIfPresent([Double].self, forKey: .vector)
-        vectors = try c.decodeIfPresent([[Double]].self, forKey: .vectors)
-        k = try c.decodeIfPresent(Int.self, forKey: .k)
-        beam = try c.decodeIfPresent(Int.self, forKey: .beam)
-        ef = try c.decodeIfPresent(Int.self, forKey: .ef)
-        retriever = try c.decodeIfPresent(String.self, forKey: .retriever)
-        exclude = try c.decodeIfPresent([UInt64].self, forKey: .exclude)
+        // A number the decoder cannot represent (an integer beyond Int, a negative id) fails
+        // without a coding path; name the field it was read for.
+        func field<T: Decodable>(_ key: CodingKeys) throws -> T? {
+            do {
+                return try c.decodeIfPresent(T.self, forKey: key)
+            } catch let error as DecodingError {
+                let refusal = Self.describe(error)
+                guard refusal.field == "body" else { throw refusal }
+                throw RequestError(field: key.rawValue, "a value is malformed or out of range")
+            }
+        }
+        history = try field(.history)
+        timestamps = try field(.timestamps)
+        vector = try field(.vector)
+        vectors = try field(.vectors)
+        k = try field(.k)
+        beam = try field(.beam)
+        ef = try field(.ef)
+        retriever = try field(.retriever)
+        exclude = try field(.exclude)
     }
 
     /// Decodes a body, turning every decoding failure into a ``RequestError`` naming the field
@@ -58,10 +69,32 @@ struct SearchRequest: Decodable {
         } catch let error as RequestError {
             throw error
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+               let field = Self.unrepresentableField(bytes) {
+                throw RequestError(field: field, "a number is out of range or not an integer where one is expected")
+            }
             throw Self.describe(error)
         } catch {
             throw RequestError(field: "body", "not a JSON object: \(error)")
         }
+    }
+
+    /// For valid JSON whose numbers the decoder refused without a path (an integer beyond `Int`,
+    /// a negative id): the first integer field holding such a number.
+    private static func unrepresentableField(_ bytes: some Collection<UInt8>) -> String? {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else { return nil }
+        func fits(_ value: Any, min: Double, max: Double) -> Bool {
+            guard let n = value as? NSNumber else { return true }  // a type error is reported by the decoder
+            let d = n.doubleValue
+            return d.rounded() == d && d >= min && d <= max
+        }
+        for key in ["k", "beam", "ef"] {
+            if let v = object[key], !fits(v, min: Double(Int.min), max: Double(Int.max)) { return key }
+        }
+        for key in ["history", "exclude"] {
+            if let list = object[key] as? [Any], !list.allSatisfy({ fits($0, min: 0, max: Double(UInt64.max)) }) { return key }
+        }
+        return nil
     }
 
     private static func path(_ codingPath: [any CodingKey]) -> String {

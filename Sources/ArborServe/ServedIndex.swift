@@ -28,7 +28,9 @@ public final class ServedIndex: Sendable {
     /// The served path.
     public let path: String
     private let current: PosixMutex<Snapshot>
-    private let reloads = PosixMutex<Void>(())
+    /// Serialises reloads; holds the stamp of the last file that failed to open (not retried
+    /// until the file changes again, or a forced reload).
+    private let reloads = PosixMutex<FileStamp?>(nil)
 
     /// Opens `path` (see ``Arbor/open(_:)``).
     /// - Throws: the open errors of ``Arbor/open(_:)``, naming the file.
@@ -50,13 +52,14 @@ public final class ServedIndex: Sendable {
 
     /// Opens the file again when it changed since the last load (or always with `force`), and
     /// makes the new engine current. Cost: one `stat` when unchanged; an index open otherwise.
+    /// A file that failed to open is not tried again until it changes (or `force`).
     /// - Throws: the open errors of ``Arbor/open(_:)``; the current index stays in place.
     @discardableResult
     public func reload(force: Bool = false) throws -> ReloadOutcome {
-        try reloads.withLock { _ throws -> ReloadOutcome in
+        try reloads.withLock { failed throws -> ReloadOutcome in
             let old = snapshot
             guard let stamp = FileStamp(path: path) else { throw IndexError.notFound(path: path) }
-            if !force, stamp == old.stamp { return .unchanged }
+            if !force, stamp == old.stamp || stamp == failed { return .unchanged }
             // A file renamed over the path by another program leaves the old lock file in place,
             // still bound to the old file's environment in this process. LMDB keeps one lock file
             // per data file: opening the new file on it would reset the old readers' shared state
@@ -65,7 +68,14 @@ public final class ServedIndex: Sendable {
             if stamp != old.stamp, let lock = old.lockStamp, FileStamp(path: lockPath)?.sameFile(as: lock) == true {
                 try? FileManager.default.removeItem(atPath: lockPath)
             }
-            let next = try Self.load(path: path, generation: old.generation + 1)
+            let next: Snapshot
+            do {
+                next = try Self.load(path: path, generation: old.generation + 1)
+            } catch {
+                failed = stamp
+                throw error
+            }
+            failed = nil
             current.withLock { $0 = next }
             return .reloaded(generation: next.generation)
         }
