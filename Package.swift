@@ -14,10 +14,15 @@ let package = Package(
             "ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine",
             "ArborNN", "ArborModels", "ArborData", "ArborEval", "ArborPipelines", "ArborInterchange",
         ]),
+        // The HTTP service over the front door (`arbor serve`).
+        .library(name: "ArborServe", targets: ["ArborServe"]),
         .executable(name: "arbor", targets: ["arbor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries: module maps only.
@@ -44,6 +49,15 @@ let package = Package(
         // Models from elsewhere: safetensors in and out of an index.
         .target(name: "ArborInterchange", dependencies: ["ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference"]),
 
+        // The HTTP service (`arbor serve`): JSON search, health, Prometheus metrics, hot reload.
+        .target(name: "ArborServe", dependencies: [
+            "ArborCore", "ArborEngine",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
+
         // Training and evaluation.
         .target(name: "ArborNN", dependencies: ["ArborCore", "ArborMath"]),
         .target(name: "ArborModels", dependencies: ["ArborCore", "ArborMath", "ArborNN", "ArborTree", "ArborInference"]),
@@ -56,7 +70,7 @@ let package = Package(
         ]),
         .executableTarget(name: "arbor", dependencies: [
             "ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval", "ArborEngine", "ArborNN",
-            "ArborModels", "ArborData", "ArborEval", "ArborPipelines",
+            "ArborModels", "ArborData", "ArborEval", "ArborPipelines", "ArborServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "ArborInterchange",
         ]),
@@ -78,6 +92,11 @@ let package = Package(
             "ArborTestSupport",
         ]),
         .testTarget(name: "ArborEngineTests", dependencies: ["ArborEngine", "ArborRetrieval", "ArborInference", "ArborMath", "ArborTree"]),
+        .testTarget(name: "ArborServeTests", dependencies: [
+            "ArborServe", "ArborEngine", "ArborCore", "ArborMath", "ArborTree",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "ArborDataTests", dependencies: ["ArborData"]),
         .testTarget(name: "ArborEvalTests", dependencies: [
             "ArborEval", "ArborPipelines", "ArborRetrieval", "ArborInference", "ArborModels", "ArborData", "ArborTree",

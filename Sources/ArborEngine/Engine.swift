@@ -3,7 +3,6 @@ import ArborInference
 import ArborMath
 import ArborRetrieval
 import ArborTree
-import Synchronization
 
 /// An open index served with the model it holds: the one entry point of the library.
 ///
@@ -21,8 +20,9 @@ public final class Engine: Sendable {
     /// The node scorer and query producer the header names.
     public let model: ServingModel
     private let tree: any Retriever
-    private let exactRetriever = Mutex<(any Retriever)?>(nil)
-    private let graphRetriever = Mutex<HNSWRetriever?>(nil)
+    // PosixMutex (pthread) rather than Synchronization.Mutex: visible to the thread sanitizer.
+    private let exactRetriever = PosixMutex<(any Retriever)?>(nil)
+    private let graphRetriever = PosixMutex<HNSWRetriever?>(nil)
 
     /// An engine over an open index.
     /// - Throws: ``ModelLoadError`` when the stored model is incomplete; ``ArborError`` when its

@@ -16,10 +16,11 @@ struct ArborCommand: ParsableCommand {
               arbor bench --index items.arbor --queries data/queries.npy --out bench/
               arbor train --inter ml-100k.inter --index ml.arbor  # two-tower on a behaviour log -> tree index
               arbor tdm --inter ml-100k.inter --items ml-100k.item --out tdm/   # TDM deep models with their trees
+              arbor serve --index items.arbor --port 8080          # HTTP: POST /search, GET /health, GET /metrics
               arbor demo                                          # all of it on an embedded default
             """,
         subcommands: [Demo.self, Generate.self, Train.self, TDM.self, Build.self, Query.self, Inspect.self, Bench.self,
-                      Export.self, Import.self, Split.self])
+                      Export.self, Import.self, Split.self, Serve.self])
 
     /// Runs the command; a command stopped by Ctrl-C (SIGINT/SIGTERM, see `Interrupts`) exits with
     /// status 130 and one line saying so, instead of the generic error report.

@@ -6,7 +6,7 @@
 // concurrent build) every read or write of a neighbour list holds that node's stripe; a thread never
 // holds two stripes at once.
 
-import Synchronization
+import ArborCore
 
 /// Which visited nodes may enter the result list.
 struct HNSWResultFilter {
@@ -218,7 +218,7 @@ extension HNSWGraphPointers {
     /// point and top level are in `entry` (Algorithm 1). Raises the entry point when the node's level
     /// is above the current top.
     func insert(
-        _ node: Int32, efConstruction: Int, rule: HNSWNeighbourSelection, entry: borrowing Mutex<HNSWEntryPoint>,
+        _ node: Int32, efConstruction: Int, rule: HNSWNeighbourSelection, entry: PosixMutex<HNSWEntryPoint>,
         context ctx: HNSWSearchContext, locks: HNSWStripedLocks?
     ) {
         let level = Int(levels[Int(node)])

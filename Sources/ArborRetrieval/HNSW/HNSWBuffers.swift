@@ -1,8 +1,11 @@
 // Low-level pieces of HNSW: growable raw buffers (the flat graph storage), the candidate heap, the
 // per-thread search context (epoch-stamped visited set, heaps, scratch), its pool, and the striped
 // locks of the multi-threaded build. All unsafe memory of the HNSW code lives in these types.
+//
+// The locks are `PosixMutex` (pthread), not `Synchronization.Mutex`: on Linux `Mutex` waits on a
+// futex, which the thread sanitizer cannot see, so it reported every guarded access as a race.
 
-import Synchronization
+import ArborCore
 
 /// A growable, manually managed array of plain values. Not copy-on-write: its owner
 /// (``HNSWStorage``) frees it and copies it explicitly.
@@ -215,7 +218,7 @@ final class HNSWSearchContext: @unchecked Sendable {
 /// A thread-safe free list of ``HNSWSearchContext``s: a search takes one (creating it only when all are in
 /// use, i.e. at most one per concurrent thread) and returns it, so steady-state queries allocate nothing.
 final class HNSWContextPool: Sendable {
-    private let free = Mutex<[HNSWSearchContext]>([])
+    private let free = PosixMutex<[HNSWSearchContext]>([])
     let m0: Int
     let stride: Int
 
@@ -241,22 +244,19 @@ final class HNSWContextPool: Sendable {
 /// `i mod stripes`. A thread holds at most one stripe at a time, so there is no lock ordering to get
 /// wrong and no deadlock.
 final class HNSWStripedLocks: Sendable {
-    private final class Stripe: Sendable {
-        let mutex = Mutex<Void>(())
-    }
-    private let stripes: [Stripe]
+    private let stripes: [PosixMutex<Void>]
     private let mask: Int
 
     /// `count` is rounded up to a power of two.
     init(count: Int = 4096) {
         var n = 1
         while n < count { n <<= 1 }
-        stripes = (0..<n).map { _ in Stripe() }
+        stripes = (0..<n).map { _ in PosixMutex(()) }
         mask = n - 1
     }
 
     @inline(__always)
     func withLock<R>(_ node: Int32, _ body: () -> R) -> R {
-        stripes[Int(node) & mask].mutex.withLock { _ in body() }
+        stripes[Int(node) & mask].withLock { _ in body() }
     }
 }

@@ -191,7 +191,7 @@ public struct HNSWIndex: Sendable {
         from start: Int, to end: Int, progress: any ProgressReporter, cancellation: CancellationFlag?
     ) -> Int {
         let g = storage.pointers(kernel: kernel)
-        let entry = Mutex(HNSWEntryPoint(node: storage.entryPoint, level: storage.maxLevel))
+        let entry = PosixMutex(HNSWEntryPoint(node: storage.entryPoint, level: storage.maxLevel))
         // Clamped to the node count before any allocation: a larger list changes nothing (it already
         // holds every reachable node) and `Int.max` would overflow the buffer sizes.
         let efConstruction = min(max(configuration.efConstruction, configuration.m), end)

@@ -5,7 +5,7 @@
 import ArborMath
 import CArborKernels
 import COpenBLAS
-import Synchronization
+import ArborCore
 
 #if canImport(Glibc)
 import Glibc
@@ -112,7 +112,7 @@ enum HNSWDotKernel: Sendable, Equatable, Hashable, CaseIterable {
     }
 
     /// Per-dimension choices of `.measured`, for the life of the process.
-    private static let measured = Mutex<[Int: HNSWDotKernel]>([:])
+    private static let measured = PosixMutex<[Int: HNSWDotKernel]>([:])  // pthread: visible to TSan
 
     /// Times `kernels` over a small block of vectors (best of 3 trials) and returns the fastest.
     /// Only ``HNSWDistanceKernel/measured`` calls this: its answer depends on load and CPU.
