@@ -96,6 +96,9 @@ struct Build: ParsableCommand {
             return (matrix, itemIDs, itemCategories)
         }
         let matrix = try NPY.readMatrix(at: vectors!)
+        if let bad = matrix.firstRowWithOverflowingNorm() {
+            throw CLIError("\(vectors!): row \(bad) is too large: its products overflow Float32 (squared norm above 2.1e37); scale the vectors down")
+        }
         var itemIDs: [ItemID]
         if let ids {
             itemIDs = try IDList.read(at: ids)
