@@ -74,7 +74,8 @@ public final class Environment: @unchecked Sendable {
     ///   - path: the data file (one file, `MDB_NOSUBDIR`).
     ///   - access: read-only or read-write.
     ///   - mapSize: the largest the file may grow, in bytes (`mdb_env_set_mapsize`, set before open).
-    ///     Ignored for read-only opens, which use the size recorded in the file.
+    ///     Ignored for read-only opens, which use the size recorded in the file; 0 keeps the size
+    ///     recorded in an existing file (so that readers in other processes never need to remap).
     ///   - maxTables: number of named tables the environment may hold (`mdb_env_set_maxdbs`).
     ///   - options: extra flags.
     /// - Throws: ``StoreError/notFound(path:)`` (read-only, no file),
@@ -117,7 +118,7 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_create(&env), path, "mdb_env_create")
         guard let env else { throw .lmdb(path: path, operation: "mdb_env_create", code: -1, message: "no handle") }
         do throws(StoreError) {
-            if access == .readWrite {
+            if access == .readWrite && mapSize > 0 {
                 try check(mdb_env_set_mapsize(env, mapSize), path, "mdb_env_set_mapsize")
             }
             try check(mdb_env_set_maxdbs(env, MDB_dbi(max(1, maxTables))), path, "mdb_env_set_maxdbs")
