@@ -57,7 +57,7 @@ extension IndexReader {
     /// free leaf slots are left out (the tree as last committed, compacted).
     /// - Throws: ``IndexError/checksumMismatch(path:table:key:)`` or ``IndexError/corruptValue(path:table:key:reason:)``;
     ///   ``IndexError/corruptValue(path:table:key:reason:)`` also when updates left a leaf parent
-    ///   with no item (a valid file, but not a valid in-memory tree: rebuild it).
+    ///   with no item or more than 64 (a valid file, but not a valid in-memory tree: rebuild it).
     /// - Complexity: O(file size); allocates the whole tree.
     public func loadLayout() throws(IndexError) -> TreeLayout {
         let g = geometry, d = dimension
@@ -101,8 +101,15 @@ extension IndexReader {
                 items = kept.map { items[$0] }
                 if hasCategories { categories = kept.map { categories[$0] } }
             }
-            return TreeLayout(dimension: d, fanOut: fanOut, levels: levels, leafItems: items.map(ItemID.init(rawValue:)),
-                              leafCategories: categories)
+            // Additions may have given a leaf parent more than `fanOut` children (up to
+            // `fanOut + leafSlack`): the in-memory tree states the largest.
+            var widest = fanOut
+            if slotted != nil, depth >= 1 {
+                let o = levels[depth - 1].childOffsets
+                for p in 0 ..< levels[depth - 1].nodeCount { widest = max(widest, Int(o[p + 1] - o[p])) }
+            }
+            return TreeLayout(dimension: d, fanOut: min(64, widest), levels: levels,
+                              leafItems: items.map(ItemID.init(rawValue:)), leafCategories: categories)
         }
         do {
             try layout.validate()

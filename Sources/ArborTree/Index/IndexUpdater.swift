@@ -91,7 +91,7 @@ public final class IndexUpdater: Sendable {
                 var state = try UpdateState(txn, reader: reader)
                 let removedSet = Set(batch.removals)
                 for id in batch.removals { try state.remove(id, txn) }
-                try UpdateFailure.reach("after-removals")
+                try UpdateFailure.reach("after-removals", path: path)
                 var fallback = 0
                 for (row, id) in batch.additions.enumerated() {
                     guard try state.slot(of: id, txn) == nil else { throw ArborError.duplicateItem(id) }
@@ -104,7 +104,7 @@ public final class IndexUpdater: Sendable {
                     try state.add(id, vector: batch.vectors.row(row),
                                   category: batch.categories.isEmpty ? 0 : batch.categories[row], below: parent, txn)
                 }
-                try UpdateFailure.reach("after-additions")
+                try UpdateFailure.reach("after-additions", path: path)
                 try state.writeBack(&txn)
                 // Extras that follow the items (read from the state before this batch, which is
                 // the last committed one: writers are serialized).
@@ -125,12 +125,12 @@ public final class IndexUpdater: Sendable {
                 current.addedSinceBuild += batch.additions.count
                 current.removedSinceBuild += batch.removals.count
                 try txn.put(try environment.openTable(IndexFormat.metaTable), IndexFormat.headerKey, current.encoded())
-                try UpdateFailure.reach("before-commit")
+                try UpdateFailure.reach("before-commit", path: path)
                 return IndexUpdateSummary(added: batch.additions.count, removed: batch.removals.count, replaced: replaced,
                                           placedByFallback: fallback, itemCount: current.itemCount,
                                           generation: current.generation)
             }
-            try UpdateFailure.reach("after-commit")
+            try UpdateFailure.reach("after-commit", path: path)
             return summary
         } catch let error as StoreError {
             throw IndexError(error)
@@ -223,24 +223,26 @@ public final class IndexUpdater: Sendable {
     }
 }
 
-/// Test-only failure injection, inert unless armed. A test arms a point with ``arm(_:)`` (the
-/// update then throws ``IndexUpdateError/injected(point:)`` there, inside the write transaction);
+/// Test-only failure injection, inert unless armed. A test arms a point for one file with
+/// ``arm(_:for:)`` (an update of that file then throws ``IndexUpdateError/injected(point:)`` there,
+/// inside the write transaction);
 /// the environment variable `ARBOR_TEST_KILL_UPDATE_AT=<point>` makes the process SIGKILL itself
 /// there instead (for tests of a real process). Points: `after-removals`, `after-additions`,
 /// `before-commit`, and `after-commit` (kill only; reached by the CLI after the commit).
 public enum UpdateFailure {
-    static let armed = Mutex<String?>(nil)
+    static let armed = Mutex<[String: String]>([:])
     static let killVariable = "ARBOR_TEST_KILL_UPDATE_AT"
 
-    /// Arms `point` for the next updates of this process (`nil` disarms). For tests.
-    public static func arm(_ point: String?) { armed.withLock { $0 = point } }
+    /// Arms `point` for the next updates of the file at `path` in this process (`nil` disarms).
+    /// For tests.
+    public static func arm(_ point: String?, for path: String) { armed.withLock { $0[path] = point } }
 
-    /// Throws or kills the process when `point` is armed.
-    public static func reach(_ point: String) throws {
+    /// Throws or kills the process when `point` is armed for `path`.
+    static func reach(_ point: String, path: String) throws {
         if let target = ProcessInfo.processInfo.environment[killVariable], target == point {
             kill(getpid(), SIGKILL)
         }
-        if armed.withLock({ $0 }) == point { throw IndexUpdateError.injected(point: point) }
+        if armed.withLock({ $0[path] }) == point { throw IndexUpdateError.injected(point: point) }
     }
 }
 
