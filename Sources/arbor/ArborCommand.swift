@@ -24,6 +24,9 @@ struct ArborCommand: ParsableCommand {
     /// Runs the command; a command stopped by Ctrl-C (SIGINT/SIGTERM, see `Interrupts`) exits with
     /// status 130 and one line saying so, instead of the generic error report.
     static func main() {
+        // A file-size limit (`ulimit -f`) then fails the write with EFBIG, reported like a full
+        // disk, instead of killing the process with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()
