@@ -68,6 +68,14 @@ private struct Fixture {
     }
 }
 
+/// The README's update block, compiled as it stands (not run).
+private func readmeUpdateBlock(newRows: [Float]) throws {
+let updater = try Arbor.updater("items.arbor")
+let summary = try updater.apply(IndexBatch(removals: [17], additions: [900_001, 17],
+                                           vectors: try Matrix(rows: 2, cols: 64, values: newRows)))
+print(summary.itemCount, try updater.reader.balance()?.rebuildReasons ?? [])
+}
+
 @Suite struct UpdateTests {
     /// An added item is found by the tree and the exact scan; the file verifies; counts follow.
     @Test func addedItemIsFound() throws {

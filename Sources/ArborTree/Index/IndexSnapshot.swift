@@ -155,6 +155,13 @@ extension IndexReader: TreeSource {
     /// many threads at once.
     /// - Throws: ``IndexError`` if the file's chunks do not match its header, or what `body` throws.
     public func withView<R>(_ body: (borrowing IndexSnapshot) throws -> R) throws -> R {
+        try withView(leavesOf: []) { view, _ in try body(view) }
+    }
+
+    /// ``withView(_:)`` that also looks up the leaves of `items` (`nil` for an item the index lacks)
+    /// in the same read transaction: while an ``IndexUpdater`` commits batches (which may move an
+    /// item to another slot), the leaves and the view belong to one committed state.
+    public func withView<R>(leavesOf items: [ItemID], _ body: (borrowing IndexSnapshot, [Int?]) throws -> R) throws -> R {
         let txn: ReadTransaction
         do { txn = try environment.beginRead() } catch { throw IndexError(error) }
         // Addresses into the map depend only on the committed data a transaction sees: a snapshot
@@ -172,7 +179,14 @@ extension IndexReader: TreeSource {
             }
             cachedSnapshot.withLock { $0 = (id, snapshot) }
         }
-        let result = try body(snapshot)
+        var leaves: [Int?] = []
+        leaves.reserveCapacity(items.count)
+        do {
+            for item in items { leaves.append(try leaf(of: item, in: txn)) }
+        } catch let error as StoreError {
+            throw IndexError(error)
+        }
+        let result = try body(snapshot, leaves)
         // End the transaction explicitly after `body`: the snapshot points into it.
         txn.end()
         return result
