@@ -2,7 +2,7 @@
 # libFuzzer runs over Arbor's readers (Linux; swiftc -sanitize=fuzzer,address). The entry points
 # live in Fuzz/ (a separate package over this one), never in the main build or `swift test`.
 #
-#   tools/fuzz.sh build                      # build Fuzz/.build/release/ArborFuzz
+#   tools/fuzz.sh build                      # build Fuzz/.build/$CONFIG/ArborFuzz (CONFIG=debug by default)
 #   tools/fuzz.sh seed                       # (re)make the seed corpora in Fuzz/corpus/<target>
 #   tools/fuzz.sh run TARGET RUNS [ARGS...]  # e.g. tools/fuzz.sh run npy 200000
 #   tools/fuzz.sh all RUNS                   # every target, RUNS executions each
@@ -15,11 +15,12 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ="$ROOT/Fuzz"
-BIN="$FUZZ/.build/release/ArborFuzz"
+CONFIG=${CONFIG:-debug}
+BIN="$FUZZ/.build/$CONFIG/ArborFuzz"
 TARGETS="index npy recbole csv taobao amazon sessions hnsw"
 
 build() {
-    (cd "$FUZZ" && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
+    (cd "$FUZZ" && swift build -c "$CONFIG" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
 }
 
 run() {
