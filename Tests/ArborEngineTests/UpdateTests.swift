@@ -318,6 +318,21 @@ print(summary.itemCount, try updater.reader.balance()?.rebuildReasons ?? [])
         #expect(balance.rebuildReasons.contains("no free leaf slot is left"))
     }
 
+    /// An updater must open the file before any reader of this process (one LMDB environment per
+    /// file): opened after a reader, it is refused with a message that says so.
+    @Test func updaterAfterAReaderIsRefused() throws {
+        let f = try Fixture()
+        defer { remove(f.path) }
+        let engine = try Arbor.open(f.path)
+        do {
+            _ = try Arbor.updater(f.path)
+            Issue.record("an updater opened over a read-only environment")
+        } catch {
+            #expect("\(error)".contains("open the writer before any reader"), "\(error)")
+        }
+        #expect(engine.itemCount == f.n)
+    }
+
     /// Files of an older format open and serve but are not updated in place.
     @Test func olderFormatsAreReadOnly() throws {
         let path = temporaryPath("v2")
