@@ -333,6 +333,22 @@ print(summary.itemCount, try updater.reader.balance()?.rebuildReasons ?? [])
         #expect(engine.itemCount == f.n)
     }
 
+    /// A slack outside 0 ... 1024 is refused before anything is written.
+    @Test func badSlackIsRefused() throws {
+        let path = temporaryPath("slack")
+        defer { remove(path) }
+        let tree = try TreeBuilder.balancedKMeans(embeddings: vectors(rows: 20, cols: 4, seed: 1),
+                                                  items: (0..<20).map { ItemID(UInt64($0)) }, options: .init(fanOut: 4))
+        for bad in [-1, 1025] {
+            var writer = IndexWriter()
+            writer.leafSlack = bad
+            #expect(throws: ArborError.invalidArgument(name: "leafSlack", reason: "must be in 0 ... 1024, got \(bad)")) {
+                try writer.write(layout: tree, to: path)
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     /// Files of an older format open and serve but are not updated in place.
     @Test func olderFormatsAreReadOnly() throws {
         let path = temporaryPath("v2")

@@ -116,6 +116,16 @@ public struct IndexWriter: Sendable {
         guard (64...(1 << 30)).contains(chunkBytes) else {
             throw .invalidArgument(name: "chunkBytes", reason: "must be in 64 ... 2^30, got \(chunkBytes)")
         }
+        guard (0...1024).contains(leafSlack) else {
+            throw .invalidArgument(name: "leafSlack", reason: "must be in 0 ... 1024, got \(leafSlack)")
+        }
+        if leafSlack > 0, layout.depth >= 1 {
+            // Slots must stay addressable by the Int32 child offsets.
+            let slots = layout.itemCount + layout.levels[layout.depth - 1].nodeCount * leafSlack
+            guard slots <= Int(Int32.max) else {
+                throw .invalidArgument(name: "leafSlack", reason: "\(slots) leaf slots exceed 2^31 - 1")
+            }
+        }
         var names = Set<String>()
         for t in tensors {
             try t.validate()
