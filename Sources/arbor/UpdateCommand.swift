@@ -39,8 +39,17 @@ struct Update: ParsableCommand {
     @Option(help: "Nodes kept per level by the descent of a new item, 1...4096.")
     var descentBeam: Int = 32
 
+    @Flag(help: "Rewrite the index in the current format with --slack free slots per leaf parent (an older, read-only file becomes updatable), then apply any changes given.")
+    var upgrade = false
+
+    @Option(help: "With --upgrade: free leaf slots per leaf parent, 0...1024.")
+    var slack: Int = 4
+
     func validate() throws {
-        guard add != nil || remove != nil else { throw ValidationError("give --add (with --ids) or --remove, or both") }
+        guard add != nil || remove != nil || upgrade else {
+            throw ValidationError("give --add (with --ids) or --remove, or both (or --upgrade)")
+        }
+        guard (0...1024).contains(slack) else { throw ValidationError("--slack must be in 0...1024, got \(slack)") }
         if add != nil && ids == nil { throw ValidationError("--add needs --ids: the ids of the new items") }
         if add == nil && (ids != nil || categories != nil) { throw ValidationError("--ids and --categories go with --add") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -75,6 +84,11 @@ struct Update: ParsableCommand {
             }
         }
         let removals = try remove.map { try IDList.read(at: $0) } ?? []
+        if upgrade {
+            let h = try IndexUpgrade.upgrade(index, leafSlack: slack)
+            print("upgraded \(index) to format v\(h.formatVersion): \(h.itemCount) items, \(h.leafSlots) leaf slots (slack \(h.leafSlack))")
+            if add == nil && remove == nil { return }
+        }
         let updater = try Arbor.updater(index, descentBeam: descentBeam)
         guard vectors.rows == 0 || vectors.cols == updater.reader.dimension else {
             throw CLIError("\(add!): vectors have \(vectors.cols) columns, the index \(updater.reader.dimension)")

@@ -371,6 +371,14 @@ print(summary.itemCount, try updater.reader.balance()?.rebuildReasons ?? [])
         #expect(try reader.balance() == nil)
         try reader.verify()
         #expect(try reader.loadLayout() == tree)
+        // Upgraded explicitly: format 3 with free slots, the same tree, then updatable.
+        let header = try IndexUpgrade.upgrade(path, leafSlack: 2)
+        #expect(header.formatVersion == IndexFormat.version && header.leafSlack == 2 && header.itemCount == 50)
+        let updater = try IndexUpdater(path: path)
+        #expect(try updater.reader.loadLayout() == tree)
+        let added = try updater.apply(IndexBatch(additions: [777], vectors: vectors(rows: 1, cols: 4, seed: 9)))
+        #expect(added.itemCount == 51)
+        try updater.reader.verify()
     }
 
     /// The in-memory tree loaded from an updated file is compact and valid: the slots of every leaf

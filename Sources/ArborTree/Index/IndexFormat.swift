@@ -9,7 +9,8 @@
 /// category 0, and has no entry in `items`. Beam search reads `childOffsets[p] ..< childEnds[p]`,
 /// so free slots are never scored. The header's `itemCount` counts live items (at most the slot
 /// count `levelNodeCounts[depth]`); `generation` counts committed update batches. Version 1 and 2
-/// files (no free slots) still open and serve; they are read-only until rebuilt.
+/// files (no free slots) still open and serve; they are read-only until rewritten by
+/// ``IndexUpgrade/upgrade(_:leafSlack:progress:)``.
 ///
 /// Version 2 differs from version 1 in the header only: the model kinds are typed
 /// (`nodeScorer`, `queryProducer`: ``NodeScorerKind``, ``QueryProducerKind``) where version 1 had

@@ -60,7 +60,7 @@ public final class IndexUpdater: Sendable {
         let header = reader.header
         guard header.formatVersion >= IndexFormat.firstUpdatableVersion else {
             throw IndexUpdateError.notUpdatable(
-                path: path, reason: "format version \(header.formatVersion) has no free leaf slots; rebuild it (format \(IndexFormat.version))")
+                path: path, reason: "format version \(header.formatVersion) has no free leaf slots; upgrade it (arbor update --upgrade) or rebuild it")
         }
         guard header.depth >= 1 else {
             throw IndexUpdateError.notUpdatable(path: path, reason: "a one-item tree has no leaf parents; rebuild it")
