@@ -92,6 +92,7 @@ public final class Environment: @unchecked Sendable {
             throw .notAnEnvironment(path: path, reason: "file has \(size) bytes, shorter than two LMDB meta pages")
         }
 
+        if existing != nil { try PageCheck.checkMainTable(path: path) }
         let lockPath = StoreFiles.lockPath(for: path)
         let lockExisted = StoreFiles.exists(lockPath)
         var flags = UInt32(MDB_NOSUBDIR) | UInt32(MDB_NOTLS) | options.rawValue
