@@ -162,6 +162,13 @@ public final class Environment: @unchecked Sendable {
                     lastTransaction: info.me_last_txnid)
     }
 
+    /// Checks every B-tree and overflow page of the file with `pread` (bounds, node offsets,
+    /// overflow extents) before a full read through LMDB, which trusts its pages: a damaged page
+    /// is a ``StoreError/notAnEnvironment(path:reason:)`` instead of a crash. O(file pages).
+    public static func checkPages(path: String) throws(StoreError) {
+        try PageCheck.checkAllTables(path: path)
+    }
+
     /// Flushes the data file to disk (`mdb_env_sync`). With `force`, also when opened with
     /// ``Options/noSync``.
     public func sync(force: Bool = true) throws(StoreError) {

@@ -15,6 +15,16 @@ enum PageCheck {
 
     /// - Throws: ``StoreError/notAnEnvironment(path:reason:)`` naming what is damaged.
     static func checkMainTable(path: String) throws(StoreError) {
+        try check(path: path, allTables: false)
+    }
+
+    /// Like ``checkMainTable(path:)``, then every page of every named table (branch and leaf
+    /// pages, and the overflow pages of large values): what a full read will touch. O(file pages).
+    static func checkAllTables(path: String) throws(StoreError) {
+        try check(path: path, allTables: true)
+    }
+
+    private static func check(path: String, allTables: Bool) throws(StoreError) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return }  // LMDB reports it
         defer { close(fd) }
@@ -51,9 +61,10 @@ enum PageCheck {
         guard chosen.mainRoot != invalidPage else { return }
         guard chosen.mainDepth >= 1, chosen.mainDepth <= 8 else { throw bad("main table: depth \(chosen.mainDepth)") }
         var visited = 0
+        var tables: [(root: UInt64, depth: Int)] = []
         func check(page pgno: UInt64, depth: Int) throws(StoreError) {
             visited += 1
-            guard visited <= 4096 else { throw bad("main table: too many pages") }
+            guard visited <= Int(chosen.lastPage) + 1 else { throw bad("main table: too many pages") }
             guard pgno >= 2, pgno <= chosen.lastPage, let p = read(Int(pgno) * psize, psize) else {
                 throw bad("main table: page \(pgno) outside the file")
             }
@@ -77,6 +88,19 @@ enum PageCheck {
                     guard !inline || at + nodeBytes + keySize + dataSize <= psize else {
                         throw bad("main table: page \(pgno) node \(i) data")
                     }
+                    if !inline {
+                        // A large value: 8 bytes naming its first overflow page.
+                        guard at + nodeBytes + keySize + 8 <= psize else { throw bad("page \(pgno) node \(i) overflow link") }
+                        let first = u64(p, at + nodeBytes + keySize)
+                        guard first >= 2, first <= chosen.lastPage, let o = read(Int(first) * psize, headerBytes) else {
+                            throw bad("page \(pgno): overflow page \(first) outside the file")
+                        }
+                        let pages = UInt64(u32(o, 12))
+                        guard u16(o, 10) & 0x04 != 0, pages >= 1, first + pages - 1 <= chosen.lastPage,
+                              dataSize <= Int(pages) * psize - headerBytes else {
+                            throw bad("page \(pgno): overflow page \(first) does not hold \(dataSize) bytes")
+                        }
+                    }
                     if nodeFlags & 0x02 != 0 {
                         // A named table: its MDB_db record; its root must be in the file.
                         guard inline, dataSize == 48 else { throw bad("main table: page \(pgno) node \(i) table record") }
@@ -84,10 +108,17 @@ enum PageCheck {
                         guard root == invalidPage || (root >= 2 && root <= chosen.lastPage) else {
                             throw bad("main table: a table's root page \(root) is outside the file")
                         }
+                        if root != invalidPage { tables.append((root, u16(p, at + nodeBytes + keySize + 6))) }
                     }
                 }
             }
         }
         try check(page: chosen.mainRoot, depth: chosen.mainDepth)
+        guard allTables else { return }
+        let named = tables
+        for table in named {
+            guard table.depth >= 1, table.depth <= 16 else { throw bad("a table has depth \(table.depth)") }
+            try check(page: table.root, depth: table.depth)
+        }
     }
 }

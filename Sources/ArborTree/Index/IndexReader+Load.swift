@@ -181,6 +181,9 @@ extension IndexReader {
         let expected = expectedValues()
         let path = self.path
         try reading { txn in
+            // LMDB trusts its pages: check their structure first (with this read transaction
+            // open, so that a concurrent update cannot reuse the pages being checked).
+            try Environment.checkPages(path: path)
             for (value, bytes) in expected {
                 try readLarge(txn, value, verify: true) { view in
                     guard bytes < 0 || view.count == bytes else {
