@@ -112,4 +112,26 @@ public struct Matrix: Sendable, Equatable {
         for (i, v) in values.enumerated() where !v.isFinite { return i / cols }
         return nil
     }
+
+    /// Largest squared norm a row may have for Arbor's Float32 arithmetic: inner products between
+    /// two such rows, sums of them and k-means distances (at most `4 · max ‖x‖²`) stay finite.
+    /// `Float.greatestFiniteMagnitude / 16`, about 2.1e37 (a norm of about 4.6e18).
+    public static let largestSquaredNorm = Double(Float.greatestFiniteMagnitude) / 16
+
+    /// The index of the first row whose squared norm (summed in Double) exceeds
+    /// ``largestSquaredNorm`` or is not finite, or `nil` when every row is safe. Finite values such
+    /// as 2.6e38 pass ``firstNonFiniteRow()`` but overflow Float32 as soon as they are multiplied.
+    /// O(rows · cols).
+    public func firstRowWithOverflowingNorm() -> Int? {
+        guard cols > 0 else { return nil }
+        for r in 0 ..< rows {
+            var sum = 0.0
+            for c in 0 ..< cols {
+                let v = Double(values[r * cols + c])
+                sum += v * v
+            }
+            if !(sum <= Self.largestSquaredNorm) { return r }
+        }
+        return nil
+    }
 }

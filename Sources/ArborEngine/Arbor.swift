@@ -1,6 +1,7 @@
 @_exported import ArborCore
 @_exported import ArborInference
 @_exported import ArborTree
+import ArborRetrieval
 
 /// The front door: open an index and serve it with whatever model it holds.
 ///
@@ -15,5 +16,15 @@ public enum Arbor {
     ///   other-version file; ``ModelLoadError`` when the stored model is incomplete.
     public static func open(_ path: String) throws -> Engine {
         try Engine(reader: IndexReader(path: path))
+    }
+
+    /// Opens the index file at `path` for updates in place (``IndexUpdater``): add, remove and
+    /// replace items in batches, each one write transaction. An HNSW graph stored beside the tree
+    /// follows every batch. Open it before any ``open(_:)`` of the same file in this process: an
+    /// engine opened afterwards shares its environment and sees each batch once it commits.
+    /// - Throws: as ``IndexUpdater/init(path:descentBeam:maintainers:itemBoundExtras:)``.
+    public static func updater(_ path: String, descentBeam: Int = 32) throws -> IndexUpdater {
+        try IndexUpdater(path: path, descentBeam: descentBeam, maintainers: [HNSWGraphMaintainer()],
+                         itemBoundExtras: HNSWPersistence.isGraphValue)
     }
 }

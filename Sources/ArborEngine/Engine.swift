@@ -11,8 +11,9 @@ import ArborTree
 /// (``search(vectors:k:using:excluding:)``). The retriever and its knob are parameters of each call.
 ///
 /// Thread-safety: an engine is safe to share between threads; every search works in buffers of
-/// its own. The exact-scan matrix and the HNSW graph are loaded on first use (under a lock) and
-/// kept for the engine's life. BLAS runs single-threaded unless the program sets `BLAS.threads`.
+/// its own. The exact-scan matrix and the HNSW graph are loaded on first use (under a lock); the
+/// matrix is reloaded after an update of the file (``IndexUpdater``) commits, and tree searches
+/// read each committed state directly. BLAS runs single-threaded unless the program sets `BLAS.threads`.
 /// Lifetime: the engine keeps the index file mapped until it is released.
 public final class Engine: Sendable {
     /// The open index file.
@@ -20,9 +21,10 @@ public final class Engine: Sendable {
     /// The node scorer and query producer the header names.
     public let model: ServingModel
     private let tree: any Retriever
+    /// The exact scan's matrix and the committed version of the file it was loaded from.
     // PosixMutex (pthread) rather than Synchronization.Mutex: visible to the thread sanitizer.
-    private let exactRetriever = PosixMutex<(any Retriever)?>(nil)
-    private let graphRetriever = PosixMutex<HNSWRetriever?>(nil)
+    private let exactRetriever = PosixMutex<(version: UInt64, retriever: any Retriever)?>(nil)
+    private let graphRetriever = PosixMutex<(version: UInt64, retriever: HNSWRetriever)?>(nil)
 
     /// An engine over an open index.
     /// - Throws: ``ModelLoadError`` when the stored model is incomplete; ``ArborError`` when its
@@ -35,7 +37,7 @@ public final class Engine: Sendable {
 
     /// The index file's path.
     public var path: String { reader.path }
-    /// Number of items.
+    /// Number of items when the index was opened (see ``IndexReader/currentHeader()`` after updates).
     public var itemCount: Int { reader.itemCount }
     /// Width of node embeddings and query vectors.
     public var dimension: Int { reader.dimension }
@@ -131,8 +133,11 @@ public final class Engine: Sendable {
         switch choice {
         case .tree: return tree
         case .exact:
+            // An update committed since the matrix was loaded (``IndexUpdater``) reloads it, so
+            // the exact scan answers from the catalogue as last committed.
+            let version = reader.header.isUpdatable ? try reader.committedVersion() : 0
             return try exactRetriever.withLock { cached in
-                if let cached { return cached }
+                if let cached, cached.version == version { return cached.retriever }
                 let (items, ids) = try reader.loadLeafMatrix()
                 let made: any Retriever
                 if case .innerProduct = model.scorer {
@@ -140,7 +145,7 @@ public final class Engine: Sendable {
                 } else {
                     made = try Self.bruteForce(model.scorer.scorer, items: items, ids: ids, leafLevel: reader.depth)
                 }
-                cached = made
+                cached = (version, made)
                 return made
             }
         case .hnsw:
@@ -150,10 +155,11 @@ public final class Engine: Sendable {
             guard hasGraph else {
                 throw ArborError.invalidArgument(name: "hnsw", reason: "\(path) has no HNSW graph; build it with `arbor build --hnsw`")
             }
+            let version = reader.header.isUpdatable ? try reader.committedVersion() : 0
             return try graphRetriever.withLock { cached in
-                if let cached { return cached }
+                if let cached, cached.version == version { return cached.retriever }
                 let made = HNSWRetriever(index: try HNSWPersistence.load(from: reader))
-                cached = made
+                cached = (version, made)
                 return made
             }
         }

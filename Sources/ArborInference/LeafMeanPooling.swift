@@ -39,19 +39,24 @@ public final class LeafMeanPooling: QueryProducer {
     /// One query: the mean of the known items' leaf vectors (most recent `maxHistory`).
     /// - Throws: `IndexError` when the index cannot be read.
     public func queries(history: [ItemID], excluded: Set<ItemID>) throws -> ProducedQueries {
-        let leaves = try reader.leaves(of: history)
-        var rows: [Int32] = []
-        for leaf in leaves.reversed() {
-            guard let leaf else { continue }
-            rows.append(Int32(leaf))
-            if rows.count == maxHistory { break }
+        // Leaves and rows from one read transaction (one committed state during updates).
+        var gathered = Matrix(rows: 0, cols: reader.dimension)
+        let maxHistory = self.maxHistory, depth = reader.depth
+        let found = try reader.withView(leavesOf: history) { view, leaves -> Bool in
+            var rows: [Int32] = []
+            for leaf in leaves.reversed() {
+                guard let leaf else { continue }
+                rows.append(Int32(leaf))
+                if rows.count == maxHistory { break }
+            }
+            guard !rows.isEmpty else { return false }
+            view.gatherEmbeddings(level: depth, nodes: rows, into: &gathered)
+            return true
         }
-        if rows.isEmpty {
+        if !found {
             return ProducedQueries(queries: [Query(vector: try fallback(), history: history, excluded: excluded)],
                                    usedFallback: true)
         }
-        var gathered = Matrix(rows: 0, cols: reader.dimension)
-        try reader.withView { view in view.gatherEmbeddings(level: reader.depth, nodes: rows, into: &gathered) }
         var mean = [Float](repeating: 0, count: reader.dimension)
         for r in 0..<gathered.rows { for c in 0..<gathered.cols { mean[c] += gathered[r, c] } }
         let inv = 1 / Float(gathered.rows)

@@ -16,12 +16,15 @@ public enum IndexFiles {
     ///   `CancellationError` when cancelled; `path` is unchanged in every case.
     @discardableResult
     public static func writeVectorIndex(
-        _ layout: TreeLayout, graph: HNSWIndex? = nil, to path: String,
+        _ layout: TreeLayout, graph: HNSWIndex? = nil, to path: String, leafSlack: Int = 0,
+        chunkBytes: Int = IndexFormat.defaultChunkBytes,
         progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> IndexHeader {
         let extra = try graph.map { try HNSWPersistence.extras(for: $0) } ?? [:]
-        return try IndexWriter().write(layout: layout, nodeScorer: .innerProduct, queryProducer: .leafMeanPooling,
-                                       extra: extra, to: path, progress: progress, cancellation: cancellation)
+        var writer = IndexWriter(chunkBytes: chunkBytes)
+        writer.leafSlack = leafSlack
+        return try writer.write(layout: layout, nodeScorer: .innerProduct, queryProducer: .leafMeanPooling,
+                                extra: extra, to: path, progress: progress, cancellation: cancellation)
     }
 
     /// Writes the tree built on a two-tower model's item vectors with its user encoder (query

@@ -74,7 +74,8 @@ public final class Environment: @unchecked Sendable {
     ///   - path: the data file (one file, `MDB_NOSUBDIR`).
     ///   - access: read-only or read-write.
     ///   - mapSize: the largest the file may grow, in bytes (`mdb_env_set_mapsize`, set before open).
-    ///     Ignored for read-only opens, which use the size recorded in the file.
+    ///     Ignored for read-only opens, which use the size recorded in the file; 0 keeps the size
+    ///     recorded in an existing file (so that readers in other processes never need to remap).
     ///   - maxTables: number of named tables the environment may hold (`mdb_env_set_maxdbs`).
     ///   - options: extra flags.
     /// - Throws: ``StoreError/notFound(path:)`` (read-only, no file),
@@ -91,6 +92,7 @@ public final class Environment: @unchecked Sendable {
             throw .notAnEnvironment(path: path, reason: "file has \(size) bytes, shorter than two LMDB meta pages")
         }
 
+        if existing != nil { try PageCheck.checkMainTable(path: path) }
         let lockPath = StoreFiles.lockPath(for: path)
         let lockExisted = StoreFiles.exists(lockPath)
         var flags = UInt32(MDB_NOSUBDIR) | UInt32(MDB_NOTLS) | options.rawValue
@@ -117,7 +119,7 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_create(&env), path, "mdb_env_create")
         guard let env else { throw .lmdb(path: path, operation: "mdb_env_create", code: -1, message: "no handle") }
         do throws(StoreError) {
-            if access == .readWrite {
+            if access == .readWrite && mapSize > 0 {
                 try check(mdb_env_set_mapsize(env, mapSize), path, "mdb_env_set_mapsize")
             }
             try check(mdb_env_set_maxdbs(env, MDB_dbi(max(1, maxTables))), path, "mdb_env_set_maxdbs")
@@ -158,6 +160,13 @@ public final class Environment: @unchecked Sendable {
         mdb_env_stat(handle, &st)
         return Info(mapSize: info.me_mapsize, pageSize: Int(st.ms_psize), lastPage: info.me_last_pgno,
                     lastTransaction: info.me_last_txnid)
+    }
+
+    /// Checks every B-tree and overflow page of the file with `pread` (bounds, node offsets,
+    /// overflow extents) before a full read through LMDB, which trusts its pages: a damaged page
+    /// is a ``StoreError/notAnEnvironment(path:reason:)`` instead of a crash. O(file pages).
+    public static func checkPages(path: String) throws(StoreError) {
+        try PageCheck.checkAllTables(path: path)
     }
 
     /// Flushes the data file to disk (`mdb_env_sync`). With `force`, also when opened with

@@ -16,11 +16,22 @@ extension Environment {
     /// and gets a new environment; holders of the old one keep reading the old data.
     /// `maxTables` applies only when a new environment is opened.
     /// - Throws: the errors of ``init(path:access:mapSize:maxTables:options:)``.
-    public static func shared(path: String, maxTables: Int = 16) throws(StoreError) -> Environment {
+    ///
+    /// With `access: .readWrite` (an index updater), the file is opened for writing with the map
+    /// size recorded in it; readers that open the same file later in this process share that
+    /// environment. A file already open read-only here cannot be reopened for writing
+    /// (``StoreError/lmdb(path:operation:code:message:)`` with `EBUSY`): open the writer first.
+    public static func shared(path: String, maxTables: Int = 16, access: Access = .readOnly) throws(StoreError) -> Environment {
         guard let identity = FileIdentity(path: path) else { throw .notFound(path: path) }
         return try registry.withLock { (open: inout [FileIdentity: WeakEnvironment]) throws(StoreError) -> Environment in
-            if let env = open[identity]?.environment { return env }
-            let env = try Environment(path: path, access: .readOnly, maxTables: maxTables)
+            if let env = open[identity]?.environment {
+                if access == .readWrite && env.access == .readOnly {
+                    throw .lmdb(path: path, operation: "open for writing", code: EBUSY,
+                                message: "the file is already open read-only in this process; open the writer before any reader")
+                }
+                return env
+            }
+            let env = try Environment(path: path, access: access, mapSize: 0, maxTables: maxTables)
             open = open.filter { $0.value.environment != nil }
             // Register under the identity of the file LMDB actually opened.
             open[env.fileIdentity ?? identity] = WeakEnvironment(env)

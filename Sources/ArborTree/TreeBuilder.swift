@@ -121,6 +121,11 @@ public enum TreeBuilder {
         if let bad = embeddings.firstNonFiniteRow() {
             throw ArborError.nonFiniteValue(field: "item embeddings", row: bad)
         }
+        if let bad = embeddings.firstRowWithOverflowingNorm() {
+            throw ArborError.invalidArgument(
+                name: "item embeddings",
+                reason: "row \(bad) is too large: its products overflow Float32 (squared norm above 2.1e37); scale the vectors down")
+        }
         var seen = Set<ItemID>(minimumCapacity: items.count)
         for id in items where !seen.insert(id).inserted { throw ArborError.duplicateItem(id) }
     }

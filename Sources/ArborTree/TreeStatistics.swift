@@ -29,7 +29,7 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
     public var depth: Int
     /// Largest number of children allowed per node.
     public var fanOut: Int
-    /// Number of items (leaves).
+    /// Number of items (leaves reachable from the root; free slots of a format 3 index excluded).
     public var itemCount: Int
     /// Nodes over all levels.
     public var nodeCount: Int
@@ -79,6 +79,8 @@ public struct TreeStatistics: Sendable, Equatable, CustomStringConvertible {
             result.append(summary)
             items = next
         }
+        // Items reachable from the root: leaves minus the free slots of an updatable index.
+        if view.depth > 0 { itemCount = items.first ?? 0 }
         nodeCount = total
         levels = result.reversed()
     }

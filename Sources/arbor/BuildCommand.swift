@@ -49,7 +49,17 @@ struct Build: ParsableCommand {
 
     @OptionGroup var graph: HNSWOptions
 
+    @Option(help: "Free leaf slots per leaf parent, 0...1024, for `arbor update` to add items without a rebuild (each costs one leaf row of storage; searches never score them).")
+    var slack: Int = 4
+
+    @Option(help: "Largest stored chunk in bytes (64 B ... 1 GiB, default 16 MiB). An update rewrites the chunks it touches: smaller chunks make update batches cheaper, larger ones make exact scans faster.")
+    var chunkBytes: Int = IndexFormat.defaultChunkBytes
+
     func validate() throws {
+        guard (0...1024).contains(slack) else { throw ValidationError("--slack must be in 0...1024, got \(slack)") }
+        guard (64...(1 << 30)).contains(chunkBytes) else {
+            throw ValidationError("--chunk-bytes must be in 64...1073741824, got \(chunkBytes)")
+        }
         guard [vectors != nil, synthetic != nil, source.dataset != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --vectors, --dataset and --synthetic")
         }
@@ -72,7 +82,8 @@ struct Build: ParsableCommand {
         let (hnswGraph, hnswSeconds) = try graph.buildGraph(vectors: embeddings, ids: itemIDs, progress: progress,
                                                          cancellation: cancellation)
         let writeStart = ContinuousClock.now
-        try IndexFiles.writeVectorIndex(layout, graph: hnswGraph, to: out, progress: progress, cancellation: cancellation)
+        try IndexFiles.writeVectorIndex(layout, graph: hnswGraph, to: out, leafSlack: slack, chunkBytes: chunkBytes,
+                                        progress: progress, cancellation: cancellation)
         let writeSeconds = seconds(since: writeStart)
         print("built \(out): \(layout.itemCount) items, d = \(layout.dimension), fan-out \(layout.fanOut), depth \(layout.depth), "
               + "\(layout.nodeCount) nodes")
@@ -101,6 +112,9 @@ struct Build: ParsableCommand {
             return (matrix, itemIDs, itemCategories)
         }
         let matrix = try NPY.readMatrix(at: vectors!)
+        if let bad = matrix.firstRowWithOverflowingNorm() {
+            throw CLIError("\(vectors!): row \(bad) is too large: its products overflow Float32 (squared norm above 2.1e37); scale the vectors down")
+        }
         var itemIDs: [ItemID]
         if let ids {
             itemIDs = try IDList.read(at: ids)

@@ -50,6 +50,14 @@ struct Inspect: ParsableCommand {
             print("provenance: unreadable (see the error below)")
             provenanceError = error
         }
+        if h.formatVersion >= IndexFormat.firstUpdatableVersion {
+            let now = try reader.currentHeader()
+            if now.generation > 0 { print("after updates: items \(now.itemCount), generation \(now.generation)") }
+            print("leaf slots \(h.leafSlots) (slack \(h.leafSlack) per leaf parent)")
+        } else {
+            print("format v\(h.formatVersion): read-only (rebuild to update in place)")
+        }
+        if let balance = try reader.balance() { print(balanceLine(balance)) }
         let stats = try reader.withView { view in TreeStatistics(view: copy view, fanOut: h.fanOut) }
         print(stats)
         let beams = [100, 200, 400, 800]

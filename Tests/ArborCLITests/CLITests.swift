@@ -385,6 +385,12 @@ import Testing
         let r1 = try Self.run(["build", "--vectors", nan.path, "--out", index.path])
         #expect(r1.status != 0)
         #expect(r1.stderr.contains("nan.npy") && r1.stderr.contains("row 1"))
+        // Finite values whose products overflow Float32 (2.6e38): rejected with the row, no trap.
+        let huge = dir.appendingPathComponent("huge.npy")
+        try Self.writeNPY([1, 2, 3, 4, 2.6e38, 6, 7, 8], rows: 4, cols: 2, to: huge)
+        let r0 = try Self.run(["build", "--vectors", huge.path, "--out", index.path])
+        #expect(r0.status != 0)
+        #expect(r0.stderr.contains("huge.npy") && r0.stderr.contains("row 2") && r0.stderr.contains("overflow"))
         // Ids that do not match the rows, and duplicate ids.
         let good = dir.appendingPathComponent("good.npy")
         try Self.writeNPY([1, 2, 3, 4, 5, 6], rows: 3, cols: 2, to: good)

@@ -60,12 +60,12 @@ import Testing
 
     @Test func otherFormatVersion() throws {
         let dir = IndexTestDirectory(); defer { dir.cleanup() }
-        let path = dir.file("v3.arbor")
+        let path = dir.file("v4.arbor")
         var writer = IndexWriter()
-        writer.formatVersion = 3
+        writer.formatVersion = 4
         try writer.write(layout: Fixtures.smallLayout(), to: path)
-        #expect(throws: IndexError.formatVersion(path: path, found: 3, supported: 2)) { try IndexReader(path: path) }
-        #expect(IndexError.formatVersion(path: path, found: 3, supported: 2).description.contains("format version 3"))
+        #expect(throws: IndexError.formatVersion(path: path, found: 4, supported: 3)) { try IndexReader(path: path) }
+        #expect(IndexError.formatVersion(path: path, found: 4, supported: 3).description.contains("format version 4"))
     }
 
     @Test func damagedHeaderBytes() throws {
@@ -105,7 +105,7 @@ import Testing
         try IndexWriter().write(layout: Fixtures.smallLayout(), to: a)
         try IndexWriter().write(layout: Fixtures.smallLayout(), to: b)
         try Self.rewriteHeader(a) { $0.itemCount = 8 }
-        #expect(throws: IndexError.corruptHeader(path: a, field: "itemCount", reason: "is 8, the leaf level holds 7")) {
+        #expect(throws: IndexError.corruptHeader(path: a, field: "itemCount", reason: "is 8, the leaf level has 7 slots")) {
             try IndexReader(path: a)
         }
         try Self.rewriteHeader(b) { $0.levelNodeCounts = [1, 1 << 50, 7] }
@@ -222,7 +222,9 @@ extension IndexCorruptionTests {
     @Test func outOfRangeChildOffsetsAreClampedNotACrash() throws {
         let dir = IndexTestDirectory(); defer { dir.cleanup() }
         let path = dir.file("offsets.arbor")
-        try IndexWriter().write(layout: Fixtures.smallLayout(), to: path)
+        var writer = IndexWriter()
+        writer.formatVersion = 2  // format 3 also clamps leaf parents to their child ends (tested below)
+        try writer.write(layout: Fixtures.smallLayout(), to: path)
         // Level 1 offsets [0, 2, 5, 7] -> [-9, 1000, 5, 7] (same size, bad values).
         try Self.rewrite(path, .childOffsets(level: 1, chunk: 0)) { _ in
             [Int32(-9), 1000, 5, 7].withUnsafeBytes { Array($0) }

@@ -87,6 +87,20 @@ func randomMatrix(rows: Int, cols: Int, seed: UInt64) -> Matrix {
         #expect(throws: ArborError.nonFiniteValue(field: "item embeddings", row: 1)) {
             try TreeBuilder.balancedKMeans(embeddings: nan, items: [1, 2, 3])
         }
+        // Finite but too large: 2.6e38 squared overflows Float32 (it used to trap in the builder).
+        var huge = e
+        huge[2, 0] = 2.6e38
+        #expect(throws: ArborError.self) {
+            try TreeBuilder.balancedKMeans(embeddings: huge, items: [1, 2, 3])
+        }
+        do {
+            _ = try TreeBuilder.categoryOrder(embeddings: huge, items: [1, 2, 3], categories: [0, 0, 1])
+            Issue.record("a row with 2.6e38 was accepted")
+        } catch let error as ArborError {
+            #expect(error.description.contains("row 2"))
+        }
+        #expect(huge.firstRowWithOverflowingNorm() == 2)
+        #expect(e.firstRowWithOverflowingNorm() == nil)
         #expect(throws: ArborError.empty(what: "items to build a tree from")) {
             try TreeBuilder.balancedKMeans(embeddings: Matrix(rows: 0, cols: 2), items: [])
         }

@@ -56,6 +56,10 @@ public enum HNSWPersistence {
         guard let b = try reader.extra(named: metaName) else {
             throw ArborError.invalidArgument(name: metaName, reason: "missing from \(reader.path)")
         }
+        return try decodeMeta(b, reader)
+    }
+
+    private static func decodeMeta(_ b: [UInt8], _ reader: IndexReader) throws -> Meta {
         let meta: Meta
         do {
             meta = try JSONDecoder().decode(Meta.self, from: Data(b))
@@ -95,8 +99,11 @@ public enum HNSWPersistence {
     ///   arrays break an invariant, another graph format version, a stored explicit kernel this CPU
     ///   cannot run).
     public static func load(from reader: IndexReader, kernel: HNSWDistanceKernel? = nil) throws -> HNSWIndex {
+        // Every value from one read transaction: one committed state, even during updates.
+        let stored = try reader.extras(named: [metaName, "hnsw.vectors", "hnsw.ids", "hnsw.deleted", "hnsw.levels",
+                                               "hnsw.layer0", "hnsw.layer0Counts", "hnsw.upper", "hnsw.upperCounts"])
         func bytes(_ name: String) throws -> [UInt8] {
-            guard let b = try reader.extra(named: name) else {
+            guard let b = stored[name] else {
                 throw ArborError.invalidArgument(name: name, reason: "missing from \(reader.path)")
             }
             return b
@@ -107,7 +114,7 @@ public enum HNSWPersistence {
             }
             return values
         }
-        let meta = try readMeta(reader)
+        let meta = try decodeMeta(try bytes(metaName), reader)
         let graph = HNSWGraph(
             configuration: meta.configuration, dimension: meta.dimension, normBound: meta.normBound,
             vectors: try array("hnsw.vectors", Float.self), ids: try array("hnsw.ids", UInt64.self).map { ItemID($0) },
@@ -120,4 +127,43 @@ public enum HNSWPersistence {
         }
         return try HNSWIndex(graph: graph, kernel: kernel)
     }
+}
+
+/// Keeps the HNSW graph beside a tree in step with ``IndexUpdater`` batches: removed items are
+/// marked deleted (never returned; the graph still routes through them), added items are linked
+/// into the graph. A replaced item's old node keeps routing under a retired id (`UInt64.max - node`,
+/// deleted), so its id can join again with its new vector.
+public struct HNSWGraphMaintainer: IndexExtraMaintainer {
+    /// A maintainer for graphs stored by ``HNSWPersistence``.
+    public init() {}
+
+    /// Whether `name` is a graph value (`hnsw.*`).
+    public func maintains(extra name: String) -> Bool { name.hasPrefix("hnsw.") }
+
+    /// Loads the graph, applies the batch, and returns every graph value.
+    /// Cost: loading and re-encoding the whole graph, plus linking the additions.
+    public func updatedExtras(for batch: IndexBatch, reader: IndexReader) throws -> [String: [UInt8]] {
+        guard HNSWPersistence.hasGraph(reader) else { return [:] }
+        var index = try HNSWPersistence.load(from: reader)
+        for id in batch.removals where index.contains(id) { try index.markDeleted(id) }
+        let returning = batch.additions.filter { index.contains($0) }
+        if !returning.isEmpty {
+            // Retire the old nodes of ids that come back (replaced, or removed earlier).
+            var graph = index.graph
+            let nodes = Dictionary(uniqueKeysWithValues: graph.ids.enumerated().map { ($1, $0) })
+            for id in returning {
+                let node = nodes[id]!
+                graph.ids[node] = ItemID(UInt64.max - UInt64(node))
+                graph.deleted[node] = true
+            }
+            index = try HNSWIndex(graph: graph)
+        }
+        if !batch.additions.isEmpty { try index.add(batch.vectors, ids: batch.additions) }
+        return try HNSWPersistence.extras(for: index)
+    }
+}
+
+extension HNSWPersistence {
+    /// Whether the extra value `name` belongs to a graph (and so must follow updates of the items).
+    public static func isGraphValue(_ name: String) -> Bool { name.hasPrefix("hnsw.") }
 }

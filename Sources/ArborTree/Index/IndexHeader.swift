@@ -74,6 +74,20 @@ public struct IndexHeader: Sendable, Equatable, Codable {
     public var tensors: [TensorInfo]
     /// Names of the stored extra values, sorted.
     public var extraNames: [String]
+    /// Free leaf slots each leaf parent got at build time (format 3; 0 before). A leaf parent owns
+    /// at most `fanOut + leafSlack` slots.
+    public var leafSlack: Int = 0
+    /// Update batches committed since the build (format 3; 0 before).
+    public var generation: Int = 0
+    /// Items at build time (format 3; equals ``itemCount`` before).
+    public var builtItemCount: Int = 0
+    /// Items added and removed by updates since the build (format 3).
+    public var addedSinceBuild: Int = 0, removedSinceBuild: Int = 0
+
+    /// Number of leaf slots (live items and free slots): the leaf level's node count.
+    public var leafSlots: Int { levelNodeCounts.last ?? 0 }
+    /// Whether the file can be updated in place (format 3 with a leaf-parent level).
+    public var isUpdatable: Bool { formatVersion >= IndexFormat.firstUpdatableVersion && depth >= 1 }
 
     /// Index of the leaf level (root = 0).
     public var depth: Int { levelNodeCounts.count - 1 }
@@ -85,6 +99,7 @@ public struct IndexHeader: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case formatVersion, dimension, fanOut, itemCount, levelNodeCounts, hasCategories, nodeScorer, queryProducer
         case chunkBytes, tensors, extraNames
+        case leafSlack, generation, builtItemCount, addedSinceBuild, removedSinceBuild  // format version 3
         case scorerKind, encoderKind  // format version 1
     }
 
@@ -96,6 +111,7 @@ public struct IndexHeader: Sendable, Equatable, Codable {
         self.itemCount = itemCount; self.levelNodeCounts = levelNodeCounts; self.hasCategories = hasCategories
         self.nodeScorer = nodeScorer; self.queryProducer = queryProducer; self.chunkBytes = chunkBytes
         self.tensors = tensors; self.extraNames = extraNames
+        builtItemCount = itemCount
     }
 
     /// Decodes the JSON of format version 1 or 2 (the model kinds moved to typed keys in 2).
@@ -111,6 +127,15 @@ public struct IndexHeader: Sendable, Equatable, Codable {
         chunkBytes = try c.decode(Int.self, forKey: .chunkBytes)
         tensors = try c.decode([TensorInfo].self, forKey: .tensors)
         extraNames = try c.decode([String].self, forKey: .extraNames)
+        if formatVersion >= 3 {
+            leafSlack = try c.decode(Int.self, forKey: .leafSlack)
+            generation = try c.decode(Int.self, forKey: .generation)
+            builtItemCount = try c.decode(Int.self, forKey: .builtItemCount)
+            addedSinceBuild = try c.decode(Int.self, forKey: .addedSinceBuild)
+            removedSinceBuild = try c.decode(Int.self, forKey: .removedSinceBuild)
+        } else {
+            builtItemCount = itemCount
+        }
         func unknown(_ key: CodingKeys, _ text: String, _ known: [String]) -> DecodingError {
             .dataCorruptedError(forKey: key, in: c,
                                 debugDescription: "unknown kind '\(text)' (known: \(known.joined(separator: ", ")))")
@@ -150,6 +175,13 @@ public struct IndexHeader: Sendable, Equatable, Codable {
         try c.encode(chunkBytes, forKey: .chunkBytes)
         try c.encode(tensors, forKey: .tensors)
         try c.encode(extraNames, forKey: .extraNames)
+        if formatVersion >= 3 {
+            try c.encode(leafSlack, forKey: .leafSlack)
+            try c.encode(generation, forKey: .generation)
+            try c.encode(builtItemCount, forKey: .builtItemCount)
+            try c.encode(addedSinceBuild, forKey: .addedSinceBuild)
+            try c.encode(removedSinceBuild, forKey: .removedSinceBuild)
+        }
         if formatVersion == 1 {
             try c.encode(nodeScorer.rawValue, forKey: .scorerKind)
             try c.encode(queryProducer == .leafMeanPooling ? "none" : queryProducer.rawValue, forKey: .encoderKind)
@@ -244,11 +276,24 @@ public struct IndexHeader: Sendable, Equatable, Codable {
         guard (2...64).contains(fanOut) else { throw bad("fanOut", "must be in 2...64, is \(fanOut)") }
         guard levelNodeCounts.first == 1 else { throw bad("levelNodeCounts", "level 0 must hold one node") }
         guard levelNodeCounts.allSatisfy({ $0 >= 1 }) else { throw bad("levelNodeCounts", "a level is empty") }
-        for l in 0..<depth where levelNodeCounts[l + 1] > levelNodeCounts[l] * fanOut || levelNodeCounts[l + 1] < levelNodeCounts[l] {
-            throw bad("levelNodeCounts", "level \(l + 1) cannot hang below level \(l) with fan-out \(fanOut)")
+        guard (0...1024).contains(leafSlack) else { throw bad("leafSlack", "must be in 0...1024, is \(leafSlack)") }
+        for l in 0..<depth {
+            let most = levelNodeCounts[l] * (l == depth - 1 ? fanOut + leafSlack : fanOut)
+            if levelNodeCounts[l + 1] > most || levelNodeCounts[l + 1] < levelNodeCounts[l] {
+                throw bad("levelNodeCounts", "level \(l + 1) cannot hang below level \(l) with fan-out \(fanOut)")
+            }
         }
-        guard levelNodeCounts.last == itemCount else {
-            throw bad("itemCount", "is \(itemCount), the leaf level holds \(levelNodeCounts.last ?? 0)")
+        if formatVersion >= 3 {
+            guard itemCount >= 0, itemCount <= leafSlots else {
+                throw bad("itemCount", "is \(itemCount), the leaf level has \(leafSlots) slots")
+            }
+            guard generation >= 0, builtItemCount >= 0, addedSinceBuild >= 0, removedSinceBuild >= 0 else {
+                throw bad("generation", "update counters must not be negative")
+            }
+        } else {
+            guard levelNodeCounts.last == itemCount else {
+                throw bad("itemCount", "is \(itemCount), the leaf level holds \(levelNodeCounts.last ?? 0)")
+            }
         }
         guard chunkBytes >= 64 else { throw bad("chunkBytes", "must be at least 64, is \(chunkBytes)") }
         for t in tensors where t.shape.contains(where: { $0 < 0 }) {

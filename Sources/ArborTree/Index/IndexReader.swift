@@ -66,13 +66,39 @@ public final class IndexReader: Sendable {
         }
     }
 
+    /// The header as last committed: differs from ``header`` (read at open) once an
+    /// ``IndexUpdater`` has committed a batch (item count, generation). One read transaction.
+    public func currentHeader() throws(IndexError) -> IndexHeader {
+        guard header.formatVersion >= IndexFormat.firstUpdatableVersion else { return header }
+        let path = self.path
+        return try reading { txn in try currentHeader(in: txn, path: path) }
+    }
+
+    /// The header inside an open transaction.
+    func currentHeader(in txn: borrowing ReadTransaction, path: String) throws -> IndexHeader {
+        let meta: Table
+        do { meta = try environment.openTable(IndexFormat.metaTable) } catch { throw IndexError(error) }
+        let found = try txn.withValue(meta, IndexFormat.headerKey) { view throws(IndexError) in
+            try IndexHeader.decode(view, path: path)
+        }
+        guard let found else { throw IndexError.foreign(path: path) }
+        return found
+    }
+
+    /// The LMDB id of the last committed transaction this process can see: changes when an update
+    /// commits. Cheap (one read transaction); callers cache derived data by it.
+    public func committedVersion() throws(IndexError) -> UInt64 {
+        try reading { txn in txn.snapshotID }
+    }
+
     /// Embedding width.
     public var dimension: Int { header.dimension }
     /// Largest number of children of a node.
     public var fanOut: Int { header.fanOut }
     /// Index of the leaf level (root = 0).
     public var depth: Int { header.depth }
-    /// Number of items (= leaves).
+    /// Number of items when the file was opened (= leaves before format 3; see ``currentHeader()``
+    /// for the count after later updates).
     public var itemCount: Int { header.itemCount }
     /// Number of nodes per level, root first.
     public var levelNodeCounts: [Int] { header.levelNodeCounts }
@@ -127,8 +153,8 @@ public final class IndexReader: Sendable {
     }
 
     /// One lookup inside an open transaction; errors are converted by the caller's ``reading(_:)``.
-    private func leaf(of item: ItemID, in txn: borrowing ReadTransaction) throws -> Int? {
-        let path = self.path, count = itemCount
+    func leaf(of item: ItemID, in txn: borrowing ReadTransaction) throws -> Int? {
+        let path = self.path, count = header.leafSlots
         return try txn.withValue(tables.items, item.rawValue) { view throws(IndexError) -> Int in
             guard view.count == 8 else {
                 throw .corruptValue(path: path, table: IndexFormat.itemsTable, key: "item \(item)",
@@ -143,10 +169,12 @@ public final class IndexReader: Sendable {
         }
     }
 
-    /// The item at leaf `leaf`. O(1) (one read transaction and one lookup).
-    /// - Throws: ``IndexError/leafOutOfRange(path:leaf:itemCount:)`` for a leaf outside `0 ..< itemCount`.
+    /// The item at leaf `leaf` (``IndexFormat/freeSlot`` for a free slot of a format 3 file). O(1)
+    /// (one read transaction and one lookup).
+    /// - Throws: ``IndexError/leafOutOfRange(path:leaf:itemCount:)`` for a leaf outside `0 ..< leafSlots`.
     public func item(atLeaf leaf: Int) throws(IndexError) -> ItemID {
-        guard leaf >= 0 && leaf < itemCount else { throw .leafOutOfRange(path: path, leaf: leaf, itemCount: itemCount) }
+        let slots = header.leafSlots
+        guard leaf >= 0 && leaf < slots else { throw .leafOutOfRange(path: path, leaf: leaf, itemCount: slots) }
         let per = IndexFormat.perChunk(elementBytes: 8, chunkBytes: header.chunkBytes)
         let (chunk, offset) = leaf.quotientAndRemainder(dividingBy: per)
         let path = self.path
@@ -168,6 +196,19 @@ public final class IndexReader: Sendable {
         guard extraNames.contains(name) else { return nil }
         return try reading { txn in
             try readLarge(txn, .extra(name: name), verify: true) { $0.copyBytes() }
+        }
+    }
+
+    /// Copies of the extra values `names` (`nil` for a name the index lacks), all from one read
+    /// transaction: one committed state even while an ``IndexUpdater`` commits batches. Checks
+    /// their checksums.
+    public func extras(named names: [String]) throws(IndexError) -> [String: [UInt8]] {
+        try reading { txn in
+            var out: [String: [UInt8]] = [:]
+            for name in names where extraNames.contains(name) {
+                out[name] = try readLarge(txn, .extra(name: name), verify: true) { $0.copyBytes() }
+            }
+            return out
         }
     }
 

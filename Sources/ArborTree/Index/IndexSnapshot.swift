@@ -21,6 +21,8 @@ public struct IndexSnapshot: TreeView, @unchecked Sendable {
     let nodeCounts: [Int]
     let embeddings: [MappedArray]
     let offsets: [MappedArray]
+    /// Format 3: the end of each leaf parent's live slots (level `depth - 1`); `nil` before.
+    let childEnds: MappedArray?
     let leafItems: MappedArray
     let categories: MappedArray?
 
@@ -32,7 +34,7 @@ public struct IndexSnapshot: TreeView, @unchecked Sendable {
         self.depth = depth
         dimension = d
         self.nodeCounts = nodeCounts
-        var levelChunks = [[ValueView]](repeating: [], count: 2 * (depth + 1))
+        var levelChunks = [[ValueView]](repeating: [], count: 3 * (depth + 1))
         try txn.withCursor(reader.tables.levels) { cursor in
             while let entry = try cursor.next() {
                 guard let raw = entry.key.bigEndianUInt64 else {
@@ -40,11 +42,11 @@ public struct IndexSnapshot: TreeView, @unchecked Sendable {
                                                   reason: "a key of \(entry.key.count) bytes")
                 }
                 let (level, kind, chunk) = LargeValue.decodeLevelKey(raw)
-                guard level <= depth, kind <= 1, chunk == levelChunks[2 * level + kind].count else {
+                guard level <= depth, kind <= 2, chunk == levelChunks[3 * level + kind].count else {
                     throw IndexError.corruptValue(path: path, table: IndexFormat.levelsTable,
                                                   key: "level \(level) kind \(kind) chunk \(chunk)", reason: "unexpected key")
                 }
-                levelChunks[2 * level + kind].append(entry.value)
+                levelChunks[3 * level + kind].append(entry.value)
             }
         }
         func mapped(_ views: [ValueView], _ elementBytes: Int, _ per: Int, _ count: Int, _ table: String,
@@ -61,14 +63,26 @@ public struct IndexSnapshot: TreeView, @unchecked Sendable {
         var offsets: [MappedArray] = []
         for l in 0...depth {
             let n = nodeCounts[l]
-            embeddings.append(try mapped(levelChunks[2 * l], d * 4, g.rowsPerChunk, n, IndexFormat.levelsTable) {
+            embeddings.append(try mapped(levelChunks[3 * l], d * 4, g.rowsPerChunk, n, IndexFormat.levelsTable) {
                 .embeddings(level: l, chunk: $0)
             })
-            offsets.append(try mapped(levelChunks[2 * l + 1], 4, g.offsetsPerChunk, l == depth ? 0 : n + 1,
+            offsets.append(try mapped(levelChunks[3 * l + 1], 4, g.offsetsPerChunk, l == depth ? 0 : n + 1,
                                       IndexFormat.levelsTable) { .childOffsets(level: l, chunk: $0) })
         }
         self.embeddings = embeddings
         self.offsets = offsets
+        if header.isUpdatable {
+            let l = depth - 1
+            childEnds = try mapped(levelChunks[3 * l + 2], 4, g.offsetsPerChunk, nodeCounts[l], IndexFormat.levelsTable) {
+                .childEnds(level: l, chunk: $0)
+            }
+        } else {
+            for l in 0...depth where !levelChunks[3 * l + 2].isEmpty {
+                throw IndexError.corruptValue(path: path, table: IndexFormat.levelsTable, key: "level \(l) child ends",
+                                              reason: "format \(header.formatVersion) has no child ends")
+            }
+            childEnds = nil
+        }
         func walk(_ table: Table) throws -> [ValueView] {
             try txn.withCursor(table) { cursor in
                 var views: [ValueView] = []
@@ -76,7 +90,7 @@ public struct IndexSnapshot: TreeView, @unchecked Sendable {
                 return views
             }
         }
-        let n = header.itemCount
+        let n = header.leafSlots
         leafItems = try mapped(walk(reader.tables.leafItems), 8, g.itemsPerChunk, n, IndexFormat.leafItemsTable) {
             .leafItems(chunk: $0)
         }
@@ -91,12 +105,17 @@ public struct IndexSnapshot: TreeView, @unchecked Sendable {
     public func nodeCount(level: Int) -> Int { nodeCounts[level] }
 
     /// The children of `node` on `level < depth`, as indices on `level + 1`. O(1): two unaligned
-    /// loads from the mapped offsets; clamped to the next level's nodes.
+    /// loads from the mapped offsets; clamped to the next level's nodes. For a leaf parent of a
+    /// format 3 file: its live slots only (three loads).
     public func children(of node: Int, level: Int) -> Range<Int> {
         let table = offsets[level]
         let next = nodeCounts[level + 1]
         let lo = min(max(0, Int(table.integer(at: node, as: Int32.self))), next)
-        let hi = min(max(lo, Int(table.integer(at: node + 1, as: Int32.self))), next)
+        var hi = min(max(lo, Int(table.integer(at: node + 1, as: Int32.self))), next)
+        if level == depth - 1, let ends = childEnds {
+            // Format 3: only the live slots of a leaf parent.
+            hi = min(max(lo, Int(ends.integer(at: node, as: Int32.self))), hi)
+        }
         return lo ..< hi
     }
 
@@ -136,12 +155,18 @@ extension IndexReader: TreeSource {
     /// many threads at once.
     /// - Throws: ``IndexError`` if the file's chunks do not match its header, or what `body` throws.
     public func withView<R>(_ body: (borrowing IndexSnapshot) throws -> R) throws -> R {
+        try withView(leavesOf: []) { view, _ in try body(view) }
+    }
+
+    /// ``withView(_:)`` that also looks up the leaves of `items` (`nil` for an item the index lacks)
+    /// in the same read transaction: while an ``IndexUpdater`` commits batches (which may move an
+    /// item to another slot), the leaves and the view belong to one committed state.
+    public func withView<R>(leavesOf items: [ItemID], _ body: (borrowing IndexSnapshot, [Int?]) throws -> R) throws -> R {
         let txn: ReadTransaction
         do { txn = try environment.beginRead() } catch { throw IndexError(error) }
         // Addresses into the map depend only on the committed data a transaction sees: a snapshot
-        // built for the same LMDB snapshot id is reused (index files are never written in place;
-        // builds replace them by rename, so the id of an open file changes only if someone writes
-        // into it through LMDB directly, which then rebuilds the table).
+        // built for the same LMDB snapshot id is reused. An update (``IndexUpdater``) commits a new
+        // snapshot id, so the next transaction rebuilds the table from its own committed chunks.
         let id = txn.snapshotID
         let snapshot: IndexSnapshot
         if let cached = cachedSnapshot.withLock({ $0 }), cached.id == id {
@@ -154,7 +179,14 @@ extension IndexReader: TreeSource {
             }
             cachedSnapshot.withLock { $0 = (id, snapshot) }
         }
-        let result = try body(snapshot)
+        var leaves: [Int?] = []
+        leaves.reserveCapacity(items.count)
+        do {
+            for item in items { leaves.append(try leaf(of: item, in: txn)) }
+        } catch let error as StoreError {
+            throw IndexError(error)
+        }
+        let result = try body(snapshot, leaves)
         // End the transaction explicitly after `body`: the snapshot points into it.
         txn.end()
         return result

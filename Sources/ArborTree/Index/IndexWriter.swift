@@ -25,6 +25,11 @@ public struct IndexWriter: Sendable {
     public var commitBytes: Int = 256 << 20
     /// The format version written into the header. Internal: tests write other versions.
     var formatVersion: Int = IndexFormat.version
+    /// Free leaf slots given to every leaf parent (0 ... 1024, default 0), so that
+    /// ``IndexUpdater`` can add items below it without a rebuild. Each costs one leaf row of
+    /// storage; beam search never scores free slots. Removals free slots too, so an index written
+    /// with no slack still takes replacements and as many additions as it had removals nearby.
+    public var leafSlack: Int = 0
 
     /// A writer with the given chunk size.
     public init(chunkBytes: Int = IndexFormat.defaultChunkBytes) {
@@ -57,15 +62,34 @@ public struct IndexWriter: Sendable {
         try validate(layout: layout, tensors: tensors, extra: extra)
         try cancellation?.check()
         defer { progress.finish(task: "write index") }
-        let header = IndexHeader(
+        let slotted = formatVersion >= IndexFormat.firstUpdatableVersion && layout.depth >= 1
+            ? SlottedLeaves(layout, slack: leafSlack) : nil
+        let stored = slotted?.layout ?? layout
+        var header = IndexHeader(
             formatVersion: formatVersion, dimension: layout.dimension, fanOut: layout.fanOut,
-            itemCount: layout.itemCount, levelNodeCounts: layout.levels.map(\.nodeCount),
+            itemCount: layout.itemCount, levelNodeCounts: stored.levels.map(\.nodeCount),
             hasCategories: !layout.leafCategories.isEmpty, nodeScorer: nodeScorer, queryProducer: queryProducer,
             chunkBytes: chunkBytes, tensors: tensors.map { TensorInfo(name: $0.name, shape: $0.shape, digest: $0.digest) },
             extraNames: extra.keys.sorted())
-        let ids = layout.leafItems.map(\.rawValue)
-        let work = plan(layout: layout, ids: ids, tensors: tensors, extra: extra, names: header.extraNames)
-        let sizes = SizePlan(work: work, itemCount: layout.itemCount)
+        header.leafSlack = slotted == nil ? 0 : leafSlack
+        let ids = stored.leafItems.map(\.rawValue)
+        var work = plan(layout: stored, ids: ids, tensors: tensors, extra: extra, names: header.extraNames)
+        if let slotted {
+            // Child ends of the leaf parents, right after that level's child offsets (key order).
+            let fourPer = IndexFormat.perChunk(elementBytes: 4, chunkBytes: chunkBytes)
+            let level = layout.depth - 1
+            let ends = chunkRanges(count: slotted.ends.count, perChunk: fourPer).enumerated().map { c, r in
+                LargeWrite(.childEnds(level: level, chunk: c), .int32s(slotted.ends[r]))
+            }
+            let at = work.firstIndex { if case .embeddings(layout.depth, _) = $0.value { return true } else { return false } }
+            work.insert(contentsOf: ends, at: at ?? work.count)
+        }
+        var sizes = SizePlan(work: work, itemCount: layout.itemCount)
+        if slotted != nil {
+            // Room for updates: each batch rewrites the chunks it touches (copy on write) while
+            // readers may hold the old pages. The map is virtual; the file grows only as used.
+            sizes = SizePlan(dataBytes: sizes.dataBytes, mapSize: sizes.mapSize * 3 + (256 << 20))
+        }
         do {
             try Environment.replaceAtomically(path: path, mapSize: sizes.mapSize, maxTables: IndexFormat.tableCount + 2) { env in
                 var sink = try ChunkSink(env: env, progress: progress, cancellation: cancellation,
@@ -91,6 +115,16 @@ public struct IndexWriter: Sendable {
         try layout.validate()
         guard (64...(1 << 30)).contains(chunkBytes) else {
             throw .invalidArgument(name: "chunkBytes", reason: "must be in 64 ... 2^30, got \(chunkBytes)")
+        }
+        guard (0...1024).contains(leafSlack) else {
+            throw .invalidArgument(name: "leafSlack", reason: "must be in 0 ... 1024, got \(leafSlack)")
+        }
+        if leafSlack > 0, layout.depth >= 1 {
+            // Slots must stay addressable by the Int32 child offsets.
+            let slots = layout.itemCount + layout.levels[layout.depth - 1].nodeCount * leafSlack
+            guard slots <= Int(Int32.max) else {
+                throw .invalidArgument(name: "leafSlack", reason: "\(slots) leaf slots exceed 2^31 - 1")
+            }
         }
         var names = Set<String>()
         for t in tensors {
@@ -184,6 +218,8 @@ struct SizePlan {
     let dataBytes: Int
     let mapSize: Int
 
+    init(dataBytes: Int, mapSize: Int) { self.dataBytes = dataBytes; self.mapSize = mapSize }
+
     init(work: [LargeWrite], itemCount: Int) {
         let bytes = work.reduce(0) { $0 + $1.payload.byteCount }
         dataBytes = bytes + itemCount * 16
@@ -201,7 +237,7 @@ struct WriterTables {
 
     func table(for value: LargeValue) -> Table {
         switch value {
-        case .embeddings, .childOffsets: return levels
+        case .embeddings, .childOffsets, .childEnds: return levels
         case .leafItems: return leafItems
         case .categories: return categories
         case .tensor: return tensors
@@ -265,7 +301,7 @@ struct ChunkSink {
 
     /// Writes item id -> leaf, appended in key order (B-tree pages filled completely).
     mutating func putItemMap(_ ids: [UInt64]) throws {
-        let order = ids.indices.sorted { ids[$0] < ids[$1] }
+        let order = ids.indices.filter { ids[$0] != IndexFormat.freeSlot }.sorted { ids[$0] < ids[$1] }
         let perTransaction = max(1, commitBytes / 16)
         var start = 0
         while start < order.count {
@@ -295,5 +331,47 @@ enum IndexWriterTestHook {
         guard let marker = ProcessInfo.processInfo.environment[variable], !marker.isEmpty else { return }
         _ = FileManager.default.createFile(atPath: marker, contents: nil)
         while FileManager.default.fileExists(atPath: marker) { usleep(10_000) }
+    }
+}
+
+/// A tree's leaf level laid out in slots (format 3): each leaf parent's items followed by `slack`
+/// free slots (item id ``IndexFormat/freeSlot``, zero embedding, category 0).
+struct SlottedLeaves {
+    /// The tree with the slotted leaf level and the leaf parents' offsets over slots; not a valid
+    /// ``TreeLayout`` (free slots share one id); only for writing.
+    let layout: TreeLayout
+    /// End of each leaf parent's live slots.
+    let ends: [Int32]
+
+    init(_ tree: TreeLayout, slack: Int) {
+        let depth = tree.depth, d = tree.dimension
+        let parents = tree.levels[depth - 1]
+        let old = parents.childOffsets
+        let hasCategories = !tree.leafCategories.isEmpty
+        let slots = tree.itemCount + parents.nodeCount * slack
+        var offsets = [Int32](); offsets.reserveCapacity(old.count)
+        var ends = [Int32](); ends.reserveCapacity(parents.nodeCount)
+        var values = [Float](repeating: 0, count: slots * d)
+        var ids = [ItemID](repeating: ItemID(IndexFormat.freeSlot), count: slots)
+        var categories = [UInt32](repeating: 0, count: hasCategories ? slots : 0)
+        let leaves = tree.levels[depth].embeddings.values
+        var next = 0
+        for p in 0 ..< parents.nodeCount {
+            offsets.append(Int32(next))
+            let range = Int(old[p]) ..< Int(old[p + 1])
+            for (j, leaf) in range.enumerated() {
+                values.replaceSubrange((next + j) * d ..< (next + j + 1) * d, with: leaves[leaf * d ..< (leaf + 1) * d])
+                ids[next + j] = tree.leafItems[leaf]
+                if hasCategories { categories[next + j] = tree.leafCategories[leaf] }
+            }
+            ends.append(Int32(next + range.count))
+            next += range.count + slack
+        }
+        offsets.append(Int32(next))
+        var levels = tree.levels
+        levels[depth - 1].childOffsets = offsets
+        levels[depth] = TreeLevel(embeddings: try! Matrix(rows: slots, cols: d, values: values), childOffsets: [])
+        layout = TreeLayout(dimension: d, fanOut: tree.fanOut, levels: levels, leafItems: ids, leafCategories: categories)
+        self.ends = ends
     }
 }
