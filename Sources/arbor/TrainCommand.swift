@@ -283,21 +283,13 @@ struct Train: ParsableCommand {
                                       cancellation: cancellation)
 
         let metrics = reportMetrics
-        var args = CommandLine.arguments.dropFirst()
-        if args.first == "train" { args = args.dropFirst() }
-        var report = "# arbor train\n\n- command: arbor train \(args.joined(separator: " "))\n"
-        report += "- OpenBLAS: \(BLAS.coreSelection); \(threads) training thread(s); seed \(seed)\n\n"
+        var report = reportHeader(title: "arbor train") + "\n"
         // RecBole's BPR figures (ANCHORS.md) apply to ML-100K leave-last-out with the default filter only.
         let bpr = `protocol` == .leaveLastOut && (inter?.lowercased().contains("ml-100k") ?? false) && minRating == 4 && minCount == 5
         report += result.markdown(metrics: metrics, reference: bpr ? (name: "RecBole BPR", hr10: 0.1279, hr50: 0.3721, ndcg10: 0.0632) : nil)
         if let oracle { report += String(format: "\nOracle (knows the planted interests): Recall@50 %.4f, HR@50 %.4f\n", oracle.recall50, oracle.hitRate50) }
-        report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
-        try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(result.training).write(to: URL(fileURLWithPath: out + "/training.json"))
-        print(report)
-        note("wrote \(out)/items.npy, items.ids, encoder.ttw, report.md, training.json" + (index.map { ", \($0)" } ?? ""))
+        try writeReport(report, training: result.training, started: started,
+                        files: "items.npy, items.ids, encoder.ttw, report.md, training.json")
     }
 }
 
@@ -348,19 +340,11 @@ extension Train {
             provenance.dataset.path = inter ?? amazonTrain
             try MINDExperiment.export(result, indexPath: index, provenance: provenance, progress: progress, cancellation: cancellation)
         }
-        var args = CommandLine.arguments.dropFirst()
-        if args.first == "train" { args = args.dropFirst() }
-        var report = "# arbor train --model mind\n\n- command: arbor train \(args.joined(separator: " "))\n"
-        report += "- OpenBLAS: \(BLAS.coreSelection); \(threads) training thread(s); seed \(seed)\n\n"
+        var report = reportHeader(title: "arbor train --model mind") + "\n"
         report += result.markdown(metrics: reportMetrics)
         if let oracle { report += String(format: "\nOracle (knows the planted interests): Recall@50 %.4f, HR@50 %.4f\n", oracle.recall50, oracle.hitRate50) }
-        report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
-        try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(result.training).write(to: URL(fileURLWithPath: out + "/training.json"))
-        print(report)
-        note("wrote \(out)/items.npy, items.ids, report.md, training.json, checkpoints/" + (index.map { ", \($0)" } ?? ""))
+        try writeReport(report, training: result.training, started: started,
+                        files: "items.npy, items.ids, report.md, training.json, checkpoints/")
     }
 }
 

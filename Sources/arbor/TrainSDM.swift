@@ -116,21 +116,33 @@ extension Train {
             try IndexFiles.writeSDMIndex(tree: result.tree, encoder: result.encoder, provenance: provenance, to: index,
                                          progress: progress, cancellation: cancellation)
         }
-        var args = CommandLine.arguments.dropFirst()
-        if args.first == "train" { args = args.dropFirst() }
-        var report = "# arbor train --model sdm\n\n- command: arbor train \(args.joined(separator: " "))\n"
-        report += "- OpenBLAS: \(BLAS.coreSelection); \(threads) training thread(s); seed \(seed)\n"
+        var report = reportHeader(title: "arbor train --model sdm")
         report += "- \(provenance.modelDetails ?? "")\n"
         let r = result.report
         report += String(format: "- training: %d epochs (best %d), %.0f samples/s; forward %.1f s, backward %.1f s, optimizer %.1f s, batching %.1f s\n\n",
                          r.epochs.count, r.bestEpoch, r.samplesPerSecond, r.timing.forward, r.timing.backward, r.timing.optimizer, r.timing.batching)
         report += result.markdown()
-        report += String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
+        try writeReport(report, training: result.report, started: started, files: "report.md, training.json")
+    }
+
+    /// The first lines of every `arbor train` report: title, the command as typed, the BLAS kernels,
+    /// training threads and seed.
+    func reportHeader(title: String) -> String {
+        var args = CommandLine.arguments.dropFirst()
+        if args.first == "train" { args = args.dropFirst() }
+        return "# \(title)\n\n- command: arbor train \(args.joined(separator: " "))\n"
+            + "- OpenBLAS: \(BLAS.coreSelection); \(threads) training thread(s); seed \(seed)\n"
+    }
+
+    /// Ends `report` with the wall time, writes it to `<out>/report.md` and `training` to
+    /// `<out>/training.json`, prints the report and lists the files written (`files`, plus the index).
+    func writeReport(_ report: String, training: TwoTowerTrainingReport, started: ContinuousClock.Instant, files: String) throws {
+        let report = report + String(format: "\nTotal wall time: %.1f s\n", seconds(since: started))
         try report.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(result.report).write(to: URL(fileURLWithPath: out + "/training.json"))
+        try encoder.encode(training).write(to: URL(fileURLWithPath: out + "/training.json"))
         print(report)
-        note("wrote \(out)/report.md, training.json" + (index.map { ", \($0)" } ?? ""))
+        note("wrote \(out)/" + files + (index.map { ", \($0)" } ?? ""))
     }
 }
