@@ -78,10 +78,17 @@ enum BeamSearch {
 
 /// Reusable buffers of one level-synchronous batch of beam searches.
 struct BatchBeamWorkspace: Sendable {
+    /// Per query: the nodes its beam kept on the last level (at the end: its leaves, best first).
     var beams: [[Int32]] = []
-    var candidates: [[Int32]] = []
+    /// Per query: the scores of its final leaves, parallel to `beams`.
     var leafScores: [[Float]] = []
-    var union: [Int32] = []
+    /// The sorted, de-duplicated union of all beams (the parents of this level's candidates).
+    var parents: [Int32] = []
+    /// `parentStarts[j] ..< parentStarts[j + 1]`: where the children of `parents[j]` are in `nodes`
+    /// (one more entry than `parents`).
+    var parentStarts: [Int32] = []
+    /// The children of `parents`, parent by parent: this level's candidates of all queries, once each.
+    var nodes: [Int32] = []
     var embeddings: Matrix
     var scores: [Float] = []
     var selector = TopKSelector(k: 0)
@@ -90,15 +97,20 @@ struct BatchBeamWorkspace: Sendable {
 }
 
 extension BeamSearch {
-    /// Several beam searches (the interests of one user) run level by level together: on each
-    /// level the candidates of all beams are merged into one sorted, de-duplicated list, their
-    /// embeddings gathered once, and scored for every query in ONE call
+    /// Several beam searches (the interests of one user) run level by level together. On each
+    /// level the beams' nodes are merged into one sorted, de-duplicated list of parents, whose
+    /// children (contiguous per parent) are gathered once and scored for every query in ONE call
     /// (``ScoringSession/score(sessions:nodes:level:into:)``: one GEMM for inner product); each
-    /// beam then keeps its own best `beamWidth` among its own candidates. Every query's result
-    /// equals what ``run(view:session:k:beamWidth:excluded:workspace:observer:)`` returns for it
-    /// alone (up to float summation order). Statistics per query count its own candidates, as the
-    /// single search does (the fused GEMM also scores the other beams' candidates: `queries × union`
-    /// products per level). Cost per level: one gather of the union and one scoring call.
+    /// beam then keeps its own best `beamWidth` among the children of its own parents, found by
+    /// one lookup per parent rather than per candidate.
+    ///
+    /// Every query's result equals what ``run(view:session:k:beamWidth:excluded:workspace:observer:)``
+    /// returns for it alone (up to float summation order: candidates are pushed in the same
+    /// order). Statistics per query count its own candidates, as the single search does (the fused
+    /// call also scores the other beams' candidates: `queries × union` products per level, which
+    /// costs little against the shared gather when the beams overlap, as they do near the root).
+    /// Cost per level: sorting `queries · beamWidth` parents, one gather of the union of the
+    /// candidates, one scoring call, and `O(candidates)` selection per query.
     static func runBatch<View: TreeView, Session: ScoringSession>(
         view: View, sessions: inout [Session], k: Int, beamWidth: Int, excluded: [Set<ItemID>],
         workspace w: inout BatchBeamWorkspace
@@ -107,56 +119,53 @@ extension BeamSearch {
         let depth = view.depth
         let beamWidth = max(beamWidth, k)
         var statistics = [SearchStatistics](repeating: SearchStatistics(), count: q)
-        while w.beams.count < q { w.beams.append([]); w.candidates.append([]); w.leafScores.append([]) }
+        while w.beams.count < q { w.beams.append([]); w.leafScores.append([]) }
         for i in 0 ..< q {
             w.beams[i].removeAll(keepingCapacity: true)
             w.beams[i].append(0)
-            w.candidates[i].removeAll(keepingCapacity: true)
-            if depth == 0 { w.candidates[i].append(0) }
         }
-        for level in 0 ... depth {
-            if level > 0 {
-                for i in 0 ..< q {
-                    w.candidates[i].removeAll(keepingCapacity: true)
-                    for node in w.beams[i] {
-                        for child in view.children(of: Int(node), level: level - 1) { w.candidates[i].append(Int32(child)) }
-                    }
-                }
-            } else if depth > 0 {
-                continue
-            }
-            w.union.removeAll(keepingCapacity: true)
-            for i in 0 ..< q { w.union.append(contentsOf: w.candidates[i]) }
-            w.union.sort()
-            var unique = 0
-            for j in 0 ..< w.union.count where j == 0 || w.union[j] != w.union[unique - 1] {
-                w.union[unique] = w.union[j]
-                unique += 1
-            }
-            w.union.removeLast(w.union.count - unique)
-            view.gatherEmbeddings(level: level, nodes: w.union, into: &w.embeddings)
+        for level in (depth == 0 ? 0 : 1) ... depth {
+            collectCandidates(view: view, level: level, queries: q, workspace: &w)
+            view.gatherEmbeddings(level: level, nodes: w.nodes, into: &w.embeddings)
             Session.score(sessions: &sessions, nodes: w.embeddings, level: level, into: &w.scores)
-            let m = w.union.count
+            let m = w.nodes.count
+            let isLeaf = level == depth
             for i in 0 ..< q {
-                statistics[i].modelEvaluations += w.candidates[i].count
                 statistics[i].steps += 1
-                let isLeaf = level == depth
                 if !isLeaf {
                     w.selector.reset(k: level == depth - 1 && !excluded[i].isEmpty ? beamWidth + excluded[i].count : beamWidth)
                 } else {
                     w.selector.reset(k: k)
                 }
-                for node in w.candidates[i] {
-                    let position = unionPosition(of: node, in: w.union)
-                    let score = w.scores[i * m + position]
-                    if isLeaf {
-                        let item = view.item(atLeaf: Int(node))
-                        if !excluded[i].isEmpty, excluded[i].contains(item) { continue }
-                        w.selector.push(score: score, id: node, tieKey: item.rawValue)
-                    } else {
-                        w.selector.push(score: score, id: node)
+                var evaluations = 0
+                w.scores.withUnsafeBufferPointer { allScores in
+                    let scores = UnsafeBufferPointer(rebasing: allScores[i * m ..< (i + 1) * m])
+                    // Each parent of this query's beam, in beam order, then its children in order:
+                    // the order in which the single search pushes them.
+                    let parentsOfQuery = depth == 0 ? [Int32(0)] : w.beams[i]
+                    for parent in parentsOfQuery {
+                        let start: Int, count: Int
+                        if depth == 0 {
+                            (start, count) = (0, 1)
+                        } else {
+                            let slot = sortedPosition(of: parent, in: w.parents)
+                            start = Int(w.parentStarts[slot])
+                            count = Int(w.parentStarts[slot + 1]) - start
+                        }
+                        evaluations += count
+                        for position in start ..< start + count {
+                            let node = w.nodes[position]
+                            if isLeaf {
+                                let item = view.item(atLeaf: Int(node))
+                                if !excluded[i].isEmpty, excluded[i].contains(item) { continue }
+                                w.selector.push(score: scores[position], id: node, tieKey: item.rawValue)
+                            } else {
+                                w.selector.push(score: scores[position], id: node)
+                            }
+                        }
                     }
                 }
+                statistics[i].modelEvaluations += evaluations
                 if isLeaf {
                     let leaves = w.selector.sortedResults()
                     w.beams[i].removeAll(keepingCapacity: true)
@@ -178,13 +187,42 @@ extension BeamSearch {
         return results
     }
 
-    /// Index of `node` in the sorted, unique `union` (binary search; the node is present).
+    /// Fills `w.parents` (sorted union of the first `queries` beams, which hold nodes of
+    /// `level - 1`), `w.parentStarts` and `w.nodes` (their children, parent by parent). O(u log u)
+    /// for `u = queries · beamWidth` parents plus the children copied. For a
+    /// one-node tree (`level == 0`, depth 0) the only candidate is the root leaf.
+    private static func collectCandidates<View: TreeView>(
+        view: View, level: Int, queries q: Int, workspace w: inout BatchBeamWorkspace
+    ) {
+        w.parents.removeAll(keepingCapacity: true)
+        w.parentStarts.removeAll(keepingCapacity: true)
+        w.nodes.removeAll(keepingCapacity: true)
+        if level == 0 {
+            w.nodes.append(0)
+            return
+        }
+        for i in 0 ..< q { w.parents.append(contentsOf: w.beams[i]) }
+        w.parents.sort()
+        var unique = 0
+        for j in 0 ..< w.parents.count where j == 0 || w.parents[j] != w.parents[unique - 1] {
+            w.parents[unique] = w.parents[j]
+            unique += 1
+        }
+        w.parents.removeLast(w.parents.count - unique)
+        for parent in w.parents {
+            w.parentStarts.append(Int32(w.nodes.count))
+            for child in view.children(of: Int(parent), level: level - 1) { w.nodes.append(Int32(child)) }
+        }
+        w.parentStarts.append(Int32(w.nodes.count))
+    }
+
+    /// Index of `node` in the sorted, unique `sorted` (binary search; the node is present).
     @inline(__always)
-    private static func unionPosition(of node: Int32, in union: [Int32]) -> Int {
-        var lo = 0, hi = union.count
+    private static func sortedPosition(of node: Int32, in sorted: [Int32]) -> Int {
+        var lo = 0, hi = sorted.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if union[mid] < node { lo = mid + 1 } else { hi = mid }
+            if sorted[mid] < node { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }

@@ -182,6 +182,19 @@ print(summary.itemCount, try updater.reader.balance()?.rebuildReasons ?? [])
             let graph = try engine.search(vector: q, k: 25, using: .hnsw(efSearch: 100_000))
             #expect(graph.items.map(\.item) == truth)
         }
+        // Several vectors at once (a multi-interest user): the tree runs them level by level over
+        // the updated leaf runs, and the merge is the catalogue's top k of the best score per item.
+        let interests = (0 ..< 3).map { Array(queries.row($0)) }
+        let perInterest = try engine.search(vectors: interests, k: 25, using: .tree(beam: 100_000))
+        let merged = ResultMerge.bestScorePerItem(perInterest, k: 25)
+        var best: [(item: ItemID, score: Float)] = []
+        for (id, v) in f.catalogue.vectors {
+            var top = -Float.infinity
+            for q in interests { top = max(top, zip(q, v).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+            best.append((id, top))
+        }
+        best.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        #expect(merged.items.map(\.item) == best.prefix(25).map(\.item))
     }
 
     /// Four reader threads query (tree and exact, k = everything) while batches commit: every
