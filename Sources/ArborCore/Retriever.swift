@@ -35,12 +35,16 @@ public struct SearchParameters: Sendable, Equatable {
     public var beamWidth: Int
     /// HNSW candidate list size. Values below `k` are raised to `k`.
     public var efSearch: Int
+    /// How a tree search runs the several queries of one multi-interest user
+    /// (``Retriever/search(interests:parameters:)``); other retrievers ignore it.
+    public var interestBeams: InterestBeams
 
-    /// Knobs with common defaults (k 10, beam 100, efSearch 100).
-    public init(k: Int = 10, beamWidth: Int = 100, efSearch: Int = 100) {
+    /// Knobs with common defaults (k 10, beam 100, efSearch 100, a beam per interest).
+    public init(k: Int = 10, beamWidth: Int = 100, efSearch: Int = 100, interestBeams: InterestBeams = .separate) {
         self.k = k
         self.beamWidth = beamWidth
         self.efSearch = efSearch
+        self.interestBeams = interestBeams
     }
 
     /// Checks `k >= 1`.
@@ -111,6 +115,12 @@ public protocol Retriever: Sendable {
     func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult
     /// The answers to many queries; implementations batch them into GEMMs where they can.
     func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult]
+    /// The merged top `parameters.k` of several queries of ONE user (the interests of a
+    /// multi-interest producer): each item scored by its best query, de-duplicated, best first,
+    /// ties broken by smaller item id (``ResultMerge/bestScorePerItem(_:k:)``); statistics summed.
+    /// The default answers the queries as one batch and merges; the tree can instead run one beam
+    /// shared by all queries (``SearchParameters/interestBeams``).
+    func search(interests queries: [Query], parameters: SearchParameters) throws -> SearchResult
 }
 
 extension Retriever {
@@ -118,6 +128,30 @@ extension Retriever {
     public func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
         try queries.map { try search($0, parameters: parameters) }
     }
+
+    /// Default: ``search(batch:parameters:)`` (one query alone: ``search(_:parameters:)``), then
+    /// ``ResultMerge/bestScorePerItem(_:k:)``. An empty list of queries finds nothing.
+    public func search(interests queries: [Query], parameters: SearchParameters) throws -> SearchResult {
+        guard !queries.isEmpty else { return SearchResult(items: []) }
+        let results = queries.count == 1
+            ? [try search(queries[0], parameters: parameters)]
+            : try search(batch: queries, parameters: parameters)
+        return ResultMerge.bestScorePerItem(results, k: parameters.k)
+    }
+}
+
+/// How a tree search runs the query vectors of one multi-interest user (``SearchParameters/interestBeams``).
+public enum InterestBeams: String, Sendable, Equatable, CaseIterable {
+    /// Each interest keeps a beam of its own, `beamWidth` nodes wide (MIND's serving: one search
+    /// per interest, merged); the beams run level by level together, one scoring call per level.
+    /// Cost: about K single searches, less the levels near the root that all beams share.
+    /// Per-interest lists are available.
+    case separate
+    /// One beam of `beamWidth` nodes for all interests, each node scored by its best interest:
+    /// beam search on the merge's own score (max over interests). Cost: one search's gathers and
+    /// selection plus K scores per candidate (one GEMM per level), so a wider beam costs about
+    /// what K separate beams do. No per-interest lists.
+    case shared
 }
 
 /// Checks a query vector's length and values.

@@ -63,10 +63,11 @@ public final class Engine: Sendable {
     ///   - perInterest: also return each interest's own list in ``EngineResult/interests``.
     ///
     /// A multi-interest index (MIND) gives `K'` queries; the tree runs their beam searches level by
-    /// level together (one scoring call per level for all interests), the exact scan in one GEMM,
-    /// HNSW one search each; the merge keeps each item's best score and cuts to `k`.
+    /// level together (one scoring call per level for all interests), or one beam shared by all
+    /// (`.tree(beam:interests: .shared)`), the exact scan in one GEMM, HNSW one search each; the
+    /// merge keeps each item's best score and cuts to `k`.
     /// - Throws: ``ArborError/unknownItem(_:)`` under `.reject`; ``ArborError/invalidArgument(name:reason:)``
-    ///   for `k < 1` or a retriever the index cannot serve; index read errors.
+    ///   for `k < 1`, a retriever the index cannot serve, or `perInterest` with a shared beam; index read errors.
     public func search(history: [ItemID], timestamps: [Double]? = nil, k: Int = 10, using choice: RetrieverChoice = .tree(),
                        excluding excluded: Set<ItemID> = [], excludeHistory: Bool = true,
                        unknownItems policy: UnknownItemPolicy = .ignore, perInterest: Bool = false) throws -> EngineResult {
@@ -76,12 +77,21 @@ public final class Engine: Sendable {
         let produced = try queries(history: history, timestamps: timestamps,
                                    excluding: excludeHistory ? excluded.union(history) : excluded)
         let retriever = try self.retriever(choice)
+        guard perInterest else {
+            let merged = try retriever.search(interests: produced.queries, parameters: parameters)
+            return EngineResult(items: merged.items, unknownHistoryItems: unknown, usedFallbackQuery: produced.usedFallback,
+                                statistics: merged.statistics)
+        }
+        guard parameters.interestBeams == .separate || produced.queries.count == 1 else {
+            throw ArborError.invalidArgument(
+                name: "perInterest", reason: "per-interest lists need a beam per interest (interests: .separate), not a shared beam")
+        }
         let results = produced.queries.count == 1
             ? [try retriever.search(produced.queries[0], parameters: parameters)]
             : try retriever.search(batch: produced.queries, parameters: parameters)
         let merged = ResultMerge.bestScorePerItem(results, k: parameters.k)
         return EngineResult(items: merged.items, unknownHistoryItems: unknown, usedFallbackQuery: produced.usedFallback,
-                            statistics: merged.statistics, interests: perInterest ? results : [])
+                            statistics: merged.statistics, interests: results)
     }
 
     /// The top `k` items for a query vector (`dimension` values). Vector scorers only (inner

@@ -3,8 +3,10 @@ import ArborCore
 /// Which retriever answers a call, with its knob. Knobs are clamped before any work: the beam to
 /// the widest tree level, `efSearch` to the graph's node count, `k` to the item count.
 public enum RetrieverChoice: Sendable, Equatable, CustomStringConvertible {
-    /// Beam search down the tree, keeping `beam` nodes a level (raised to `k` when smaller).
-    case tree(beam: Int = 100)
+    /// Beam search down the tree, keeping `beam` nodes a level (raised to `k` when smaller). A
+    /// multi-interest user runs a beam per interest (``InterestBeams/separate``) or one beam shared
+    /// by all interests (``InterestBeams/shared``); single-vector queries ignore `interests`.
+    case tree(beam: Int = 100, interests: InterestBeams = .separate)
     /// Every item scored with the index's own model: the exact inner-product scan (blocked GEMM)
     /// for inner-product indexes, brute force with the deep scorer otherwise.
     case exact
@@ -12,10 +14,11 @@ public enum RetrieverChoice: Sendable, Equatable, CustomStringConvertible {
     /// inner-product indexes only.
     case hnsw(efSearch: Int = 200)
 
-    /// `tree (beam 100)`, `exact`, `hnsw (ef 200)`.
+    /// `tree (beam 100)`, `tree (shared beam 100)`, `exact`, `hnsw (ef 200)`.
     public var description: String {
         switch self {
-        case .tree(let beam): "tree (beam \(beam))"
+        case .tree(let beam, .separate): "tree (beam \(beam))"
+        case .tree(let beam, .shared): "tree (shared beam \(beam))"
         case .exact: "exact"
         case .hnsw(let ef): "hnsw (ef \(ef))"
         }
@@ -24,7 +27,7 @@ public enum RetrieverChoice: Sendable, Equatable, CustomStringConvertible {
     /// The search knobs of this choice for `k` items.
     func parameters(k: Int) -> SearchParameters {
         switch self {
-        case .tree(let beam): SearchParameters(k: k, beamWidth: beam)
+        case .tree(let beam, let interests): SearchParameters(k: k, beamWidth: beam, interestBeams: interests)
         case .exact: SearchParameters(k: k)
         case .hnsw(let ef): SearchParameters(k: k, efSearch: ef)
         }

@@ -89,28 +89,37 @@ struct BatchBeamWorkspace: Sendable {
     var parentStarts: [Int32] = []
     /// The children of `parents`, parent by parent: this level's candidates of all queries, once each.
     var nodes: [Int32] = []
-    var embeddings: Matrix
+    /// Fused levels: `queries × nodes.count` scores, row-major by query.
     var scores: [Float] = []
+    /// One query's candidates in the order the single search pushes them, and their scores.
+    var ownNodes: [Int32] = []
+    var ownScores: [Float] = []
+    var embeddings: Matrix
     var selector = TopKSelector(k: 0)
 
     init(dimension: Int) { embeddings = Matrix(rows: 0, cols: dimension) }
 }
 
 extension BeamSearch {
-    /// Several beam searches (the interests of one user) run level by level together. On each
-    /// level the beams' nodes are merged into one sorted, de-duplicated list of parents, whose
-    /// children (contiguous per parent) are gathered once and scored for every query in ONE call
-    /// (``ScoringSession/score(sessions:nodes:level:into:)``: one GEMM for inner product); each
-    /// beam then keeps its own best `beamWidth` among the children of its own parents, found by
-    /// one lookup per parent rather than per candidate.
+    /// Several beam searches (the interests of one user) run level by level together.
+    ///
+    /// On each level the beams' nodes are merged into one sorted, de-duplicated list of parents.
+    /// Where the beams overlap (the union of their candidates is at most half of all their
+    /// candidates, as near the root, where every beam holds the whole level), the union's children
+    /// (contiguous per parent) are gathered once and scored for every query in ONE call
+    /// (``ScoringSession/score(sessions:nodes:level:into:)``: one GEMM for inner product), and each
+    /// query reads its own candidates' scores by one lookup per parent. Where the beams have
+    /// diverged, each query gathers and scores its own candidates, as the single search does:
+    /// scoring every query against a union about `K` times larger, and gathering that union, costs
+    /// more than it saves (measured: 5.0x against 4.5x one vector's CPU time for 4 diverging
+    /// interests at 10^6 items, beam 400). The choice depends on node counts only, never on timing.
     ///
     /// Every query's result equals what ``run(view:session:k:beamWidth:excluded:workspace:observer:)``
     /// returns for it alone (up to float summation order: candidates are pushed in the same
-    /// order). Statistics per query count its own candidates, as the single search does (the fused
-    /// call also scores the other beams' candidates: `queries × union` products per level, which
-    /// costs little against the shared gather when the beams overlap, as they do near the root).
-    /// Cost per level: sorting `queries · beamWidth` parents, one gather of the union of the
-    /// candidates, one scoring call, and `O(candidates)` selection per query.
+    /// order), and so do its statistics (its own candidates).
+    /// Cost per level: sorting `queries · beamWidth` parents, then either one gather of the union
+    /// and one fused scoring call, or one gather and scoring call per query; `O(candidates)`
+    /// selection per query.
     static func runBatch<View: TreeView, Session: ScoringSession>(
         view: View, sessions: inout [Session], k: Int, beamWidth: Int, excluded: [Set<ItemID>],
         workspace w: inout BatchBeamWorkspace
@@ -125,55 +134,55 @@ extension BeamSearch {
             w.beams[i].append(0)
         }
         for level in (depth == 0 ? 0 : 1) ... depth {
-            collectCandidates(view: view, level: level, queries: q, workspace: &w)
-            view.gatherEmbeddings(level: level, nodes: w.nodes, into: &w.embeddings)
-            Session.score(sessions: &sessions, nodes: w.embeddings, level: level, into: &w.scores)
+            let fused = collectSharedCandidates(view: view, level: level, queries: q, workspace: &w)
             let m = w.nodes.count
+            if fused {
+                view.gatherEmbeddings(level: level, nodes: w.nodes, into: &w.embeddings)
+                Session.score(sessions: &sessions, nodes: w.embeddings, level: level, into: &w.scores)
+            }
             let isLeaf = level == depth
             for i in 0 ..< q {
-                statistics[i].steps += 1
-                if !isLeaf {
-                    w.selector.reset(k: level == depth - 1 && !excluded[i].isEmpty ? beamWidth + excluded[i].count : beamWidth)
+                // This query's candidates, each parent of its beam in beam order and then its
+                // children in order (the order in which the single search pushes them), with scores.
+                w.ownNodes.removeAll(keepingCapacity: true)
+                w.ownScores.removeAll(keepingCapacity: true)
+                if depth == 0 {
+                    w.ownNodes.append(0)
                 } else {
-                    w.selector.reset(k: k)
-                }
-                var evaluations = 0
-                w.scores.withUnsafeBufferPointer { allScores in
-                    let scores = UnsafeBufferPointer(rebasing: allScores[i * m ..< (i + 1) * m])
-                    // Each parent of this query's beam, in beam order, then its children in order:
-                    // the order in which the single search pushes them.
-                    let parentsOfQuery = depth == 0 ? [Int32(0)] : w.beams[i]
-                    for parent in parentsOfQuery {
-                        let start: Int, count: Int
-                        if depth == 0 {
-                            (start, count) = (0, 1)
-                        } else {
+                    for parent in w.beams[i] {
+                        if fused {
                             let slot = sortedPosition(of: parent, in: w.parents)
-                            start = Int(w.parentStarts[slot])
-                            count = Int(w.parentStarts[slot + 1]) - start
+                            let start = i * m + Int(w.parentStarts[slot])
+                            let count = Int(w.parentStarts[slot + 1] - w.parentStarts[slot])
+                            w.ownScores.append(contentsOf: w.scores[start ..< start + count])
                         }
-                        evaluations += count
-                        for position in start ..< start + count {
-                            let node = w.nodes[position]
-                            if isLeaf {
-                                let item = view.item(atLeaf: Int(node))
-                                if !excluded[i].isEmpty, excluded[i].contains(item) { continue }
-                                w.selector.push(score: scores[position], id: node, tieKey: item.rawValue)
-                            } else {
-                                w.selector.push(score: scores[position], id: node)
-                            }
-                        }
+                        for child in view.children(of: Int(parent), level: level - 1) { w.ownNodes.append(Int32(child)) }
                     }
                 }
-                statistics[i].modelEvaluations += evaluations
-                if isLeaf {
+                if !fused {
+                    view.gatherEmbeddings(level: level, nodes: w.ownNodes, into: &w.embeddings)
+                    sessions[i].score(nodes: w.embeddings, level: level, into: &w.ownScores)
+                } else if depth == 0 {
+                    w.ownScores.append(w.scores[i])
+                }
+                statistics[i].steps += 1
+                statistics[i].modelEvaluations += w.ownNodes.count
+                if !isLeaf {
+                    w.selector.reset(k: level == depth - 1 && !excluded[i].isEmpty ? beamWidth + excluded[i].count : beamWidth)
+                    for (j, node) in w.ownNodes.enumerated() { w.selector.push(score: w.ownScores[j], id: node) }
+                    w.selector.unsortedIDs(into: &w.beams[i])
+                } else {
+                    w.selector.reset(k: k)
+                    for (j, leaf) in w.ownNodes.enumerated() {
+                        let item = view.item(atLeaf: Int(leaf))
+                        if !excluded[i].isEmpty, excluded[i].contains(item) { continue }
+                        w.selector.push(score: w.ownScores[j], id: leaf, tieKey: item.rawValue)
+                    }
                     let leaves = w.selector.sortedResults()
                     w.beams[i].removeAll(keepingCapacity: true)
                     w.beams[i].append(contentsOf: leaves.map(\.id))
                     w.leafScores[i].removeAll(keepingCapacity: true)
                     w.leafScores[i].append(contentsOf: leaves.map(\.score))
-                } else {
-                    w.selector.unsortedIDs(into: &w.beams[i])
                 }
             }
         }
@@ -187,21 +196,28 @@ extension BeamSearch {
         return results
     }
 
-    /// Fills `w.parents` (sorted union of the first `queries` beams, which hold nodes of
-    /// `level - 1`), `w.parentStarts` and `w.nodes` (their children, parent by parent). O(u log u)
-    /// for `u = queries · beamWidth` parents plus the children copied. For a
-    /// one-node tree (`level == 0`, depth 0) the only candidate is the root leaf.
-    private static func collectCandidates<View: TreeView>(
+    /// Decides whether `level` is scored fused and, if so, fills `w.parents` (the sorted union of
+    /// the first `queries` beams, which hold nodes of `level - 1`), `w.parentStarts` and `w.nodes`
+    /// (their children, parent by parent). Fused when the union's children are at most half of
+    /// all the beams' children counted per beam. A one-node tree (`level == 0`, depth 0) is fused
+    /// with the root leaf as the only candidate. O(u log u) for `u = queries · beamWidth` parents,
+    /// plus the children listed when fused.
+    /// - Returns: whether the level is fused (otherwise `w.nodes` is empty).
+    private static func collectSharedCandidates<View: TreeView>(
         view: View, level: Int, queries q: Int, workspace w: inout BatchBeamWorkspace
-    ) {
+    ) -> Bool {
         w.parents.removeAll(keepingCapacity: true)
         w.parentStarts.removeAll(keepingCapacity: true)
         w.nodes.removeAll(keepingCapacity: true)
         if level == 0 {
             w.nodes.append(0)
-            return
+            return true
         }
-        for i in 0 ..< q { w.parents.append(contentsOf: w.beams[i]) }
+        var perBeam = 0
+        for i in 0 ..< q {
+            w.parents.append(contentsOf: w.beams[i])
+            for parent in w.beams[i] { perBeam += view.children(of: Int(parent), level: level - 1).count }
+        }
         w.parents.sort()
         var unique = 0
         for j in 0 ..< w.parents.count where j == 0 || w.parents[j] != w.parents[unique - 1] {
@@ -209,11 +225,15 @@ extension BeamSearch {
             unique += 1
         }
         w.parents.removeLast(w.parents.count - unique)
+        var union = 0
+        for parent in w.parents { union += view.children(of: Int(parent), level: level - 1).count }
+        guard union * 2 <= perBeam else { return false }
         for parent in w.parents {
             w.parentStarts.append(Int32(w.nodes.count))
             for child in view.children(of: Int(parent), level: level - 1) { w.nodes.append(Int32(child)) }
         }
         w.parentStarts.append(Int32(w.nodes.count))
+        return true
     }
 
     /// Index of `node` in the sorted, unique `sorted` (binary search; the node is present).

@@ -3,7 +3,8 @@ import ArborInference
 
 /// A retriever for behaviour-list queries served by a multi-interest producer (MIND): the
 /// query's history becomes one query per interest, the base retriever answers them as one batch
-/// (the tree runs them level-synchronously, the flat scan in one GEMM) and the results are merged
+/// (``Retriever/search(interests:parameters:)``: the tree runs them level-synchronously or in one
+/// shared beam, per ``SearchParameters/interestBeams``; the flat scan in one GEMM) and the results are merged
 /// by best score per item, de-duplicated and cut to k (``ResultMerge/bestScorePerItem(_:k:)``).
 ///
 /// Lets the benchmark runner compare a multi-interest model with single-vector ones on the same
@@ -30,9 +31,6 @@ public struct MultiInterestRetriever<Base: Retriever>: Retriever {
     /// The merged top `k` of the interests of `query.history`.
     public func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {
         let produced = try producer.queries(history: query.history, excluded: query.excluded)
-        let results = produced.queries.count == 1
-            ? [try base.search(produced.queries[0], parameters: parameters)]
-            : try base.search(batch: produced.queries, parameters: parameters)
-        return ResultMerge.bestScorePerItem(results, k: parameters.k)
+        return try base.search(interests: produced.queries, parameters: parameters)
     }
 }

@@ -76,6 +76,36 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
         }
     }
 
+    /// The merged top `k` of one user's interests. With ``InterestBeams/separate`` (the default)
+    /// each interest keeps its own beam and the beams run level by level together
+    /// (``search(batch:parameters:)``), then merge by best score per item. With
+    /// ``InterestBeams/shared`` ONE beam of `beamWidth` nodes serves all interests, each candidate
+    /// scored by its best interest in one fused call per level: the gathers and the selection of a
+    /// single search, `K` scores per candidate. With a beam as wide as the widest level both equal
+    /// the brute-force top `k` of the maximum over interests.
+    public func search(interests queries: [Query], parameters: SearchParameters) throws -> SearchResult {
+        guard queries.count > 1, parameters.interestBeams == .shared else {
+            guard !queries.isEmpty else { return SearchResult(items: []) }
+            let results = queries.count == 1
+                ? [try search(queries[0], parameters: parameters)]
+                : try search(batch: queries, parameters: parameters)
+            return ResultMerge.bestScorePerItem(results, k: parameters.k)
+        }
+        let parameters = try parameters.clamped(itemCount: itemCount, widestLevel: widestLevel)
+        var session = BestInterestSession(interests: try queries.map { try scorer.makeSession(for: $0) })
+        // Every interest carries the user's exclusions; an item excluded for one is excluded.
+        let excluded = queries.dropFirst().reduce(queries[0].excluded) { $0.union($1.excluded) }
+        var result = try pool.with { workspace in
+            try source.withView { view in
+                BeamSearch.run(view: copy view, session: &session, k: parameters.k, beamWidth: parameters.beamWidth,
+                               excluded: excluded, workspace: &workspace, observer: nil)
+            }
+        }
+        // Each candidate was scored once per interest.
+        result.statistics.modelEvaluations *= queries.count
+        return result
+    }
+
     /// The same beam search, reporting what it keeps: `observe(level, nodes)` is called once per
     /// level from 1 to the leaves (level 0 alone for a one-item tree) with the local indices of the
     /// nodes the beam kept on that level (any order; at the leaf level, the leaves of the returned

@@ -45,7 +45,7 @@ public enum InProcessLoad {
         let handler = SearchHandler(index: index, limits: limits)
         let knob: String
         switch choice {
-        case .tree(let beam): knob = #","retriever":"tree","beam":\#(beam)"#
+        case .tree(let beam, _): knob = #","retriever":"tree","beam":\#(beam)"#
         case .exact: knob = #","retriever":"exact""#
         case .hnsw(let ef): knob = #","retriever":"hnsw","ef":\#(ef)"#
         }

@@ -69,6 +69,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Also time users with this many interest vectors (MIND), searched together through the tree and merged, against one vector per user, at each beam (0 to skip; 1...64).")
     var interests: Int = 0
 
+    @Option(help: "With --interests: how the tree runs a user's interests, comma-separated: 'separate' (a beam per interest, level by level together, then merged) and/or 'shared' (one beam scored by the best interest). Each row reports merged recall@k against the exact top k of the best score over the interests.")
+    var interestBeams: String = "separate"
+
     @Option(help: "Folder for the reports.")
     var out: String = "bench-out"
 
@@ -90,6 +93,21 @@ struct Bench: ParsableCommand {
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard (0 ... 64).contains(interests) else { throw ValidationError("--interests must be in 0...64, got \(interests)") }
         if interests > 0, scorer != .innerProduct { throw ValidationError("--interests applies to the inner-product scorer") }
+        _ = try interestBeamModes()
+    }
+
+    /// `--interest-beams`, parsed: at least one mode, each named once.
+    private func interestBeamModes() throws -> [InterestBeams] {
+        var modes: [InterestBeams] = []
+        for name in interestBeams.split(separator: ",", omittingEmptySubsequences: false) {
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let mode = InterestBeams(rawValue: trimmed) else {
+                throw ValidationError("--interest-beams: '\(trimmed)' is not one of separate, shared")
+            }
+            guard !modes.contains(mode) else { throw ValidationError("--interest-beams names '\(trimmed)' twice") }
+            modes.append(mode)
+        }
+        return modes
     }
 
     func run() throws {
@@ -196,13 +214,16 @@ struct Bench: ParsableCommand {
                                 single, batched, flatBatch, 1000 / batched))
         }
         if interests > 0 {
-            let costs = try InterestCost.measure(retriever: try engine.retriever(.tree()), queries: queryList, interests: interests,
-                                                 k: k, beams: beamList, cancellation: cancellation)
+            let costs = try InterestCost.measure(retriever: try engine.retriever(.tree()), exact: try engine.retriever(.exact),
+                                                 queries: queryList, interests: interests, k: k, beams: beamList,
+                                                 interestBeams: try interestBeamModes(), cancellation: cancellation)
             for row in costs {
                 notes.append(String(
-                    format: "%d interests through the tree, beam %d, 1 thread: p50 %.2f ms / p99 %.2f ms, %.0f users/s, %.0f evaluations; one vector: p50 %.2f ms / p99 %.2f ms, %.0f users/s, %.0f evaluations; p50 ratio %.2fx",
-                    row.interests, row.beam, row.multi.p50Ms, row.multi.p99Ms, row.multi.qps, row.multiEvaluations,
-                    row.single.p50Ms, row.single.p99Ms, row.single.qps, row.singleEvaluations, row.latencyRatio))
+                    format: "%d interests through the tree, %@ beam %d, 1 thread: p50 %.2f ms / p99 %.2f ms, %.0f users/s, %.0f evaluations, merged recall@%d %.4f, CPU %.2f ms; one vector: p50 %.2f ms / p99 %.2f ms, %.0f users/s, %.0f evaluations, recall %.4f, CPU %.2f ms; p50 ratio %.2fx, CPU ratio %.2fx",
+                    row.interests, row.interestBeams == .shared ? "one shared" : "per-interest", row.beam, row.multi.p50Ms,
+                    row.multi.p99Ms, row.multi.qps, row.multiEvaluations, k, row.multiRecall ?? 0, row.multiCPUMs,
+                    row.single.p50Ms, row.single.p99Ms, row.single.qps, row.singleEvaluations, row.singleRecall ?? 0,
+                    row.singleCPUMs, row.latencyRatio, row.cpuRatio))
             }
         }
         let report = BenchmarkReport(metadata: RunMetadata(machine: machineInfo(), dataset: dataset, notes: notes), rows: rows)

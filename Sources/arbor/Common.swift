@@ -183,6 +183,7 @@ func note(_ text: String) {
 }
 
 extension HNSWMetric: ExpressibleByArgument {}
+extension InterestBeams: ExpressibleByArgument {}
 
 /// Options of the HNSW graph built beside the tree (the flat ANN baseline).
 struct HNSWOptions: ParsableArguments {

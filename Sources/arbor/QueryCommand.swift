@@ -45,6 +45,9 @@ struct Query: ParsableCommand {
     @Option(help: "Beam width (nodes kept per level); raised to k when smaller.")
     var beam: Int = 100
 
+    @Option(help: "A multi-interest (MIND) index through the tree: 'separate' keeps a beam per interest and merges; 'shared' runs one beam scored by the best interest (about one search's cost; a wider beam matches the separate beams' recall).")
+    var interestBeams: InterestBeams = .separate
+
     @Option(help: "Item ids never to return, comma-separated (e.g. items already seen).")
     var exclude: String?
 
@@ -73,7 +76,7 @@ struct Query: ParsableCommand {
     func run() throws {
         let engine = try Arbor.open(index)
         let excluded = try exclude.map { Set(try parseIDs($0, option: "--exclude")) } ?? []
-        let choice: RetrieverChoice = exact ? .exact : hnsw ? .hnsw(efSearch: efSearch) : .tree(beam: beam)
+        let choice: RetrieverChoice = exact ? .exact : hnsw ? .hnsw(efSearch: efSearch) : .tree(beam: beam, interests: interestBeams)
         if let history {
             let (ids, timestamps) = try parseTimedIDs(history, option: "--history")
             let result = try engine.search(history: ids, timestamps: timestamps, k: k, using: choice, excluding: excluded,

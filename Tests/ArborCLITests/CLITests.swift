@@ -331,14 +331,26 @@ import Testing
     /// `--interests K` times K-vector users through the tree against one vector, and is range-checked.
     @Test func benchTimesMultiInterestUsers() throws {
         let dir = try Self.temporaryDirectory()
-        let r = try Self.run(["bench", "--synthetic", "600", "--dim", "8", "--users", "8", "--k", "10", "--beams", "10",
-                              "--interests", "4", "--flat-batch", "0", "--out", dir.appendingPathComponent("b").path])
+        let r = try Self.run(["bench", "--synthetic", "600", "--dim", "8", "--users", "8", "--k", "10", "--beams", "10,1000",
+                              "--interests", "4", "--interest-beams", "separate,shared", "--flat-batch", "0",
+                              "--out", dir.appendingPathComponent("b").path])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("4 interests through the tree, beam 10"))
+        #expect(r.stdout.contains("4 interests through the tree, per-interest beam 10"))
+        #expect(r.stdout.contains("4 interests through the tree, one shared beam 10"))
+        // A beam wider than any level finds the exact merged top k, in both modes.
+        #expect(r.stdout.contains("per-interest beam 1000, 1 thread:") && r.stdout.contains("one shared beam 1000, 1 thread:"))
+        for line in r.stdout.split(separator: "\n") where line.contains("beam 1000, 1 thread:") {
+            #expect(line.contains("merged recall@10 1.0000") && line.contains("recall 1.0000"), "\(line)")
+        }
         for bad in ["65", "-1", "\(Int.max)"] {
             let refused = try Self.run(["bench", "--synthetic", "600", "--interests", bad])
             #expect(refused.status != 0)
             #expect(refused.stderr.contains("interests"))
+        }
+        for bad in ["both", "shared,shared", ""] {
+            let refused = try Self.run(["bench", "--synthetic", "600", "--interests", "2", "--interest-beams", bad])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("--interest-beams"), "\(refused.stderr)")
         }
     }
 

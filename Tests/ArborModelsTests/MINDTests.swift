@@ -127,6 +127,16 @@ struct MINDTests {
             let best = viaTree.interests.compactMap { $0.items.first { $0.item == hit.item }?.score }.max()
             #expect(best == hit.score)
         }
+        // One beam shared by the interests: at a wide beam the same exact merged list; per-interest
+        // lists cannot come from it and are refused by name.
+        let shared = try engine.search(history: history, k: 10, using: .tree(beam: wide, interests: .shared))
+        #expect(shared.items.map(\.item) == exact.items.map(\.item))
+        #expect(shared.interests.isEmpty)
+        #expect { try engine.search(history: history, k: 10, using: .tree(beam: wide, interests: .shared), perInterest: true) }
+            throws: { error in
+                guard case ArborError.invalidArgument(let name, _) = error else { return false }
+                return name == "perInterest"
+            }
         let empty = try engine.search(history: [], k: 5)
         #expect(empty.usedFallbackQuery && empty.items.count == 5)
         let unknown = try engine.search(history: [ItemID(1)] + history, k: 5)
