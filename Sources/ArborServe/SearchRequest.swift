@@ -3,7 +3,8 @@ import ArborEngine
 import Foundation
 
 /// The body of `POST /search`, as sent: exactly one of `history`, `vector` or `vectors`, with
-/// optional `k`, `beam` (tree), `ef` (HNSW), `retriever` (`tree`, `exact`, `hnsw`), `timestamps`
+/// optional `k`, `beam` (tree), `interestBeams` (tree, multi-interest indexes: `separate` or
+/// `shared`), `ef` (HNSW), `retriever` (`tree`, `exact`, `hnsw`), `timestamps`
 /// (one per history item) and `exclude` (ids never to return). Unknown fields are refused.
 ///
 /// Numbers of vectors are read as `Double` and checked here, so a value outside Float's range
@@ -15,12 +16,13 @@ struct SearchRequest: Decodable {
     var vectors: [[Double]]?
     var k: Int?
     var beam: Int?
+    var interestBeams: String?
     var ef: Int?
     var retriever: String?
     var exclude: [UInt64]?
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case history, timestamps, vector, vectors, k, beam, ef, retriever, exclude
+        case history, timestamps, vector, vectors, k, beam, interestBeams, ef, retriever, exclude
     }
 
     private struct AnyKey: CodingKey {
@@ -53,6 +55,7 @@ struct SearchRequest: Decodable {
         vectors = try field(.vectors)
         k = try field(.k)
         beam = try field(.beam)
+        interestBeams = try field(.interestBeams)
         ef = try field(.ef)
         retriever = try field(.retriever)
         exclude = try field(.exclude)
@@ -147,6 +150,15 @@ struct SearchPlan: Sendable, Equatable {
     var choice: RetrieverChoice
     var excluded: Set<ItemID>
 
+    /// `interestBeams` of a tree request: absent = a beam per interest.
+    private static func interestBeams(_ name: String?) throws(RequestError) -> InterestBeams {
+        guard let name else { return .separate }
+        guard let mode = InterestBeams(rawValue: name) else {
+            throw RequestError(field: "interestBeams", "unknown mode '\(name)'; expected separate or shared")
+        }
+        return mode
+    }
+
     /// Checks `request` field by field in a fixed order (input, k, retriever and knob, sizes,
     /// values), against `limits` and the index's `dimension`.
     /// - Throws: ``RequestError`` naming the first bad field.
@@ -167,13 +179,16 @@ struct SearchPlan: Sendable, Equatable {
             guard (1...limits.maxBeam).contains(beam) else {
                 throw RequestError(field: "beam", "must be in 1...\(limits.maxBeam), got \(beam)")
             }
-            choice = .tree(beam: beam)
+            let interests = try Self.interestBeams(request.interestBeams)
+            choice = .tree(beam: beam, interests: interests)
         case "exact":
             guard request.beam == nil else { throw RequestError(field: "beam", "applies to the tree retriever only") }
+            guard request.interestBeams == nil else { throw RequestError(field: "interestBeams", "applies to the tree retriever only") }
             guard request.ef == nil else { throw RequestError(field: "ef", "applies to the hnsw retriever only") }
             choice = .exact
         case "hnsw":
             guard request.beam == nil else { throw RequestError(field: "beam", "applies to the tree retriever only") }
+            guard request.interestBeams == nil else { throw RequestError(field: "interestBeams", "applies to the tree retriever only") }
             let ef = request.ef ?? 200
             guard (1...limits.maxEf).contains(ef) else {
                 throw RequestError(field: "ef", "must be in 1...\(limits.maxEf), got \(ef)")

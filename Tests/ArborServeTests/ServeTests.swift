@@ -87,6 +87,9 @@ private func post(_ client: some TestClientProtocol, _ body: String) async throw
         try await server.makeApplication(watch: false).test(.router) { client in
             let response = try await post(client, #"{"vector": \#(vectorJSON(query)), "k": 7, "beam": 50}"#)
             #expect(response.status == .ok)
+            // A single vector is one interest: a shared beam answers the same.
+            let shared = try await post(client, #"{"vector": \#(vectorJSON(query)), "k": 7, "beam": 50, "interestBeams": "shared"}"#)
+            #expect(try decode(SearchBody.self, shared).ids == expected.items.map(\.item.rawValue))
             let body = try decode(SearchBody.self, response)
             #expect(body.generation == 1)
             #expect(body.ids == expected.items.map(\.item.rawValue))
@@ -142,6 +145,8 @@ private func post(_ client: some TestClientProtocol, _ body: String) async throw
         (#"{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "beam": 0}"#, "beam"),
         (#"{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "retriever": "exact", "beam": 10}"#, "beam"),
         (#"{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "ef": 10}"#, "ef"),
+        (#"{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "interestBeams": "both"}"#, "interestBeams"),
+        (#"{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "retriever": "exact", "interestBeams": "shared"}"#, "interestBeams"),
         (#"{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "kk": 10}"#, "kk"),
         (#"{"history": []}"#, "history"),
         (#"{"history": [-4]}"#, "history"),
