@@ -38,6 +38,9 @@ public struct MINDExperimentOptions: Sendable {
     public var tree = TreeBuildOptions(fanOut: 16, iterations: 10, seed: 0, innerNodes: .normalizedMean)
     /// Directory for `last.arbor` / `best.arbor` checkpoints (an index each); `nil` = none.
     public var checkpointDirectory: String? = nil
+    /// When set, a two-tower trained with these options on the same data is benchmarked beside
+    /// MIND on the same test users in the same run ("two-tower flat", "two-tower tree" rows).
+    public var besideTwoTower: TwoTowerExperimentOptions? = nil
 
     /// Defaults.
     public init() {}
@@ -65,7 +68,9 @@ public struct MINDExperimentResult: Sendable {
     public var ids: [ItemID]
     /// The tree built on the item vectors.
     public var tree: TreeLayout
-    /// Benchmark rows on the test users: "popularity", "mind flat", "mind tree" (per beam).
+    /// Benchmark rows on the test users: "popularity", "mind flat", "mind tree" (a beam per
+    /// interest, per beam width), "mind tree shared" (one beam for all interests, per width) and,
+    /// with ``MINDExperimentOptions/besideTwoTower``, "two-tower flat" and "two-tower tree".
     public var rows: [BenchmarkRow]
     /// Mean number of interests per test user.
     public var meanInterests: Double
@@ -109,7 +114,8 @@ public struct MINDExperimentResult: Sendable {
 
 /// Trains MIND on prepared data (the two-tower's ``TwoTowerData``: leave-last-out, hold-out, the
 /// Amazon Books demo, or generated users), builds the tree on the learned item vectors and
-/// benchmarks popularity, MIND's exact flat scan and its tree (K' searches per user, merged).
+/// benchmarks popularity, MIND's exact flat scan and its tree (K' searches per user, merged, or
+/// one beam shared by the interests), optionally beside a two-tower trained on the same data.
 public enum MINDExperiment {
     /// A validator: `metric@k` of the exact flat scan with the model's current encoder (each
     /// user's interests searched and merged), averaged over `cases`. O(cases · K · items · d).
@@ -181,18 +187,25 @@ public enum MINDExperiment {
             name: "mind tree", producer: encoder,
             base: try TreeRetriever(name: "mind tree", source: tree, scorer: InnerProductScorer(dimension: tree.dimension),
                                     itemCount: tree.itemCount, dimension: tree.dimension))
+        let sharedTree = MultiInterestRetriever(name: "mind tree shared", producer: encoder, base: treeRetriever.base)
         let pop = PopularityRetriever(counts: data.trainCounts, name: "popularity")
+        var entries = [
+            BenchmarkEntry(retriever: pop, sweep: [SweepPoint(label: "-", parameters: SearchParameters())]),
+            BenchmarkEntry(retriever: flat, sweep: [SweepPoint(label: "exact", parameters: SearchParameters())]),
+            BenchmarkEntry(retriever: treeRetriever, sweep: options.beams.map(SweepPoint.beam)),
+            BenchmarkEntry(retriever: sharedTree, sweep: options.beams.map {
+                SweepPoint(label: "shared beam=\($0)", parameters: SearchParameters(beamWidth: $0, interestBeams: .shared))
+            }),
+        ]
+        if let twoTowerOptions = options.besideTwoTower {
+            entries += try twoTowerEntries(data: data, options: twoTowerOptions, beams: options.beams,
+                                           progress: progress, cancellation: cancellation)
+        }
         let ks = options.ks.filter { $0 <= ids.count }
         let runner = BenchmarkRunner(
             configuration: BenchmarkConfiguration(kValues: ks.isEmpty ? [min(10, ids.count)] : ks, threadCounts: [1], searchPerK: true),
             progress: progress, cancellation: cancellation)
-        let rows = try runner.run(
-            entries: [
-                BenchmarkEntry(retriever: pop, sweep: [SweepPoint(label: "-", parameters: SearchParameters())]),
-                BenchmarkEntry(retriever: flat, sweep: [SweepPoint(label: "exact", parameters: SearchParameters())]),
-                BenchmarkEntry(retriever: treeRetriever, sweep: options.beams.map(SweepPoint.beam)),
-            ],
-            queries: queries, truth: TwoTowerEvaluation.truth(data.test))
+        let rows = try runner.run(entries: entries, queries: queries, truth: TwoTowerEvaluation.truth(data.test))
         let config = model.config
         let t = options.training
         let provenance = TrainingProvenance(
@@ -209,6 +222,30 @@ public enum MINDExperiment {
             protocolName: data.protocolName, config: config, training: report, encoder: encoder, itemVectors: vectors, ids: ids,
             tree: tree, rows: rows, meanInterests: Double(interestSum) / Double(max(1, queries.count)),
             fallbackQueries: fallbacks, provenance: provenance)
+    }
+
+    /// The two-tower's rows beside MIND: trained with `options` on the same data, its exact scan
+    /// and its tree (built with `options.tree`) answering the same history queries through its own
+    /// encoder, at MIND's beam widths.
+    private static func twoTowerEntries(
+        data: TwoTowerData, options: TwoTowerExperimentOptions, beams: [Int], progress: some ProgressReporter,
+        cancellation: CancellationFlag?
+    ) throws -> [BenchmarkEntry] {
+        let trained = try TwoTowerExperiment.train(data: data, options: options, progress: progress, cancellation: cancellation)
+        let ids = data.catalog.ids
+        let tree = try TreeBuilder.balancedKMeans(embeddings: trained.itemVectors, items: ids, options: options.tree,
+                                                  progress: progress, cancellation: cancellation)
+        let flat = MultiInterestRetriever(
+            name: "two-tower flat", producer: trained.encoder,
+            base: try FlatRetriever(name: "two-tower flat", items: trained.itemVectors, ids: ids))
+        let treeRetriever = MultiInterestRetriever(
+            name: "two-tower tree", producer: trained.encoder,
+            base: try TreeRetriever(name: "two-tower tree", source: tree, scorer: InnerProductScorer(dimension: tree.dimension),
+                                    itemCount: tree.itemCount, dimension: tree.dimension))
+        return [
+            BenchmarkEntry(retriever: flat, sweep: [SweepPoint(label: "exact", parameters: SearchParameters())]),
+            BenchmarkEntry(retriever: treeRetriever, sweep: beams.map(SweepPoint.beam)),
+        ]
     }
 
     /// Writes the index for serving (tree on the item vectors + the MIND encoder + provenance).

@@ -51,6 +51,9 @@ struct Train: ParsableCommand {
     @Option(help: "MIND: the most interests per user (K; a user with L behaviours gets max(1, min(K, floor(log2 L)))).")
     var interests: Int = 4
 
+    @Flag(help: "MIND: also train the two-tower with the same options on the same data, and report it beside MIND on the same test users in one table.")
+    var besideTwoTower = false
+
     @Option(help: "MIND: label-aware attention power p (0 = mean of the interests, large = argmax).")
     var pow: Float = 1000
 
@@ -201,6 +204,7 @@ struct Train: ParsableCommand {
         guard holdOut > 0, holdOut < 0.5 else { throw ValidationError("--hold-out must be in (0, 0.5)") }
         if categories && items == nil { throw ValidationError("--categories needs --items (the .item file)") }
         if splitFile != nil && `protocol` != .leaveLastOut { throw ValidationError("--split-file applies to --protocol leave-last-out") }
+        if besideTwoTower && model != .mind { throw ValidationError("--beside-two-tower applies to --model mind") }
         _ = try parseIntList(ks, option: "--ks")
         _ = try parseIntList(beams, option: "--beams")
         if !hidden.isEmpty { _ = try parseIntList(hidden, option: "--hidden") }
@@ -242,6 +246,13 @@ struct Train: ParsableCommand {
             try runMIND(data: data, oracle: oracle, progress: progress, cancellation: cancellation, started: started)
             return
         }
+        let options = try twoTowerOptions(checkpoints: out + "/checkpoints")
+        try runTwoTower(data: data, options: options, oracle: oracle, progress: progress, cancellation: cancellation,
+                        started: started)
+    }
+
+    /// The two-tower's options from the command line; checkpoints into `checkpoints` when given.
+    func twoTowerOptions(checkpoints: String?) throws -> TwoTowerExperimentOptions {
         var options = TwoTowerExperimentOptions(protocol: amazonTrain != nil || synthetic != nil ? .userHoldOut : `protocol`)
         options.dimension = dim
         options.hidden = hidden.isEmpty ? [] : try parseIntList(hidden, option: "--hidden")
@@ -262,10 +273,15 @@ struct Train: ParsableCommand {
         options.training = TwoTowerTrainingOptions(
             loss: lossChoice, logQCorrection: !noLogQ, frequency: frequency == .counted ? .counted : .streaming(rate: 0.05),
             batchSize: batchSize, epochs: epochs, learningRate: lr, embeddingOptimizer: embeddingOptimizer,
-            patience: patience, seed: seed, checkpointDirectory: out + "/checkpoints")
+            patience: patience, seed: seed, checkpointDirectory: checkpoints)
         options.training.threads = threads
-
         if let initFrom { options.initialWeights = try TwoTowerWeightsFile.read(at: initFrom) }
+        return options
+    }
+
+    /// The default `--model two-tower`: train, export, report.
+    func runTwoTower(data: TwoTowerData, options: TwoTowerExperimentOptions, oracle: TDMMethodResult?,
+                     progress: ProgressPrinter, cancellation: CancellationFlag, started: ContinuousClock.Instant) throws {
 
         let metricName = options.validationMetric.shortName + "@\(options.validationK)"
         let result = try TwoTowerExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in
@@ -326,6 +342,7 @@ extension Train {
             loss: lossChoice, logQCorrection: !noLogQ, frequency: .counted, batchSize: batchSize, epochs: epochs,
             learningRate: lr, embeddingOptimizer: embeddingOptimizer, patience: patience, seed: seed)
         options.training.threads = threads
+        if besideTwoTower { options.besideTwoTower = try twoTowerOptions(checkpoints: nil) }
         let result = try MINDExperiment.run(data: data, options: options, progress: progress, cancellation: cancellation) { e in
             note(String(format: "epoch %2d: loss %.4f, %.0f samples/s, validation R@50 %@%@", e.epoch, e.meanLoss, e.samplesPerSecond,
                         e.validation.map { String(format: "%.4f", $0) } ?? "-", e.improved ? " *" : ""))

@@ -74,6 +74,26 @@ import Testing
         #expect(inspect.stdout.contains("verify: every checksum matches"))
     }
 
+    /// `--model mind --beside-two-tower` reports MIND (a beam per interest and one shared beam) and
+    /// a two-tower trained on the same data in one table over the same test users; the flag is
+    /// refused for other models.
+    @Test func mindBesideTheTwoTowerInOneRun() throws {
+        let dir = try CLITests.temporaryDirectory()
+        let out = dir.appendingPathComponent("m")
+        let r = try Self.run(["train", "--model", "mind", "--beside-two-tower", "--synthetic", "300", "--dim", "8",
+                              "--interests", "2", "--max-history", "8", "--epochs", "1", "--batch-size", "64",
+                              "--ks", "10", "--beams", "5", "--fan-out", "4", "--quiet", "--out", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        for row in ["| popularity |", "| mind flat | exact |", "| mind tree | beam=5 |", "| mind tree shared | shared beam=5 |",
+                    "| two-tower flat | exact |", "| two-tower tree | beam=5 |"] {
+            #expect(report.contains(row), "\(row) missing in \(report)")
+        }
+        let refused = try Self.run(["train", "--beside-two-tower", "--synthetic", "300", "--out", out.path])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("--beside-two-tower applies to --model mind"), "\(refused.stderr)")
+    }
+
     @Test func trainFailuresNameTheFileOrOption() throws {
         let dir = try CLITests.temporaryDirectory()
         let missing = dir.appendingPathComponent("none.inter")
