@@ -78,6 +78,9 @@ public struct MINDExperimentResult: Sendable {
     public var fallbackQueries: Int
     /// How the model was trained (data set name and path to be filled by the caller).
     public var provenance: TrainingProvenance
+    /// Where the catalogue holds items never seen in training (the Amazon Books demo): how often
+    /// they reach the exact top k, against their share of the catalogue. `nil` when none are cold.
+    public var coldItems: ColdItemShare? = nil
 
     /// The row of `retriever` at `k` (and `parameters` label when given).
     public func row(_ retriever: String, k: Int, parameters: String? = nil) -> BenchmarkRow? {
@@ -93,6 +96,11 @@ public struct MINDExperimentResult: Sendable {
                     training.stoppedEarly ? "early-stopped" : "epoch limit", training.wallSeconds, training.samplesPerSecond)
         s += String(format: "- tree: fan-out %d, depth %d\n", tree.fanOut, tree.depth)
         if fallbackQueries > 0 { s += "- \(fallbackQueries) test users had no known history item (fallback vector)\n" }
+        if let cold = coldItems {
+            s += String(format: "- cold items (never in training): %.1f%% of the catalogue; share of the exact top %d: ",
+                        100 * cold.catalogueShare, cold.k)
+            s += cold.topShares.map { String(format: "%@ %.2f%%", $0.retriever, 100 * $0.share) }.joined(separator: ", ") + "\n"
+        }
         s += "\n"
         let ks = Array(Set(rows.map(\.k))).sorted()
         var header = ["retriever", "parameters"]
@@ -197,15 +205,20 @@ public enum MINDExperiment {
                 SweepPoint(label: "shared beam=\($0)", parameters: SearchParameters(beamWidth: $0, interestBeams: .shared))
             }),
         ]
+        var flatRetrievers: [any Retriever] = [flat]
         if let twoTowerOptions = options.besideTwoTower {
-            entries += try twoTowerEntries(data: data, options: twoTowerOptions, beams: options.beams,
-                                           progress: progress, cancellation: cancellation)
+            let twoTower = try twoTowerEntries(data: data, options: twoTowerOptions, beams: options.beams,
+                                               progress: progress, cancellation: cancellation)
+            entries += twoTower.entries
+            flatRetrievers.append(twoTower.flat)
         }
         let ks = options.ks.filter { $0 <= ids.count }
         let runner = BenchmarkRunner(
             configuration: BenchmarkConfiguration(kValues: ks.isEmpty ? [min(10, ids.count)] : ks, threadCounts: [1], searchPerK: true),
             progress: progress, cancellation: cancellation)
         let rows = try runner.run(entries: entries, queries: queries, truth: TwoTowerEvaluation.truth(data.test))
+        let cold = try ColdItemShare.measure(retrievers: flatRetrievers, queries: queries, ids: ids,
+                                             trained: data.trainCounts, k: min(50, ids.count))
         let config = model.config
         let t = options.training
         let provenance = TrainingProvenance(
@@ -221,7 +234,7 @@ public enum MINDExperiment {
         return MINDExperimentResult(
             protocolName: data.protocolName, config: config, training: report, encoder: encoder, itemVectors: vectors, ids: ids,
             tree: tree, rows: rows, meanInterests: Double(interestSum) / Double(max(1, queries.count)),
-            fallbackQueries: fallbacks, provenance: provenance)
+            fallbackQueries: fallbacks, provenance: provenance, coldItems: cold)
     }
 
     /// The two-tower's rows beside MIND: trained with `options` on the same data, its exact scan
@@ -230,7 +243,7 @@ public enum MINDExperiment {
     private static func twoTowerEntries(
         data: TwoTowerData, options: TwoTowerExperimentOptions, beams: [Int], progress: some ProgressReporter,
         cancellation: CancellationFlag?
-    ) throws -> [BenchmarkEntry] {
+    ) throws -> (entries: [BenchmarkEntry], flat: any Retriever) {
         let trained = try TwoTowerExperiment.train(data: data, options: options, progress: progress, cancellation: cancellation)
         let ids = data.catalog.ids
         let tree = try TreeBuilder.balancedKMeans(embeddings: trained.itemVectors, items: ids, options: options.tree,
@@ -242,10 +255,10 @@ public enum MINDExperiment {
             name: "two-tower tree", producer: trained.encoder,
             base: try TreeRetriever(name: "two-tower tree", source: tree, scorer: InnerProductScorer(dimension: tree.dimension),
                                     itemCount: tree.itemCount, dimension: tree.dimension))
-        return [
+        return ([
             BenchmarkEntry(retriever: flat, sweep: [SweepPoint(label: "exact", parameters: SearchParameters())]),
             BenchmarkEntry(retriever: treeRetriever, sweep: beams.map(SweepPoint.beam)),
-        ]
+        ], flat)
     }
 
     /// Writes the index for serving (tree on the item vectors + the MIND encoder + provenance).
