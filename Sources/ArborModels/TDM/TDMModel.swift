@@ -347,7 +347,7 @@ public final class TDMModel: Module {
     /// `n·W₁ₙ` per row and `(e⊙n)·W₁ₚ`, as the serving scorer does).
     /// - Throws: ``ArborError`` for indices out of range or inconsistent batch arrays.
     public func logits(_ batch: TDMBatch, on tape: Tape) throws(ArborError) -> Tensor {
-        let b = batch.sampleCount, l = batch.length, r = batch.rowCount, d = dimension
+        let b = batch.sampleCount, l = batch.length, r = batch.rowCount
         guard batch.behaviours.count == b * l, batch.sampleOfRow.count == r, batch.labels.count == r else {
             throw .dimensionMismatch(field: "TDM batch arrays", expected: b * l, found: batch.behaviours.count)
         }
