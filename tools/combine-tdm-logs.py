@@ -5,6 +5,10 @@ best tree model over the two-tower, each tree over brute force with its own mode
 method's training samples/s and wall seconds per seed.
 
     python3 tools/combine-tdm-logs.py run-a.log run-b.log
+    python3 tools/combine-tdm-logs.py run-a.log "OTM+future=run-c.log"   # that log's OTM rows renamed
+
+Only seeds whose "== seed N ==" section is in a log count (several seeds per run); a row is
+averaged over the seeds that have it.
 """
 import math
 import re
@@ -34,7 +38,8 @@ per_seed = defaultdict(dict)      # seed -> method -> (r10, r50)
 cost = defaultdict(lambda: defaultdict(list))  # (method kind) -> seconds / sps lists
 order = []
 pop_means = defaultdict(list)
-for path in sys.argv[1:]:
+for arg in sys.argv[1:]:
+    label, _, path = arg.rpartition("=") if "=" in arg else ("", "", arg)
     seed = None
     sps = defaultdict(list)
     for line in open(path, errors="replace"):
@@ -50,6 +55,8 @@ for path in sys.argv[1:]:
                 r = result.match(part.strip())
                 if r:
                     name = r.group(1).strip()
+                    if label and name.startswith("OTM "):
+                        name = label + " " + name[4:]
                     per_seed[seed][name] = (float(r.group(2)), float(r.group(3)))
                     if name not in order:
                         order.append(name)
@@ -65,8 +72,14 @@ for path in sys.argv[1:]:
             continue
         m = re.match(r"\[([a-z -]+)\] round \d+: .*", line)
         if m:
+            if label and m.group(1).startswith("otm "):
+                line = line.replace("[otm ", "[" + label.lower() + " ", 1)
+                m = re.match(r"\[([a-z+ -]+)\] round \d+: .*", line)
             sps[m.group(1)] += [float(x) for x in re.findall(r"([0-9.]+) samples/s", line)]
         m = re.match(r"\[([a-z -]+)\] best round \d+, (\d+) s", line)
+        if m and label and m.group(1).startswith("otm "):
+            line = line.replace("[otm ", "[" + label.lower() + " ", 1)
+            m = re.match(r"\[([a-z+ -]+)\] best round \d+, (\d+) s", line)
         if m:
             tag = m.group(1)
             xs = sps.pop(tag, [])
@@ -76,11 +89,11 @@ for path in sys.argv[1:]:
 
 seeds = sorted(per_seed)
 print(f"{len(seeds)} seeds: {', '.join(map(str, seeds))}\n")
-print("| method | recall@10 (95% interval) | recall@50 (95% interval) |")
-print("|---|---|---|")
+print("| method | seeds | recall@10 (95% interval) | recall@50 (95% interval) |")
+print("|---|---|---|---|")
 for name in order:
     xs = [per_seed[s][name] for s in seeds if name in per_seed[s]]
-    print(f"| {name} | {fmt([x[0] for x in xs])} | {fmt([x[1] for x in xs])} |")
+    print(f"| {name} | {len(xs)} | {fmt([x[0] for x in xs])} | {fmt([x[1] for x in xs])} |")
 
 two = "flat product-DNN: two-tower (exact IP)"
 trees = [n for n in order if "tree + " in n]
@@ -90,7 +103,7 @@ for k, label in [(0, "recall@10"), (1, "recall@50")]:
     for n in sorted(trees, key=mean10, reverse=True)[:3]:
         rs = [per_seed[s][n][k] / per_seed[s][two][k] for s in seeds if n in per_seed[s] and two in per_seed[s]]
         if rs:
-            print(f"- {n} / two-tower, {label}: {fmt(rs, 3)}; per seed " + ", ".join(f"{r:.3f}" for r in rs))
+            print(f"- {n} / two-tower, {label} ({len(rs)} seeds): {fmt(rs, 3)}; per seed " + ", ".join(f"{r:.3f}" for r in rs))
 brute = {"product-DNN": "flat TDM product model (exact IP)", "DNN": "brute force DNN", "attention-DNN": "brute force attention-DNN"}
 for n in trees:
     prefix, kind = n.split("tree + ")
@@ -98,7 +111,7 @@ for n in trees:
     r10 = [per_seed[s][n][0] / per_seed[s][b][0] for s in seeds if n in per_seed[s] and b in per_seed[s] and per_seed[s][b][0] > 0]
     r50 = [per_seed[s][n][1] / per_seed[s][b][1] for s in seeds if n in per_seed[s] and b in per_seed[s] and per_seed[s][b][1] > 0]
     if r10:
-        print(f"- {n} / {b}: recall@10 {fmt(r10, 3)}, recall@50 {fmt(r50, 3)}")
+        print(f"- {n} / {b} ({len(r10)} seeds): recall@10 {fmt(r10, 3)}, recall@50 {fmt(r50, 3)}")
 print()
 print("| model | training samples/s | wall s per seed (training, validation, tree rebuilds) |")
 print("|---|---|---|")

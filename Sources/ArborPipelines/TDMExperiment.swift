@@ -47,6 +47,10 @@ public struct TDMExperimentConfig: Sendable {
     /// OTM: TDM's random-negative rows are trained beside the beam-aware rows. Default true: nodes
     /// the training beam never visits otherwise never train, and evaluation's wider beam reaches them.
     public var otmRandomNegatives: Bool = true
+    /// OTM: the target set of each training sample is its target and the next this many items of
+    /// the user's sequence (0: the target alone). Held-out users are scored on all their later
+    /// items, so a set of later items matches what evaluation asks for.
+    public var otmFutureWindow: Int = 0
     /// The tree rebuild between rounds (TDM re-clustering or JTM re-assignment).
     public var rebuild: TDMTreeRebuild
     /// The flat product-DNN baseline: a two-tower (YouTube-DNN: mean-pooled behaviours, sampled
@@ -245,7 +249,9 @@ public enum TDMExperiment {
         }
         training.seed = SplitMix64.derive(config.seed, UInt64(TDMScorerKind.allCases.firstIndex(of: kind)!))
         let start = ContinuousClock.now
-        let samples = data.samples(maxHistory: history)
+        let samples = method == .otm && config.otmFutureWindow > 0
+            ? TDMSample.slidingWindow(sequences: data.sequences, maxHistory: history, futureWindow: config.otmFutureWindow)
+            : data.samples(maxHistory: history)
         var base = TrainingProvenance(tdm: model, training: training,
                                       dataset: data.provenanceDataset(trainSamples: samples.count),
                                       protocolName: data.protocolName)

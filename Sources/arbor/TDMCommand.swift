@@ -110,6 +110,9 @@ struct TDM: ParsableCommand {
     @Option(help: "OTM: beam width of the beam search run for each training sample.")
     var otmBeam: Int = 10
 
+    @Option(help: "OTM: each sample's target set is its target and the user's next N items (0 = the target alone); a visited node's pseudo-target is 1 when any of them is below it.")
+    var otmFuture: Int = 0
+
     @Flag(help: "OTM: train on the beam's visited nodes only (default: TDM's random negatives beside them).")
     var otmBeamOnly = false
 
@@ -142,6 +145,7 @@ struct TDM: ParsableCommand {
         guard ["recluster", "reassign"].contains(rebuild) else { throw ValidationError("--rebuild: '\(rebuild)' is not recluster or reassign") }
         _ = try methodList()
         guard otmBeam >= 1 else { throw ValidationError("--otm-beam must be at least 1, got \(otmBeam)") }
+        guard otmFuture >= 0 else { throw ValidationError("--otm-future must be at least 0, got \(otmFuture)") }
     }
 
     /// The methods of `--methods`, in order, each once.
@@ -228,6 +232,7 @@ struct TDM: ParsableCommand {
             config.methods = try methodList()
             config.otmBeamWidth = otmBeam
             config.otmRandomNegatives = !otmBeamOnly
+            config.otmFutureWindow = otmFuture
             config.treeRounds = rounds
             config.rebuild = rebuild == "reassign" ? .reassign(.init()) : .recluster
             config.warmStartFromProduct = warmStart

@@ -132,3 +132,39 @@ import ArborTree
         #expect(throws: ArborError.self) { try toy.model(.innerProduct, hierarchical: true) }
     }
 }
+
+/// OTM's target sets: a sample's target and the user's next items.
+@Suite struct TDMTargetSetTests {
+    /// The sliding window hands each sample the next `futureWindow` items (fewer at the end).
+    @Test func slidingWindowFutureTargets() {
+        let seq: [ItemID] = [1, 2, 3, 4, 5]
+        let samples = TDMSample.slidingWindow(sequences: [seq], maxHistory: 2, futureWindow: 2)
+        #expect(samples.map(\.target) == [2, 3, 4, 5])
+        #expect(samples.map(\.futureTargets) == [[3, 4], [4, 5], [5], []])
+        #expect(samples[2].history == [2, 3])
+        #expect(TDMSample.slidingWindow(sequences: [seq], maxHistory: 2).allSatisfy(\.futureTargets.isEmpty))
+    }
+
+    /// In a training batch, a visited node's label is 1 exactly when the target or a future target
+    /// is below it (wide beam: every node of every level, checked against brute force).
+    @Test func batchRowsUseTheWholeTargetSet() throws {
+        let toy = try TDMToyData()
+        let model = try toy.model(.dnn)
+        let tree = model.tree
+        let sample = TDMSample(history: [100, 102], target: 104, futureTargets: [131, 117, ItemID(9999)])
+        let trainer = TDMTrainer()
+        var rng = Xoshiro256StarStar(seed: 1)
+        let plan = trainer.plan(model: model, samples: [sample], indices: [0], negatives: [], randomRows: false, rng: &rng)
+        var batch = plan.batch
+        try trainer.appendBeamRows(model: model, batch: &batch, sampleAt: plan.sampleAt, histories: plan.histories,
+                                   leaves: plan.leaves, future: plan.future, beamWidth: tree.levels.map(\.nodeCount).max()!)
+        var leafTargets: [Int: Float] = [:]
+        for id: ItemID in [104, 131, 117] { leafTargets[model.leafOfItem[id]!] = 1 }
+        #expect(batch.rowCount == tree.levels.dropFirst().reduce(0) { $0 + $1.nodeCount })
+        for (row, g) in batch.nodeOfRow.enumerated() {
+            let level = model.levelStart.lastIndex { $0 <= g }!
+            let expected = TDMBeamAwareTests.bruteForceTargets(tree, level: level, leafTargets: leafTargets)
+            #expect(batch.labels[row] == expected[g - model.levelStart[level]])
+        }
+    }
+}

@@ -9,21 +9,30 @@ public struct TDMSample: Sendable, Equatable {
     public var history: [ItemID]
     /// The item to retrieve.
     public var target: ItemID
+    /// Items the user chose after the target: with it, the target set of beam-aware training's
+    /// pseudo-targets (``TDMTrainingTargets/beamAware(beamWidth:randomNegatives:)``); TDM's random
+    /// negatives use the target alone. Default empty.
+    public var futureTargets: [ItemID] = []
 
     /// A sample.
-    public init(history: [ItemID], target: ItemID) {
+    public init(history: [ItemID], target: ItemID, futureTargets: [ItemID] = []) {
         self.history = history
         self.target = target
+        self.futureTargets = futureTargets
     }
 
     /// TDM's sliding window over time-ordered sequences: every position `t >= minHistory` of every
-    /// sequence gives `(sequence[max(0, t − maxHistory) ..< t], sequence[t])`.
-    /// O(total length · maxHistory).
-    public static func slidingWindow(sequences: [[ItemID]], maxHistory: Int, minHistory: Int = 1) -> [TDMSample] {
+    /// sequence gives `(sequence[max(0, t − maxHistory) ..< t], sequence[t])`, and the next
+    /// `futureWindow` items (`sequence[t + 1 ..< t + 1 + futureWindow]`) as future targets.
+    /// O(total length · (maxHistory + futureWindow)).
+    public static func slidingWindow(sequences: [[ItemID]], maxHistory: Int, minHistory: Int = 1,
+                                     futureWindow: Int = 0) -> [TDMSample] {
         var out: [TDMSample] = []
+        let window = max(0, futureWindow)
         for seq in sequences where seq.count > minHistory {
             for t in max(1, minHistory)..<seq.count {
-                out.append(TDMSample(history: Array(seq[max(0, t - maxHistory)..<t]), target: seq[t]))
+                let future = window > 0 ? Array(seq[(t + 1) ..< min(seq.count, t + 1 + window)]) : []
+                out.append(TDMSample(history: Array(seq[max(0, t - maxHistory)..<t]), target: seq[t], futureTargets: future))
             }
         }
         return out
@@ -195,14 +204,17 @@ public struct TDMTrainer: Sendable {
     /// `negatives[l]` random nodes of each level). `sampleAt[s][l]` is the batch sample that
     /// training sample `s` is scored as on level `l` (one per level with hierarchical features).
     func plan(model: TDMModel, samples all: [TDMSample], indices: some Collection<Int>, negatives: [Int],
-              randomRows: Bool, rng: inout Xoshiro256StarStar) -> (batch: TDMBatch, sampleAt: [[Int]], histories: [[Int]], leaves: [Int]) {
+              randomRows: Bool, rng: inout Xoshiro256StarStar)
+        -> (batch: TDMBatch, sampleAt: [[Int]], histories: [[Int]], leaves: [Int], future: [[Int]]) {
         let tree = model.tree
         var rows: [[Int]] = []
         var leaves: [Int] = []
+        var future: [[Int]] = []
         for i in indices {
             guard let leaf = model.leafOfItem[all[i].target] else { continue }
             rows.append(model.behaviourRows(of: all[i].history).rows)
             leaves.append(leaf)
+            future.append(all[i].futureTargets.compactMap { model.leafOfItem[$0] })
         }
         var batch = TDMBatch(length: max(1, rows.map(\.count).max() ?? 1))
         var sampleAt: [[Int]] = []
@@ -221,7 +233,7 @@ public struct TDMTrainer: Sendable {
             }
         }
         if model.isHierarchical { batch.trainingSampleCount = leaves.count }
-        return (batch, sampleAt, rows, leaves)
+        return (batch, sampleAt, rows, leaves, future)
     }
 
     /// Appends a user (behaviour rows) to `batch`: once, or once per level with hierarchical
@@ -240,12 +252,15 @@ public struct TDMTrainer: Sendable {
     }
 
     /// OTM's rows for the users of a batch: beam search (``TDMBeamVisits``) then every visited
-    /// node with its pseudo-target, appended to `batch` as rows of the users' samples.
+    /// node with its pseudo-target for the target set (the target's leaf and `future[s]`), appended
+    /// to `batch` as rows of the users' samples.
     func appendBeamRows(model: TDMModel, batch: inout TDMBatch, sampleAt: [[Int]], histories: [[Int]], leaves: [Int],
-                        beamWidth: Int) throws(ArborError) {
+                        future: [[Int]], beamWidth: Int) throws(ArborError) {
         let visits = try TDMBeamVisits.visits(model: model, histories: histories, beamWidth: beamWidth)
         for (s, leaf) in leaves.enumerated() {
-            let targets = TDMPseudoTargets.targets(model: model, leafTargets: [leaf: 1])
+            var set: [Int: Float] = [leaf: 1]
+            for f in future[s] { set[f] = 1 }
+            let targets = TDMPseudoTargets.targets(model: model, leafTargets: set)
             for l in 1...max(1, model.tree.depth) where l <= model.tree.depth {
                 for node in visits[s][l] {
                     batch.appendRow(sample: sampleAt[s][l], node: model.globalIndex(level: l, node: node),
@@ -350,7 +365,8 @@ public struct TDMTrainer: Sendable {
                     if let beamWidth {
                         // Beam search with the weights of this step, in this shard's thread.
                         try self.appendBeamRows(model: model, batch: &batch, sampleAt: plan.sampleAt,
-                                                histories: plan.histories, leaves: plan.leaves, beamWidth: beamWidth)
+                                                histories: plan.histories, leaves: plan.leaves, future: plan.future,
+                                                beamWidth: beamWidth)
                     }
                     let loss = try self.loss(model: model, batch: batch, on: tape)
                     return shard.count == end - done ? loss : tape.scale(loss, by: DataParallel.shareOfBatch(shard, of: end - done))
