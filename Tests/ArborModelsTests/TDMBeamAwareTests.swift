@@ -142,7 +142,7 @@ import ArborTree
         #expect(samples.map(\.target) == [2, 3, 4, 5])
         #expect(samples.map(\.futureTargets) == [[3, 4], [4, 5], [5], []])
         #expect(samples[2].history == [2, 3])
-        #expect(TDMSample.slidingWindow(sequences: [seq], maxHistory: 2).allSatisfy(\.futureTargets.isEmpty))
+        #expect(TDMSample.slidingWindow(sequences: [seq], maxHistory: 2).allSatisfy { $0.futureTargets.isEmpty })
     }
 
     /// In a training batch, a visited node's label is 1 exactly when the target or a future target
