@@ -112,6 +112,17 @@ for n in trees:
     r50 = [per_seed[s][n][1] / per_seed[s][b][1] for s in seeds if n in per_seed[s] and b in per_seed[s] and per_seed[s][b][1] > 0]
     if r10:
         print(f"- {n} / {b} ({len(r10)} seeds): recall@10 {fmt(r10, 3)}, recall@50 {fmt(r50, 3)}")
+# Each method against TDM with the same scorer, seed by seed.
+for n in trees:
+    prefix, kind = n.split("tree + ")
+    if not prefix:
+        continue
+    base = "tree + " + kind
+    for k, label in [(0, "recall@10"), (1, "recall@50")]:
+        rs = [per_seed[s][n][k] / per_seed[s][base][k] for s in seeds
+              if n in per_seed[s] and base in per_seed[s] and per_seed[s][base][k] > 0]
+        if rs:
+            print(f"- {n} / {base}, {label} ({len(rs)} seeds): {fmt(rs, 3)}")
 print()
 print("| model | training samples/s | wall s per seed (training, validation, tree rebuilds) |")
 print("|---|---|---|")
