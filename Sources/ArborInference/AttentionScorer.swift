@@ -32,13 +32,17 @@ public struct AttentionScorer: NodeScorer {
     public let unknownItems: UnknownItemPolicy
     /// `P × d` recency embeddings (`P >= maxHistory`; row 0 = the most recent behaviour), or `nil`.
     public let positions: Matrix?
+    /// JTM's hierarchical features: on a level the hierarchy covers, each behaviour is replaced by
+    /// its ancestor's embedding there (before the recency row is added); `nil` = the behaviours
+    /// on every level.
+    public let hierarchy: BehaviourHierarchy?
 
     /// - Throws: ``ArborError`` when shapes do not chain (attention and output MLPs take `3d`
     ///   inputs and end in one unit), ids repeat, counts differ, or `positions` is not
     ///   `P × d` with `P >= maxHistory`.
     public init(dimension d: Int, behaviourEmbeddings: Matrix, behaviourIDs: [ItemID], attention: InferenceMLP,
                 output: InferenceMLP, maxHistory: Int = 50, unknownItems: UnknownItemPolicy = .ignore,
-                positions: Matrix? = nil) throws {
+                positions: Matrix? = nil, hierarchy: BehaviourHierarchy? = nil) throws {
         guard behaviourEmbeddings.cols == d else {
             throw ArborError.dimensionMismatch(field: "behaviour embeddings", expected: d, found: behaviourEmbeddings.cols)
         }
@@ -64,10 +68,17 @@ public struct AttentionScorer: NodeScorer {
                                                  reason: "\(positions.rows) rows for a history of up to \(maxHistory)")
             }
         }
+        if let hierarchy {
+            guard hierarchy.embeddings.cols == d, hierarchy.rows.allSatisfy({ $0.count == behaviourIDs.count }) else {
+                throw ArborError.invalidArgument(name: "attention hierarchy",
+                                                 reason: "needs \(d)-wide rows and one lookup entry per behaviour")
+            }
+        }
         var map = [ItemID: Int32](minimumCapacity: behaviourIDs.count)
         for (i, id) in behaviourIDs.enumerated() where map.updateValue(Int32(i), forKey: id) != nil {
             throw ArborError.duplicateItem(id)
         }
+        self.hierarchy = hierarchy
         nodeDimension = d
         self.positions = positions
         self.behaviourEmbeddings = behaviourEmbeddings
@@ -92,16 +103,29 @@ public struct AttentionScorer: NodeScorer {
     public func knows(_ id: ItemID) -> Bool { rowOf[id] != nil }
 
     public func makeSession(for query: Query) throws -> Session {
-        let d = nodeDimension
         var rows: [Int] = []
         for id in query.history.suffix(maxHistory) {
             if let r = rowOf[id] { rows.append(Int(r)) } else if unknownItems == .reject { throw ArborError.unknownItem(id) }
         }
+        let parts = historyParts(rows: rows, level: -1)
+        var nodeWeight = Matrix(rows: nodeDimension, cols: attention.layers[0].weight.cols)
+        for i in 0..<nodeDimension { nodeWeight.setRow(i, attention.layers[0].weight.row(nodeDimension + i)) }
+        return Session(scorer: self, history: parts.history, historyTerm: parts.historyTerm, stacked: parts.stacked,
+                       nodeWeight: nodeWeight, skipped: query.history.suffix(maxHistory).count - rows.count,
+                       behaviourRows: rows)
+    }
+
+    /// The query-only work for behaviour rows `rows` on `level` (its hierarchy ancestors when the
+    /// hierarchy covers it; `-1` = the behaviours themselves): the `L × d` history (recency rows
+    /// added), `E · W₁ₑ + b₁` (`L × h`) and the stacked `diag(e_j) · W₁ₚ` (`d × L·h`). O(L · d · h).
+    func historyParts(rows: [Int], level: Int) -> (history: Matrix, historyTerm: Matrix, stacked: Matrix) {
+        let d = nodeDimension
         let l = rows.count
-        var history = Matrix(rows: l, cols: d)
-        for (j, r) in rows.enumerated() {
-            history.setRow(j, behaviourEmbeddings.row(r))
-            if let positions {
+        var history = hierarchy.map { $0.history(level: level, behaviourRows: rows, table: behaviourEmbeddings) }
+            ?? Matrix(rows: l, cols: d)
+        if hierarchy == nil { for (j, r) in rows.enumerated() { history.setRow(j, behaviourEmbeddings.row(r)) } }
+        if let positions {
+            for j in 0..<l {
                 let rank = l - 1 - j
                 for i in 0..<d { history[j, i] += positions[rank, i] }
             }
@@ -122,20 +146,21 @@ public struct AttentionScorer: NodeScorer {
                 for c in 0..<h { stacked[i, j * h + c] = e * w1[2 * d + i, c] }
             }
         }
-        var nodeWeight = Matrix(rows: d, cols: h)
-        for i in 0..<d { nodeWeight.setRow(i, w1.row(d + i)) }
-        return Session(scorer: self, history: history, historyTerm: historyTerm, stacked: stacked,
-                       nodeWeight: nodeWeight, skipped: query.history.suffix(maxHistory).count - l)
+        return (history, historyTerm, stacked)
     }
 
     /// Per-query state and reused buffers.
     public struct Session: ScoringSession {
         let scorer: AttentionScorer
-        /// `L × d` behaviour embeddings of this user.
-        let history: Matrix
-        let historyTerm: Matrix
-        let stacked: Matrix
+        /// `L × d` behaviour embeddings of this user (on the level ``partsLevel``).
+        var history: Matrix
+        var historyTerm: Matrix
+        var stacked: Matrix
         let nodeWeight: Matrix
+        /// The behaviour rows of the user's history (for the hierarchy's per-level parts).
+        let behaviourRows: [Int]
+        /// The level ``history`` is for (`-1`: the behaviours themselves).
+        var partsLevel = -1
         /// History items that were not in the behaviour table.
         public let skipped: Int
         /// The attention unit's negative-input slopes (`nil`: not piecewise linear), fixed per scorer.
@@ -149,8 +174,9 @@ public struct AttentionScorer: NodeScorer {
         var buffers: [Matrix] = []
 
         init(scorer: AttentionScorer, history: Matrix, historyTerm: Matrix, stacked: Matrix, nodeWeight: Matrix,
-             skipped: Int) {
+             skipped: Int, behaviourRows: [Int]) {
             self.scorer = scorer
+            self.behaviourRows = behaviourRows
             self.history = history
             self.historyTerm = historyTerm
             self.stacked = stacked
@@ -186,6 +212,13 @@ public struct AttentionScorer: NodeScorer {
         }
 
         public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
+            if let hierarchy = scorer.hierarchy {
+                let key = hierarchy.covers(level: level) ? level : -1
+                if key != partsLevel {
+                    (history, historyTerm, stacked) = scorer.historyParts(rows: behaviourRows, level: key)
+                    partsLevel = key
+                }
+            }
             let m = nodes.rows, d = scorer.nodeDimension, l = history.rows
             let nodeMatrix = copy nodes
             if l > 0 {

@@ -13,10 +13,19 @@ public struct DNNScorer: NodeScorer {
     public let nodeDimension: Int
     /// The InferenceMLP; `layers[0].inputs == 3 · nodeDimension`, last layer has one output.
     public let mlp: InferenceMLP
+    /// JTM's hierarchical features, with the behaviour pooling they replace rows of: on a level the
+    /// hierarchy covers, the user vector is the mean of the behaviours' level ancestors (from the
+    /// query's history) instead of `Query.vector`. `nil`: `Query.vector` on every level.
+    public let hierarchy: BehaviourHierarchy?
+    /// The behaviour table and id lookup the hierarchy's rows refer to (with ``hierarchy``).
+    public let behaviours: MeanPoolingEncoder?
 
     /// - Throws: ``ArborError`` when the first layer does not take `3 · dimension` inputs or the last
     ///   does not give one output.
-    public init(dimension: Int, mlp: InferenceMLP) throws {
+    ///   With `hierarchy`, `behaviours` must be given, of width `dimension`, with one table row per
+    ///   entry of each level's lookup.
+    public init(dimension: Int, mlp: InferenceMLP, hierarchy: BehaviourHierarchy? = nil,
+                behaviours: MeanPoolingEncoder? = nil) throws {
         guard let first = mlp.layers.first, let last = mlp.layers.last else {
             throw ArborError.invalidArgument(name: "dnn", reason: "the InferenceMLP has no layers")
         }
@@ -26,8 +35,17 @@ public struct DNNScorer: NodeScorer {
         guard last.outputs == 1 else {
             throw ArborError.dimensionMismatch(field: "dnn last layer outputs", expected: 1, found: last.outputs)
         }
+        if let hierarchy {
+            guard let behaviours, behaviours.dimension == dimension, hierarchy.embeddings.cols == dimension,
+                  hierarchy.rows.allSatisfy({ $0.count == behaviours.itemVectors.rows }) else {
+                throw ArborError.invalidArgument(name: "dnn hierarchy",
+                                                 reason: "needs the behaviour table it indexes, \(dimension) wide")
+            }
+        }
         nodeDimension = dimension
         self.mlp = mlp
+        self.hierarchy = hierarchy
+        self.behaviours = hierarchy == nil ? nil : behaviours
     }
 
     /// A randomly initialised scorer (He-uniform weights, zero biases, PReLU slopes 0.25), for tests
@@ -42,10 +60,18 @@ public struct DNNScorer: NodeScorer {
     /// query. Each level then costs one `m × d × h` GEMM and the rest of the MLP.
     public func makeSession(for query: Query) throws -> Session {
         try validateQueryVector(query.vector, dimension: nodeDimension)
+        let (firstBias, effective) = userTerms(query.vector)
+        let rows = behaviours?.rows(of: query.history) ?? []
+        return Session(scorer: self, firstBias: firstBias, effective: effective,
+                       hidden: Matrix(rows: 0, cols: mlp.layers[0].outputs), buffers: [],
+                       vector: query.vector, behaviourRows: rows, termsLevel: -1)
+    }
+
+    /// `b₀ + u·W_u` and `W_n + diag(u)·W_p` for user vector `u`. O(d · h).
+    func userTerms(_ u: [Float]) -> (firstBias: [Float], effective: Matrix) {
         let d = nodeDimension
         let first = mlp.layers[0]
         let h = first.outputs
-        let u = query.vector
         var userTerm = [Float](repeating: 0, count: h)
         var effective = Matrix(rows: d, cols: h)
         for i in 0..<d {
@@ -54,19 +80,23 @@ public struct DNNScorer: NodeScorer {
                 effective[i, j] = first.weight[d + i, j] + u[i] * first.weight[2 * d + i, j]
             }
         }
-        let firstBias = zip(first.bias, userTerm).map { $0 + $1 }
-        return Session(scorer: self, firstBias: firstBias, effective: effective,
-                       hidden: Matrix(rows: 0, cols: h), buffers: [])
+        return (zip(first.bias, userTerm).map { $0 + $1 }, effective)
     }
 
     /// Per-query state: `b₀ + u·W_u`, `W_n + diag(u)·W_p`, and reused activation buffers.
     public struct Session: ScoringSession {
         let scorer: DNNScorer
         /// The first layer's bias plus the user's term `u·W_u` (`h` values).
-        let firstBias: [Float]
-        let effective: Matrix
+        var firstBias: [Float]
+        var effective: Matrix
         var hidden: Matrix
         var buffers: [Matrix]
+        /// The query's user vector (every level without a hierarchy, the leaves with one).
+        let vector: [Float]
+        /// Behaviour rows of the query's history (hierarchy only).
+        let behaviourRows: [Int]
+        /// The level the user terms are for (`-1`: ``vector``'s).
+        var termsLevel: Int
 
         /// `2·(d·h₁ + Σ hᵢ·hᵢ₊₁)`: the folded first layer (`[u, n, u ⊙ n]·W₁` is `n·W_eff` plus a
         /// per-query bias) and the rest of the MLP.
@@ -76,6 +106,16 @@ public struct DNNScorer: NodeScorer {
         }
 
         public mutating func score(nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {
+            if let hierarchy = scorer.hierarchy, let behaviours = scorer.behaviours {
+                // One user vector per level: the mean of the behaviours' ancestors there.
+                let key = hierarchy.covers(level: level) ? level : -1
+                if key != termsLevel {
+                    let u = key < 0 ? vector
+                        : hierarchy.pooled(level: key, behaviourRows: behaviourRows, table: behaviours.itemVectors) ?? vector
+                    (firstBias, effective) = scorer.userTerms(u)
+                    termsLevel = key
+                }
+            }
             BLAS.gemm(copy nodes, effective, into: &hidden)
             scorer.mlp.layers[0].addBiasAndActivate(&hidden, bias: firstBias)
             let out = scorer.mlp.forward(hidden, from: 1, buffers: &buffers)

@@ -64,6 +64,10 @@ public struct MeanPoolingEncoder: Sendable {
     /// Whether `id` has an item vector (else ``encode(history:unknown:)`` ignores or rejects it). O(1).
     public func knows(_ id: ItemID) -> Bool { rowOf[id] != nil }
 
+    /// The rows of ``itemVectors`` the last ``maxHistory`` entries of `history` pool, oldest first,
+    /// unknown ids skipped (what ``encode(history:unknown:)`` averages). O(min(history, maxHistory)).
+    public func rows(of history: [ItemID]) -> [Int] { history.suffix(maxHistory).compactMap { rowOf[$0].map(Int.init) } }
+
     /// The user vector for `history` (oldest first). O(min(history, maxHistory) · d).
     public func encode(history: [ItemID], unknown policy: UnknownItemPolicy = .ignore) throws -> EncodedQuery {
         var sum = [Float](repeating: 0, count: dimension)

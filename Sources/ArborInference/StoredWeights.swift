@@ -13,6 +13,11 @@ public enum ModelTensorNames {
     public static let maxHistory = "encoder.maxHistory"
     /// `[P, d]`, optional: the attention scorer's recency embedding.
     public static let positions = "attention.positions"
+    /// `[H, d]`, optional: JTM's hierarchical behaviour embeddings (``BehaviourHierarchy``).
+    public static let hierarchyEmbeddings = "hierarchy.embeddings"
+    /// `[levels, B]`, with ``hierarchyEmbeddings``: the hierarchy row (or -1) of each behaviour row
+    /// per level `1 ... levels`, stored as exact float integers.
+    public static let hierarchyRows = "hierarchy.rows"
 
     /// Item ids as stored in ``behaviourIDs`` (`UInt64` little-endian each). O(n).
     public static func encode(ids: [ItemID]) -> [UInt8] {
@@ -76,18 +81,67 @@ extension InferenceMLP {
     }
 }
 
-extension DNNScorer {
-    /// The scorer's weights as named tensors (`dnn.<i>.weight|bias|prelu`). O(weights).
-    public func namedTensors() -> [NamedTensor] { mlp.namedTensors(prefix: "dnn") }
+extension BehaviourHierarchy {
+    /// ``ModelTensorNames/hierarchyEmbeddings`` and ``ModelTensorNames/hierarchyRows``. O(H·d + levels·B).
+    public func namedTensors() -> [NamedTensor] {
+        [.init(name: ModelTensorNames.hierarchyEmbeddings, shape: [embeddings.rows, embeddings.cols], values: embeddings.values),
+         .init(name: ModelTensorNames.hierarchyRows, shape: [rows.count, rows.first?.count ?? 0],
+               values: rows.flatMap { $0.map(Float.init) })]
+    }
 
-    /// A DNN scorer from ``namedTensors()`` (other tensors are ignored).
+    /// The hierarchy in `tensors` (`nil` when it has none) over `behaviourCount` behaviour rows.
+    /// - Throws: ``ModelLoadError/weightsDoNotMatch(kind:reason:)`` (with `kind`) for shapes that do
+    ///   not fit, rows that are not integers in `-1 ..< H`, or one tensor without the other.
+    init?(namedTensors byName: [String: NamedTensor], behaviourCount: Int, dimension: Int, kind: String) throws(ModelLoadError) {
+        let e = byName[ModelTensorNames.hierarchyEmbeddings], r = byName[ModelTensorNames.hierarchyRows]
+        guard e != nil || r != nil else { return nil }
+        guard let e, let r, e.shape.count == 2, e.shape[1] == dimension, r.shape.count == 2,
+              r.shape[0] == 0 || r.shape[1] == behaviourCount, e.shape[0] < 1 << 24 else {
+            throw .weightsDoNotMatch(kind: kind, reason: "'\(ModelTensorNames.hierarchyEmbeddings)' [H, \(dimension)] and "
+                                     + "'\(ModelTensorNames.hierarchyRows)' [levels, \(behaviourCount)] must come together")
+        }
+        guard r.values.allSatisfy({ $0 == $0.rounded() && $0 >= -1 && $0 < Float(e.shape[0]) }) else {
+            throw .weightsDoNotMatch(kind: kind, reason: "'\(ModelTensorNames.hierarchyRows)' holds a value that is not a row of -1..<\(e.shape[0])")
+        }
+        let levels = (0..<r.shape[0]).map { l in r.values[l * behaviourCount ..< (l + 1) * behaviourCount].map { Int32($0) } }
+        do {
+            try self.init(embeddings: Matrix(rows: e.shape[0], cols: e.shape[1], values: e.values), rows: levels,
+                          behaviourCount: behaviourCount)
+        } catch {
+            throw .weightsDoNotMatch(kind: kind, reason: "\(error)")
+        }
+    }
+}
+
+extension DNNScorer {
+    /// The scorer's weights as named tensors (`dnn.<i>.weight|bias|prelu`, and the hierarchy's
+    /// when it has one; its behaviour table is stored by the query producer). O(weights).
+    public func namedTensors() -> [NamedTensor] { mlp.namedTensors(prefix: "dnn") + (hierarchy?.namedTensors() ?? []) }
+
+    /// A DNN scorer from ``namedTensors()`` (other tensors are ignored). With hierarchy tensors,
+    /// `behaviourIDs` and the tensors of the behaviour mean pooling (`behaviour.embeddings`,
+    /// `encoder.maxHistory`) must be present too.
     /// - Throws: ``ModelLoadError/weightsDoNotMatch(kind:reason:)`` when `dnn.*` tensors are
-    ///   missing or do not form an MLP `3d → … → 1`.
-    public init(dimension: Int, namedTensors tensors: [NamedTensor]) throws(ModelLoadError) {
+    ///   missing or do not form an MLP `3d → … → 1`, or the hierarchy does not fit.
+    public init(dimension: Int, namedTensors tensors: [NamedTensor], behaviourIDs: [ItemID]? = nil) throws(ModelLoadError) {
         let kind = NodeScorerKind.dnn.rawValue
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let mlp = try InferenceMLP(namedTensors: byName, prefix: "dnn", kind: kind)
-        do { try self.init(dimension: dimension, mlp: mlp) } catch {
+        var behaviours: MeanPoolingEncoder? = nil
+        var hierarchy: BehaviourHierarchy? = nil
+        if byName[ModelTensorNames.hierarchyEmbeddings] != nil || byName[ModelTensorNames.hierarchyRows] != nil {
+            guard let ids = behaviourIDs, let e = byName[ModelTensorNames.behaviourEmbeddings], e.shape.count == 2 else {
+                throw .weightsDoNotMatch(kind: kind, reason: "the hierarchy needs '\(ModelTensorNames.behaviourEmbeddings)' and the behaviour ids")
+            }
+            do {
+                behaviours = try MeanPoolingEncoder(itemVectors: Matrix(rows: e.shape[0], cols: e.shape[1], values: e.values),
+                                                    ids: ids, maxHistory: StoredTensors.maxHistory(byName))
+            } catch {
+                throw .weightsDoNotMatch(kind: kind, reason: "\(error)")
+            }
+            hierarchy = try BehaviourHierarchy(namedTensors: byName, behaviourCount: ids.count, dimension: dimension, kind: kind)
+        }
+        do { try self.init(dimension: dimension, mlp: mlp, hierarchy: hierarchy, behaviours: behaviours) } catch {
             throw .weightsDoNotMatch(kind: kind, reason: "\(error)")
         }
     }
@@ -98,7 +152,13 @@ extension DNNScorer {
     ///   form a DNN of the index's dimension; ``ModelLoadError/index(_:)`` for file errors.
     public init(from reader: IndexReader) throws(ModelLoadError) {
         try StoredTensors.require(.dnn, reader)
-        try self.init(dimension: reader.dimension, namedTensors: StoredTensors.load(reader, prefixes: ["dnn."]))
+        var tensors = try StoredTensors.load(reader, prefixes: ["dnn.", "hierarchy."])
+        var ids: [ItemID]? = nil
+        if tensors.contains(where: { $0.name.hasPrefix("hierarchy.") }) {
+            tensors += try StoredTensors.load(reader, prefixes: ["behaviour.", "encoder."])
+            ids = try StoredTensors.behaviourIDs(reader)
+        }
+        try self.init(dimension: reader.dimension, namedTensors: tensors, behaviourIDs: ids)
     }
 }
 
@@ -112,6 +172,7 @@ extension AttentionScorer {
                   values: behaviourEmbeddings.values),
             .init(name: ModelTensorNames.maxHistory, shape: [1], values: [Float(maxHistory)]),
         ] + (positions.map { [.init(name: ModelTensorNames.positions, shape: [$0.rows, $0.cols], values: $0.values)] } ?? [])
+            + (hierarchy?.namedTensors() ?? [])
     }
 
     /// An attention scorer from ``namedTensors()`` and the behaviour ids (one per embedding row).
@@ -130,11 +191,14 @@ extension AttentionScorer {
         if let p = byName[ModelTensorNames.positions], p.shape.count != 2 {
             throw .weightsDoNotMatch(kind: kind, reason: "'\(ModelTensorNames.positions)' has shape \(p.shape), expected 2-D")
         }
+        let hierarchy = try BehaviourHierarchy(namedTensors: byName, behaviourCount: behaviourIDs.count, dimension: dimension,
+                                               kind: kind)
         do {
             let matrix = try Matrix(rows: e.shape[0], cols: e.shape[1], values: e.values)
             let positions = try byName[ModelTensorNames.positions].map { try Matrix(rows: $0.shape[0], cols: $0.shape[1], values: $0.values) }
             try self.init(dimension: dimension, behaviourEmbeddings: matrix, behaviourIDs: behaviourIDs, attention: unit,
-                          output: out, maxHistory: maxHistory, unknownItems: unknownItems, positions: positions)
+                          output: out, maxHistory: maxHistory, unknownItems: unknownItems, positions: positions,
+                          hierarchy: hierarchy)
         } catch {
             throw .weightsDoNotMatch(kind: kind, reason: "\(error)")
         }
@@ -145,7 +209,7 @@ extension AttentionScorer {
     ///   file errors.
     public init(from reader: IndexReader, unknownItems: UnknownItemPolicy = .ignore) throws(ModelLoadError) {
         try StoredTensors.require(.attention, reader)
-        let tensors = try StoredTensors.load(reader, prefixes: ["attention.", "output.", "behaviour.", "encoder."])
+        let tensors = try StoredTensors.load(reader, prefixes: ["attention.", "output.", "behaviour.", "encoder.", "hierarchy."])
         try self.init(dimension: reader.dimension, namedTensors: tensors, behaviourIDs: StoredTensors.behaviourIDs(reader),
                       unknownItems: unknownItems)
     }

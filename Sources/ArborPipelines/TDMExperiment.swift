@@ -40,6 +40,17 @@ public struct TDMExperimentConfig: Sendable {
     public var warmStartFromProduct: Bool = false
     /// The scorers to train (default: all three).
     public var kinds: [TDMScorerKind]
+    /// How each scorer is trained (default: TDM only); every kind is trained once per method.
+    public var methods: [TDMTrainingMethod] = [.tdm]
+    /// OTM: beam width of the training beam search (>= 1; clamped to the widest level).
+    public var otmBeamWidth: Int = 10
+    /// OTM: TDM's random-negative rows are trained beside the beam-aware rows. Default true: nodes
+    /// the training beam never visits otherwise never train, and evaluation's wider beam reaches them.
+    public var otmRandomNegatives: Bool = true
+    /// OTM: the target set of each training sample is its target and the next this many items of
+    /// the user's sequence (0: the target alone). Held-out users are scored on all their later
+    /// items, so a set of later items matches what evaluation asks for.
+    public var otmFutureWindow: Int = 0
     /// The tree rebuild between rounds (TDM re-clustering or JTM re-assignment).
     public var rebuild: TDMTreeRebuild
     /// The flat product-DNN baseline: a two-tower (YouTube-DNN: mean-pooled behaviours, sampled
@@ -82,11 +93,18 @@ public struct TDMExperimentReport {
     public var rounds: [TDMScorerKind: [TDMTreeRound]]
     /// Training wall time per scorer kind, seconds.
     public var trainSeconds: [TDMScorerKind: Double]
-    /// The trained models (for export).
+    /// The trained models of TDM (for export).
     public var models: [TDMScorerKind: TDMModel]
     /// How each model was trained, for its index (``TDMModel/writeIndex(to:writer:provenance:)``);
     /// the data set's path is left for the caller to set.
     public var provenance: [TDMScorerKind: TrainingProvenance] = [:]
+    /// Every trained model, by method and kind (``models`` is the TDM entry).
+    public var methodModels: [TDMTrainingMethod: [TDMScorerKind: TDMModel]] = [:]
+    /// Provenance by method and kind (``provenance`` is the TDM entry).
+    public var methodProvenance: [TDMTrainingMethod: [TDMScorerKind: TrainingProvenance]] = [:]
+    /// Training cost by method and kind: wall seconds (rounds, validation and tree rebuilds
+    /// included) and training samples per second (epochs' samples over their training time).
+    public var cost: [TDMTrainingMethod: [TDMScorerKind: (seconds: Double, samplesPerSecond: Double)]] = [:]
 
     /// The result named `method`, if present.
     public func result(_ method: String) -> TDMMethodResult? { results.first { $0.method == method } }
@@ -117,6 +135,18 @@ public enum TDMMethodName {
     static func tree(_ kind: TDMScorerKind) -> String {
         switch kind { case .innerProduct: treeProduct; case .dnn: treeDNN; case .attention: treeAttention }
     }
+
+    /// Beam search with `kind` trained by `method`.
+    public static func tree(_ kind: TDMScorerKind, _ method: TDMTrainingMethod) -> String { method.rowPrefix + tree(kind) }
+
+    /// The same model scoring every item (for the product model: its leaves scanned flat).
+    public static func bruteForce(_ kind: TDMScorerKind, _ method: TDMTrainingMethod) -> String {
+        switch kind {
+        case .innerProduct: method.rowPrefix + flatProduct
+        case .dnn: method.rowPrefix + bruteDNN
+        case .attention: method.rowPrefix + bruteAttention
+        }
+    }
 }
 
 /// Runs TDM's comparison: product-DNN, DNN and attention-DNN trained with their trees (with tree
@@ -144,38 +174,51 @@ public enum TDMExperiment {
         }
         let validate = TDMEvaluation.beamRecallValidator(users: data.validation, k: 50, beamWidth: config.beamWidth,
                                                          maxUsers: config.validationUsers)
-        for kind in config.kinds {
-            let trained = try trainModel(kind: kind, data: data, config: config, warmStart: models[.innerProduct],
+        var methodModels: [TDMTrainingMethod: [TDMScorerKind: TDMModel]] = [:]
+        var methodProvenance: [TDMTrainingMethod: [TDMScorerKind: TrainingProvenance]] = [:]
+        var cost: [TDMTrainingMethod: [TDMScorerKind: (seconds: Double, samplesPerSecond: Double)]] = [:]
+        for method in config.methods {
+          for kind in config.kinds {
+            let trained = try trainModel(kind: kind, data: data, config: config, method: method,
+                                         warmStart: methodModels[method]?[.innerProduct],
                                          validate: validate, progress: progress, cancellation: cancellation, log: log)
             let model = trained.model
-            seconds[kind] = trained.seconds
-            rounds[kind] = trained.report.rounds
-            provenance[kind] = trained.provenance
-            models[kind] = model
-            results.append(try TDMEvaluation.evaluate(method: TDMMethodName.tree(kind), users: data.test,
+            let epochs = trained.report.rounds.flatMap(\.training.epochs)
+            let samples = epochs.reduce(0.0) { $0 + Double($1.samples) }
+            let busy = epochs.reduce(0.0) { $0 + Double($1.samples) / max(1e-9, $1.samplesPerSecond) }
+            cost[method, default: [:]][kind] = (trained.seconds, samples / max(1e-9, busy))
+            methodModels[method, default: [:]][kind] = model
+            methodProvenance[method, default: [:]][kind] = trained.provenance
+            if method == .tdm {
+                seconds[kind] = trained.seconds
+                rounds[kind] = trained.report.rounds
+                provenance[kind] = trained.provenance
+                models[kind] = model
+            }
+            results.append(try TDMEvaluation.evaluate(method: TDMMethodName.tree(kind, method), users: data.test,
                                                       retrieve: TDMEvaluation.retriever(model: model, beamWidth: config.beamWidth)))
             switch kind {
-            case .attention:
+            case .attention, .dnn:
                 results.append(try TDMEvaluation.evaluate(
-                    method: TDMMethodName.bruteAttention, users: data.test,
+                    method: TDMMethodName.bruteForce(kind, method), users: data.test,
                     retrieve: TDMEvaluation.retriever(model: model, beamWidth: config.beamWidth, bruteForce: true)))
-                levelRecall = try TDMBeamDiagnostics.meanLevelRecall(model: model, users: data.test, k: 50,
-                                                                    beamWidth: config.beamWidth)
-            case .dnn:
-                results.append(try TDMEvaluation.evaluate(
-                    method: TDMMethodName.bruteDNN, users: data.test,
-                    retrieve: TDMEvaluation.retriever(model: model, beamWidth: config.beamWidth, bruteForce: true)))
+                if kind == .attention, method == .tdm {
+                    levelRecall = try TDMBeamDiagnostics.meanLevelRecall(model: model, users: data.test, k: 50,
+                                                                        beamWidth: config.beamWidth)
+                }
             case .innerProduct:
-                results.append(try TDMEvaluation.evaluate(method: TDMMethodName.flatProduct, users: data.test,
+                results.append(try TDMEvaluation.evaluate(method: TDMMethodName.bruteForce(kind, method), users: data.test,
                                                           retrieve: TDMEvaluation.flatRetriever(model: model)))
             }
             log(results.suffix(2).map { String(format: "%@: R@10 %.4f R@50 %.4f", $0.method, $0.recall10, $0.recall50) }
                 .joined(separator: " | "))
+          }
         }
         results.append(try TDMEvaluation.evaluate(method: TDMMethodName.popularity, users: data.test,
                                                   retrieve: TDMEvaluation.popularityRetriever(popularity: data.popularity)))
         return TDMExperimentReport(data: data.name, seed: config.seed, results: results, levelRecall: levelRecall,
-                                   rounds: rounds, trainSeconds: seconds, models: models, provenance: provenance)
+                                   rounds: rounds, trainSeconds: seconds, models: models, provenance: provenance,
+                                   methodModels: methodModels, methodProvenance: methodProvenance, cost: cost)
     }
 
     /// One model of `kind` trained with its tree on `data` (``TDMTreeLearning``: train, rebuild the
@@ -186,18 +229,29 @@ public enum TDMExperiment {
     ///   provenance for its index (the data set's path left for the caller).
     /// - Throws: training and data errors, `CancellationError`.
     public static func trainModel(
-        kind: TDMScorerKind, data: TDMExperimentData, config: TDMExperimentConfig, warmStart product: TDMModel? = nil,
+        kind: TDMScorerKind, data: TDMExperimentData, config: TDMExperimentConfig, method: TDMTrainingMethod = .tdm,
+        warmStart product: TDMModel? = nil,
         validate: @escaping (TDMModel) throws -> Double, progress: some ProgressReporter = SilentProgress(),
         cancellation: CancellationFlag? = nil, log: @escaping (String) -> Void = { _ in }
     ) throws -> (model: TDMModel, report: TDMTreeLearningReport, seconds: Double, provenance: TrainingProvenance) {
         let history = kind == .attention ? config.attentionMaxHistory : config.maxHistory
         let warm = config.warmStartFromProduct && kind != .innerProduct ? product : nil
-        let model = try initialModel(kind: kind, data: data, config: config, warmStart: warm)
-        if warm != nil { log("  [\(kind.rawValue)] warm start: the product-DNN's learnt tree and embeddings") }
+        let tag = method == .tdm ? kind.rawValue : "\(method.rawValue) \(kind.rawValue)"
+        let model = try initialModel(kind: kind, data: data, config: config, warmStart: warm,
+                                     hierarchical: method.hierarchical(kind))
+        if warm != nil { log("  [\(tag)] warm start: the product-DNN's learnt tree and embeddings") }
         var training = config.training
+        var rebuild = config.rebuild
+        switch method {
+        case .tdm: break
+        case .jtm: rebuild = .reassign(.init())
+        case .otm: training.targets = .beamAware(beamWidth: config.otmBeamWidth, randomNegatives: config.otmRandomNegatives)
+        }
         training.seed = SplitMix64.derive(config.seed, UInt64(TDMScorerKind.allCases.firstIndex(of: kind)!))
         let start = ContinuousClock.now
-        let samples = data.samples(maxHistory: history)
+        let samples = method == .otm && config.otmFutureWindow > 0
+            ? TDMSample.slidingWindow(sequences: data.sequences, maxHistory: history, futureWindow: config.otmFutureWindow)
+            : data.samples(maxHistory: history)
         var base = TrainingProvenance(tdm: model, training: training,
                                       dataset: data.provenanceDataset(trainSamples: samples.count),
                                       protocolName: data.protocolName)
@@ -206,22 +260,22 @@ public enum TDMExperiment {
         training.provenance = base
         let report = try TDMTreeLearning.run(
             model: model, samples: samples, trainer: TDMTrainer(config: training),
-            config: .init(maxRounds: config.treeRounds, build: .init(fanOut: 2, seed: config.seed), rebuild: config.rebuild),
+            config: .init(maxRounds: config.treeRounds, build: .init(fanOut: 2, seed: config.seed), rebuild: rebuild),
             validate: { m in
                 let v = try validate(m)
-                log("  [\(kind.rawValue)] validation recall@50 = \(String(format: "%.4f", v))")
+                log("  [\(tag)] validation recall@50 = \(String(format: "%.4f", v))")
                 return v
             },
-            progress: PrefixedProgress(prefix: "  [\(kind.rawValue)]", inner: progress), cancellation: cancellation)
+            progress: PrefixedProgress(prefix: "  [\(tag)]", inner: progress), cancellation: cancellation)
         let elapsed = start.duration(to: .now).components
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
         for r in report.rounds {
             let epochs = r.training.epochs.map {
                 String(format: "e%d loss %.3f %.0f samples/s val %.4f", $0.epoch, $0.loss, $0.samplesPerSecond, $0.validation ?? -1)
             }
-            log("[\(kind.rawValue)] round \(r.round): best val \(String(format: "%.4f", r.validation)); " + epochs.joined(separator: "; "))
+            log("[\(tag)] round \(r.round): best val \(String(format: "%.4f", r.validation)); " + epochs.joined(separator: "; "))
         }
-        log("[\(kind.rawValue)] best round \(report.bestRound), \(Int(seconds)) s")
+        log("[\(tag)] best round \(report.bestRound), \(Int(seconds)) s")
         return (model, report, seconds, base.finished(treeLearning: report, seconds: seconds))
     }
 
@@ -265,20 +319,23 @@ public enum TDMExperiment {
     /// tree with random embeddings, or, with `warmStart`, on that model's learnt tree with its node
     /// and behaviour embeddings (scorer weights random either way).
     /// - Throws: ``ArborError`` when `warmStart` has another dimension or vocabulary.
+    ///   With `hierarchical`, the DNN or attention-DNN uses JTM's hierarchical user features.
     public static func initialModel(kind: TDMScorerKind, data: TDMExperimentData, config: TDMExperimentConfig,
-                                    warmStart: TDMModel? = nil) throws -> TDMModel {
+                                    warmStart: TDMModel? = nil, hierarchical: Bool = false) throws -> TDMModel {
         let history = kind == .attention ? config.attentionMaxHistory : config.maxHistory
         let tree = try warmStart?.layout() ?? data.initialTree(dimension: config.dimension, seed: config.seed)
         let model = try TDMModel(
             config: .init(kind: kind, dimension: config.dimension, hidden: config.hidden,
                           attentionHidden: config.attentionHidden, maxHistory: history,
-                          recencyEmbedding: kind == .attention && config.recencyEmbedding, seed: config.seed),
+                          recencyEmbedding: kind == .attention && config.recencyEmbedding,
+                          hierarchicalFeatures: hierarchical, seed: config.seed),
             tree: tree, items: data.items)
         if let warmStart {
             guard warmStart.items == data.items else {
                 throw ArborError.invalidArgument(name: "warm start", reason: "the model's behaviour vocabulary is not the data set's")
             }
             try model.behaviour.table.assign(warmStart.behaviour.table.value)
+            if hierarchical { try model.replaceTree(model.tree) }  // hierarchy rows from the warm behaviours
         }
         return model
     }
@@ -294,14 +351,23 @@ public enum TDMExperiment {
         }
         func fmt(_ xs: [Double]) -> String {
             let (m, s) = stats(xs)
-            return reports.count > 1 ? String(format: "%.4f ± %.4f", m, s) : String(format: "%.4f", m)
+            return xs.count > 1 ? String(format: "%.4f ± %.4f", m, s) : String(format: "%.4f", m)
+        }
+        /// Mean with the 95% interval of the mean (Student's t, n − 1 degrees of freedom).
+        func interval(_ xs: [Double]) -> String {
+            let (m, s) = stats(xs)
+            guard xs.count > 1 else { return String(format: "%.4f", m) }
+            let t: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+                               2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
+            let h = (xs.count - 2 < t.count ? t[xs.count - 2] : 1.96) * s / Double(xs.count).squareRoot()
+            return String(format: "%.4f (95%%: %.4f-%.4f)", m, m - h, m + h)
         }
         var out = "### \(first.data): \(reports.count) seed(s) (\(reports.map { String($0.seed) }.joined(separator: ", ")))\n\n"
         out += "| method | recall@10 | recall@50 | precision@10 | hit rate@10 | hit rate@50 | model evals/query |\n"
         out += "|---|---|---|---|---|---|---|\n"
         for r in first.results {
             let rows = reports.compactMap { $0.result(r.method) }
-            out += "| \(r.method) | \(fmt(rows.map(\.recall10))) | \(fmt(rows.map(\.recall50))) | \(fmt(rows.map(\.precision10))) | "
+            out += "| \(r.method) | \(interval(rows.map(\.recall10))) | \(interval(rows.map(\.recall50))) | \(fmt(rows.map(\.precision10))) | "
                 + "\(fmt(rows.map(\.hitRate10))) | \(fmt(rows.map(\.hitRate50))) | "
                 + String(format: "%.0f", stats(rows.map(\.evaluationsPerQuery)).0) + " |\n"
         }
@@ -328,6 +394,38 @@ public enum TDMExperiment {
         }
         if let r = ratio(TDMMethodName.treeDNN, TDMMethodName.bruteDNN, \.recall50) {
             out += "- beam / brute force (DNN), recall@50: \(r)\n"
+        }
+        // TDM / JTM / OTM: the best tree model against the two-tower, each tree against brute force
+        // with its own model, and what training cost.
+        let methods = TDMTrainingMethod.allCases.filter { m in reports.contains { $0.methodModels[m] != nil } }
+        if methods.count > 1 || methods.first != .tdm {
+            func ratios(_ a: String, _ b: String, _ k: KeyPath<TDMMethodResult, Double>) -> [Double] {
+                reports.compactMap { r in
+                    guard let x = r.result(a)?[keyPath: k], let y = r.result(b)?[keyPath: k], y > 0 else { return nil }
+                    return x / y
+                }
+            }
+            let trees = methods.flatMap { m in TDMScorerKind.allCases.map { TDMMethodName.tree($0, m) } }
+                .filter { name in reports.contains { $0.result(name) != nil } }
+            let mean: (String) -> Double = { name in stats(reports.compactMap { $0.result(name)?.recall10 }).0 }
+            if let best = trees.max(by: { mean($0) < mean($1) }) {
+                let r10 = ratios(best, TDMMethodName.flatTwoTower, \.recall10), r50 = ratios(best, TDMMethodName.flatTwoTower, \.recall50)
+                if !r10.isEmpty {
+                    out += "- best tree model (\(best)) / flat product-DNN (two-tower): recall@10 \(interval(r10)), recall@50 \(interval(r50)); "
+                        + "per seed recall@10 " + r10.map { String(format: "%.3f", $0) }.joined(separator: ", ") + "\n"
+                }
+            }
+            for m in methods {
+                for kind in TDMScorerKind.allCases {
+                    let r10 = ratios(TDMMethodName.tree(kind, m), TDMMethodName.bruteForce(kind, m), \.recall10)
+                    let r50 = ratios(TDMMethodName.tree(kind, m), TDMMethodName.bruteForce(kind, m), \.recall50)
+                    let costs = reports.compactMap { $0.cost[m]?[kind] }
+                    guard !costs.isEmpty else { continue }
+                    out += "- \(m.rawValue.uppercased()) \(kind.rawValue): tree / brute force recall@10 \(interval(r10)), recall@50 \(interval(r50)); "
+                        + String(format: "train %.0f s a seed, %.0f samples/s\n", stats(costs.map(\.seconds)).0,
+                                 stats(costs.map(\.samplesPerSecond)).0)
+                }
+            }
         }
         if let r = ratio(TDMMethodName.treeAttention, TDMMethodName.oracle, \.recall50) {
             out += "- tree + attention-DNN / oracle, recall@50: \(r)\n"

@@ -104,6 +104,18 @@ struct TDM: ParsableCommand {
     @Option(help: "Tree rebuild between rounds: recluster (TDM: balanced k-means on the learnt leaves) or reassign (JTM: greedy layer-wise re-assignment with node capacity).")
     var rebuild: String = "recluster"
 
+    @Option(help: "Training methods, comma-separated: tdm (random negatives), jtm (re-assignment and hierarchical user features), otm (beam-aware training); each trains every model of --kinds.")
+    var methods: String = "tdm"
+
+    @Option(help: "OTM: beam width of the beam search run for each training sample.")
+    var otmBeam: Int = 10
+
+    @Option(help: "OTM: each sample's target set is its target and the user's next N items (0 = the target alone); a visited node's pseudo-target is 1 when any of them is below it.")
+    var otmFuture: Int = 0
+
+    @Flag(help: "OTM: train on the beam's visited nodes only (default: TDM's random negatives beside them).")
+    var otmBeamOnly = false
+
     @Option(help: "Folder for the indexes and the report.")
     var out: String
 
@@ -131,6 +143,21 @@ struct TDM: ParsableCommand {
             }
         }
         guard ["recluster", "reassign"].contains(rebuild) else { throw ValidationError("--rebuild: '\(rebuild)' is not recluster or reassign") }
+        _ = try methodList()
+        guard otmBeam >= 1 else { throw ValidationError("--otm-beam must be at least 1, got \(otmBeam)") }
+        guard otmFuture >= 0 else { throw ValidationError("--otm-future must be at least 0, got \(otmFuture)") }
+    }
+
+    /// The methods of `--methods`, in order, each once.
+    func methodList() throws -> [TDMTrainingMethod] {
+        let list = try methods.split(separator: ",", omittingEmptySubsequences: false).map { part -> TDMTrainingMethod in
+            guard let m = TDMTrainingMethod(rawValue: String(part)) else {
+                throw ValidationError("--methods: '\(part)' is not one of tdm, jtm, otm")
+            }
+            return m
+        }
+        guard Set(list).count == list.count else { throw ValidationError("--methods names a method twice") }
+        return list
     }
 
     /// The models of `--kinds`, in order, each once.
@@ -202,6 +229,10 @@ struct TDM: ParsableCommand {
             var config = TDMExperimentConfig(dimension: dimension, maxHistory: history, attentionMaxHistory: attentionHistory,
                                              beamWidth: beam, seed: seed)
             config.kinds = try kindList()
+            config.methods = try methodList()
+            config.otmBeamWidth = otmBeam
+            config.otmRandomNegatives = !otmBeamOnly
+            config.otmFutureWindow = otmFuture
             config.treeRounds = rounds
             config.rebuild = rebuild == "reassign" ? .reassign(.init()) : .recluster
             config.warmStartFromProduct = warmStart
@@ -215,14 +246,18 @@ struct TDM: ParsableCommand {
             var report = try TDMExperiment.run(data: data, config: config, progress: progress,
                                                cancellation: cancellation) { line in note(line) }
             if let oracle { report.results.append(oracle) }
-            // One index per model and seed: <kind>.arbor for a single seed, <kind>-seed<N>.arbor for several.
-            for kind in config.kinds {
-                guard let model = report.models[kind] else { continue }
-                let path = out + (seedValues.count == 1 ? "/\(kind.rawValue).arbor" : "/\(kind.rawValue)-seed\(seed).arbor")
-                var provenance = report.provenance[kind]
-                provenance?.dataset.path = source
-                try model.writeIndex(to: path, provenance: provenance)
-                written.append(path)
+            // One index per model and seed: <kind>.arbor for a single seed, <kind>-seed<N>.arbor for
+            // several; JTM and OTM models as <method>-<kind>….
+            for method in config.methods {
+                for kind in config.kinds {
+                    guard let model = report.methodModels[method]?[kind] else { continue }
+                    let name = (method == .tdm ? "" : method.rawValue + "-") + kind.rawValue
+                    let path = out + (seedValues.count == 1 ? "/\(name).arbor" : "/\(name)-seed\(seed).arbor")
+                    var provenance = report.methodProvenance[method]?[kind]
+                    provenance?.dataset.path = source
+                    try model.writeIndex(to: path, provenance: provenance)
+                    written.append(path)
+                }
             }
             reports.append(report)
             if seedValues.count > 1 { note(TDMExperiment.markdown(reports)) }

@@ -74,6 +74,41 @@ private func smallSynthetic(seed: UInt64 = 1) throws -> (SyntheticCatalog, Synth
         #expect(lean.result(TDMMethodName.flatTwoTower) == nil && lean.result(TDMMethodName.flatProduct) != nil)
     }
 
+    /// TDM, JTM and OTM side by side: one tree row and one brute-force row per method and scorer,
+    /// JTM's DNN and attention models with hierarchical features and OTM's trained beam-aware, the
+    /// table's intervals and the per-method cost lines; over two seeds.
+    @Test func methodsTableHasEveryRow() throws {
+        var reports: [TDMExperimentReport] = []
+        for seed: UInt64 in [1, 2] {
+            let (_, _, data) = try smallSynthetic(seed: seed)
+            var config = TDMExperimentConfig(dimension: 8, hidden: [8], attentionHidden: 4, maxHistory: 10, attentionMaxHistory: 10,
+                                             training: .init(epochs: 1, batchSize: 64, negatives: .constant(2), samplesPerEpoch: 256),
+                                             treeRounds: 2, beamWidth: 20, validationUsers: 20, seed: seed)
+            config.twoTower = nil
+            config.methods = [.tdm, .jtm, .otm]
+            config.otmBeamWidth = 3
+            let report = try TDMExperiment.run(data: data, config: config)
+            for m in config.methods {
+                for kind in TDMScorerKind.allCases {
+                    #expect(report.result(TDMMethodName.tree(kind, m)) != nil, "\(m) \(kind)")
+                    #expect(report.result(TDMMethodName.bruteForce(kind, m)) != nil, "\(m) \(kind)")
+                    let cost = try #require(report.cost[m]?[kind])
+                    #expect(cost.seconds > 0 && cost.samplesPerSecond > 0)
+                }
+            }
+            #expect(report.methodModels[.jtm]?[.attention]?.isHierarchical == true)
+            #expect(report.methodModels[.jtm]?[.innerProduct]?.isHierarchical == false)
+            #expect(report.methodModels[.otm]?[.dnn]?.isHierarchical == false)
+            #expect(report.models[.attention] === report.methodModels[.tdm]?[.attention])
+            reports.append(report)
+        }
+        let md = TDMExperiment.markdown(reports)
+        #expect(md.contains("| JTM tree + attention-DNN | ") && md.contains("| OTM brute force DNN | "))
+        #expect(md.contains("(95%: "))
+        #expect(md.contains("- OTM attention: tree / brute force recall@10"))
+        #expect(md.contains("- JTM inner-product: tree / brute force recall@10"))
+    }
+
     /// The two-tower baseline trains on the TDM run's catalogue and training sequences and is
     /// evaluated on its held-out users; its flat retriever ranks every item by encoder · item
     /// vector with the history left out.

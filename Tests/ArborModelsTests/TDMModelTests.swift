@@ -35,9 +35,10 @@ struct TDMToyData {
         sequences = seqs
     }
 
-    func model(_ kind: TDMScorerKind, seed: UInt64 = 3, maxHistory: Int = 6, recency: Bool = false) throws -> TDMModel {
+    func model(_ kind: TDMScorerKind, seed: UInt64 = 3, maxHistory: Int = 6, recency: Bool = false,
+               hierarchical: Bool = false) throws -> TDMModel {
         try TDMModel(config: .init(kind: kind, dimension: d, hidden: [12, 6], attentionHidden: 5, maxHistory: maxHistory,
-                                   recencyEmbedding: recency, embeddingScale: 0.3, seed: seed),
+                                   recencyEmbedding: recency, hierarchicalFeatures: hierarchical, embeddingScale: 0.3, seed: seed),
                      tree: tree, items: ids)
     }
 }

@@ -64,11 +64,22 @@ extension TDMModel {
         }
     }
 
+    /// JTM's hierarchical features for serving (``BehaviourHierarchy``): the hierarchy table and the
+    /// per-level lookup built from the current tree; `nil` without ``TDMModelConfig/hierarchicalFeatures``.
+    public func behaviourHierarchy() throws(ArborError) -> BehaviourHierarchy? {
+        guard let hierarchy else { return nil }
+        return try BehaviourHierarchy(embeddings: hierarchy.matrix, rows: hierarchyLookup(), behaviourCount: items.count)
+    }
+
     /// The DNN serving scorer with the current weights.
     /// - Throws: ``ArborError/invalidArgument(name:reason:)`` if the model is not a DNN model.
     public func dnnScorer() throws(ArborError) -> DNNScorer {
         guard let dnn else { throw .invalidArgument(name: "scorer", reason: "the model is '\(config.kind.rawValue)', not 'dnn'") }
-        do { return try DNNScorer(dimension: dimension, mlp: inferenceMLP(dnn, name: "dnn")) }
+        let hierarchy = try behaviourHierarchy()
+        do {
+            return try DNNScorer(dimension: dimension, mlp: inferenceMLP(dnn, name: "dnn"), hierarchy: hierarchy,
+                                 behaviours: hierarchy == nil ? nil : encoder())
+        }
         catch let e as ArborError { throw e } catch { throw .invalidArgument(name: "dnn", reason: "\(error)") }
     }
 
@@ -82,7 +93,8 @@ extension TDMModel {
             return try AttentionScorer(dimension: dimension, behaviourEmbeddings: behaviourMatrix, behaviourIDs: items,
                                        attention: inferenceMLP(attentionUnit, name: "attention"),
                                        output: inferenceMLP(output, name: "output"), maxHistory: config.maxHistory,
-                                       unknownItems: unknownItems, positions: positions?.matrix)
+                                       unknownItems: unknownItems, positions: positions?.matrix,
+                                       hierarchy: behaviourHierarchy())
         } catch let e as ArborError { throw e } catch { throw .invalidArgument(name: "attention", reason: "\(error)") }
     }
 

@@ -23,6 +23,12 @@ public struct TDMModelConfig: Sendable, Equatable {
     /// attention unit (row `r` of `attention.positions` to the `r`-th most recent kept behaviour),
     /// so the unit can weigh recent behaviours apart from old ones. Default false.
     public var recencyEmbedding: Bool
+    /// DNN and attention only: JTM's hierarchical user representation. When a node of level `l`
+    /// (below the root, above the leaves) is scored, each behaviour that is a tree item is replaced
+    /// by its ancestor at level `l`, embedded by a row of the table `hierarchy.table` (one row per
+    /// inner node of levels `1 ..< depth`); at the leaves the behaviours are themselves. Behaviours
+    /// not in the tree keep their own embedding on every level. Default false.
+    public var hierarchicalFeatures: Bool = false
     /// Standard deviation of the initial embedding rows (behaviours and nodes).
     public var embeddingScale: Float
     /// Seed of every initial weight.
@@ -30,8 +36,10 @@ public struct TDMModelConfig: Sendable, Equatable {
 
     /// A configuration; defaults follow TDM's MovieLens setting (d = 24, MLP 128-64-24).
     public init(kind: TDMScorerKind, dimension: Int = 24, hidden: [Int] = [128, 64, 24], attentionHidden: Int = 36,
-                maxHistory: Int = 50, recencyEmbedding: Bool = false, embeddingScale: Float = 0.1, seed: UInt64 = 0) {
+                maxHistory: Int = 50, recencyEmbedding: Bool = false, hierarchicalFeatures: Bool = false,
+                embeddingScale: Float = 0.1, seed: UInt64 = 0) {
         self.kind = kind
+        self.hierarchicalFeatures = hierarchicalFeatures
         self.recencyEmbedding = recencyEmbedding
         self.dimension = dimension
         self.hidden = hidden
@@ -58,8 +66,12 @@ public struct TDMBatch: Sendable, Equatable {
     public var sampleOfRow: [Int]
     /// For each row, the global node index (``TDMModel/globalIndex(level:node:)``).
     public var nodeOfRow: [Int]
-    /// For each row, 1 for a positive (the target's ancestor), 0 for a sampled negative.
+    /// For each row, 1 for a positive (the target's ancestor), 0 for a sampled negative (OTM's
+    /// pseudo-targets may lie in between).
     public var labels: [Float]
+    /// Training samples the batch stands for, when not ``sampleCount`` (with hierarchical features
+    /// each training sample is one batch sample per level); the loss is a mean over them.
+    public var trainingSampleCount: Int? = nil
 
     /// An empty batch of histories of length `length`.
     public init(length: Int) {
@@ -150,6 +162,14 @@ public final class TDMModel: Module {
     /// Recency embeddings `[maxHistory, d]`, sparse rows, starting at zero (kind `.attention` with
     /// ``TDMModelConfig/recencyEmbedding``): row `r` is added to the `r`-th most recent behaviour.
     public let positions: Parameter?
+    /// JTM's hierarchical behaviour embeddings (``TDMModelConfig/hierarchicalFeatures``):
+    /// `[inner nodes of levels 1 ..< depth, d]`, sparse rows; row ``hierarchyRow(level:node:)``.
+    /// Rebuilt with the tree (``replaceTree(_:)``): each row starts as the mean of the behaviour
+    /// embeddings of the items below its node.
+    public private(set) var hierarchy: Parameter?
+    /// For each level `0 ... depth`, the history row each behaviour row stands for on that level
+    /// (``levelRows(_:level:)``); empty when the model has no hierarchical features.
+    private var ancestorRows: [[Int]] = []
 
     /// A model over `tree` (whose embeddings initialise the node table) and the behaviour
     /// vocabulary `items` (each id once; items absent from the tree may appear, e.g. history-only).
@@ -164,6 +184,9 @@ public final class TDMModel: Module {
         guard !items.isEmpty else { throw .empty(what: "behaviour items") }
         guard config.maxHistory >= 1 else {
             throw .invalidArgument(name: "maxHistory", reason: "must be at least 1, got \(config.maxHistory)")
+        }
+        guard !config.hierarchicalFeatures || config.kind != .innerProduct else {
+            throw .invalidArgument(name: "hierarchicalFeatures", reason: "needs the DNN or attention scorer, not the inner product")
         }
         var map = [ItemID: Int](minimumCapacity: items.count)
         for (i, id) in items.enumerated() where map.updateValue(i, forKey: id) != nil { throw .duplicateItem(id) }
@@ -195,6 +218,60 @@ public final class TDMModel: Module {
         leafOfItem = structure.leafOfItem
         nodes = try Parameter(name: "nodes.table", shape: [structure.levelStart.last!, d],
                               values: tree.levels.flatMap(\.embeddings.values), sparse: true)
+        if config.hierarchicalFeatures { try rebuildHierarchy() }
+    }
+
+    /// Makes ``hierarchy`` and the per-level row maps for the current tree: each inner node's row is
+    /// the mean of the behaviour rows of the tree items below it (zero when none has one).
+    /// O(items · depth · d).
+    private func rebuildHierarchy() throws(ArborError) {
+        let d = dimension, depth = tree.depth
+        let inner = depth >= 1 ? levelStart[depth] - levelStart[1] : 0
+        var sums = [Float](repeating: 0, count: inner * d)
+        var counts = [Int](repeating: 0, count: inner)
+        var maps = [[Int]](repeating: [], count: depth + 1)
+        let table = behaviour.table.value
+        for l in 1..<max(1, depth) { maps[l] = Array(0..<items.count) }
+        for (leaf, id) in tree.leafItems.enumerated() {
+            guard let row = rowOfItem[id], depth >= 2 else { continue }
+            let path = ancestors(ofLeaf: leaf)
+            for l in 1..<depth {
+                let h = hierarchyRow(level: l, node: path[l])
+                maps[l][row] = items.count + h
+                counts[h] += 1
+                for c in 0..<d { sums[h * d + c] += table[row * d + c] }
+            }
+        }
+        for h in 0..<inner where counts[h] > 0 {
+            let inv = 1 / Float(counts[h])
+            for c in 0..<d { sums[h * d + c] *= inv }
+        }
+        ancestorRows = maps
+        hierarchy = try Parameter(name: "hierarchy.table", shape: [max(1, inner), d],
+                                  values: inner > 0 ? sums : [Float](repeating: 0, count: d), sparse: true)
+    }
+
+    /// Row of inner node `node` of level `level` (`1 ..< depth`) in ``hierarchy``.
+    @inlinable public func hierarchyRow(level: Int, node: Int) -> Int { levelStart[level] - levelStart[1] + node }
+
+    /// Whether histories differ per level (``TDMModelConfig/hierarchicalFeatures``).
+    public var isHierarchical: Bool { hierarchy != nil }
+
+    /// The history rows a user's behaviour rows (``behaviourRows(of:)``) stand for when nodes of
+    /// `level` are scored: the rows themselves without hierarchical features or at the leaves;
+    /// otherwise row `items.count + h` for a tree item whose level-`level` ancestor has hierarchy row
+    /// `h`, the own row for other behaviours. O(rows).
+    public func levelRows(_ rows: [Int], level: Int) -> [Int] {
+        guard level < ancestorRows.count, !ancestorRows[level].isEmpty else { return rows }
+        let map = ancestorRows[level]
+        return rows.map { $0 >= 0 ? map[$0] : $0 }
+    }
+
+    /// For each level `1 ..< depth`, the hierarchy row (or `-1` for a behaviour outside the tree)
+    /// of every behaviour row: the lookup table serving needs. Empty without hierarchical features.
+    public func hierarchyLookup() -> [[Int32]] {
+        guard isHierarchical, tree.depth >= 2 else { return [] }
+        return (1..<tree.depth).map { l in ancestorRows[l].map { $0 >= items.count ? Int32($0 - items.count) : -1 } }
     }
 
     private static func structure(of tree: TreeLayout) -> (levelStart: [Int], parents: [[Int32]], leafOfItem: [ItemID: Int]) {
@@ -224,7 +301,9 @@ public final class TDMModel: Module {
 
     /// The sparse embedding tables (`nodes.table`, `behaviour.table`, and `attention.positions`
     /// when present), for LazyAdam / Adagrad.
-    public var sparseParameters: [Parameter] { [nodes, behaviour.table] + (positions.map { [$0] } ?? []) }
+    public var sparseParameters: [Parameter] {
+        [nodes, behaviour.table] + (positions.map { [$0] } ?? []) + (hierarchy.map { [$0] } ?? [])
+    }
 
     /// Embedding width `d`.
     public var dimension: Int { config.dimension }
@@ -268,13 +347,13 @@ public final class TDMModel: Module {
     /// `n·W₁ₙ` per row and `(e⊙n)·W₁ₚ`, as the serving scorer does).
     /// - Throws: ``ArborError`` for indices out of range or inconsistent batch arrays.
     public func logits(_ batch: TDMBatch, on tape: Tape) throws(ArborError) -> Tensor {
-        let b = batch.sampleCount, l = batch.length, r = batch.rowCount, d = dimension
+        let b = batch.sampleCount, l = batch.length, r = batch.rowCount
         guard batch.behaviours.count == b * l, batch.sampleOfRow.count == r, batch.labels.count == r else {
             throw .dimensionMismatch(field: "TDM batch arrays", expected: b * l, found: batch.behaviours.count)
         }
         let mask = batch.mask
         let node = try tape.gather(nodes, indices: batch.nodeOfRow)                        // R × d
-        let history = try behaviour(batch.behaviours, indexShape: [b, l], on: tape)        // B × L × d
+        let history = try historyEmbeddings(batch.behaviours, samples: b, length: l, on: tape)  // B × L × d
         switch config.kind {
         case .innerProduct, .dnn:
             let user = try tape.maskedMean(history, mask: mask)                             // B × d
@@ -293,6 +372,17 @@ public final class TDMModel: Module {
             let x = try tape.concat([pooled, node, tape.mul(pooled, node)], axis: -1)
             return try tape.reshape(output!(x, on: tape), to: [r])
         }
+    }
+
+    /// The embeddings of history rows (`-1` = padding → zeros): behaviour rows below
+    /// `items.count`, hierarchy rows above (one gather from each table, added).
+    private func historyEmbeddings(_ rows: [Int], samples b: Int, length l: Int, on tape: Tape) throws(ArborError) -> Tensor {
+        guard let hierarchy else { return try behaviour(rows, indexShape: [b, l], on: tape) }
+        let n = items.count
+        let own = try behaviour(rows.map { $0 < n ? $0 : -1 }, indexShape: [b, l], on: tape)
+        guard rows.contains(where: { $0 >= n }) else { return own }
+        let up = try tape.gather(hierarchy, indices: rows.map { $0 >= n ? $0 - n : -1 }, indexShape: [b, l])
+        return try tape.add(own, up)
     }
 
     /// The attention unit's pooled behaviours per row (`R × d`) as one fused op
@@ -347,7 +437,7 @@ public final class TDMModel: Module {
         }
         let count = tree.levels[level].nodeCount
         var batch = TDMBatch(length: config.maxHistory)
-        let rows = behaviourRows(of: history).rows
+        let rows = levelRows(behaviourRows(of: history).rows, level: level)
         batch.length = max(1, rows.count)
         let s = batch.appendSample(rows: rows)
         for n in nodeIndices {
@@ -396,6 +486,7 @@ public final class TDMModel: Module {
         leafOfItem = s.leafOfItem
         nodes = try Parameter(name: "nodes.table", shape: [s.levelStart.last!, dimension],
                               values: newTree.levels.flatMap(\.embeddings.values), sparse: true)
+        if config.hierarchicalFeatures { try rebuildHierarchy() }
     }
 
     // MARK: - State (checkpoints, best epoch / round)

@@ -13,6 +13,19 @@ extension TDMNegativeSchedule {
     }
 }
 
+extension TDMTrainingTargets {
+    /// A short readable form for provenance, with the random-negative schedule `negatives`:
+    /// "growing, about 60 a sample", "beam-aware (OTM, beam 4) beside growing, about 60 a sample",
+    /// "beam-aware (OTM, beam 4) only".
+    public func summary(_ negatives: TDMNegativeSchedule) -> String {
+        switch self {
+        case .randomNegatives: return negatives.summary
+        case let .beamAware(width, keep):
+            return "beam-aware (OTM, beam \(width)) " + (keep ? "beside " + negatives.summary : "only")
+        }
+    }
+}
+
 extension TrainingProvenance {
     /// The protocol name of TDM's user hold-out (``TDMTrainer`` callers that split otherwise pass their own).
     public static let tdmHoldOut = "tdm hold-out"
@@ -28,7 +41,7 @@ extension TrainingProvenance {
         let c = model.config
         self.init(modelKind: c.kind.rawValue, dimension: c.dimension, hidden: c.kind == .innerProduct ? [] : c.hidden,
                   maxHistory: c.maxHistory, dataset: dataset, protocolName: protocolName, seed: c.seed, epochsRun: 0,
-                  bestEpoch: 0, validationMetric: validationMetric, negatives: training.negatives.summary,
+                  bestEpoch: 0, validationMetric: validationMetric, negatives: training.targets.summary(training.negatives),
                   optimizer: "adam (dense) + \(training.sparseOptimizer.rawValue) (embeddings)",
                   learningRate: training.learningRate, embeddingLearningRate: training.sparseLearningRate,
                   trainingSeconds: 0)

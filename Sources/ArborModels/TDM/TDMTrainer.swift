@@ -9,21 +9,30 @@ public struct TDMSample: Sendable, Equatable {
     public var history: [ItemID]
     /// The item to retrieve.
     public var target: ItemID
+    /// Items the user chose after the target: with it, the target set of beam-aware training's
+    /// pseudo-targets (``TDMTrainingTargets/beamAware(beamWidth:randomNegatives:)``); TDM's random
+    /// negatives use the target alone. Default empty.
+    public var futureTargets: [ItemID] = []
 
     /// A sample.
-    public init(history: [ItemID], target: ItemID) {
+    public init(history: [ItemID], target: ItemID, futureTargets: [ItemID] = []) {
         self.history = history
         self.target = target
+        self.futureTargets = futureTargets
     }
 
     /// TDM's sliding window over time-ordered sequences: every position `t >= minHistory` of every
-    /// sequence gives `(sequence[max(0, t − maxHistory) ..< t], sequence[t])`.
-    /// O(total length · maxHistory).
-    public static func slidingWindow(sequences: [[ItemID]], maxHistory: Int, minHistory: Int = 1) -> [TDMSample] {
+    /// sequence gives `(sequence[max(0, t − maxHistory) ..< t], sequence[t])`, and the next
+    /// `futureWindow` items (`sequence[t + 1 ..< t + 1 + futureWindow]`) as future targets.
+    /// O(total length · (maxHistory + futureWindow)).
+    public static func slidingWindow(sequences: [[ItemID]], maxHistory: Int, minHistory: Int = 1,
+                                     futureWindow: Int = 0) -> [TDMSample] {
         var out: [TDMSample] = []
+        let window = max(0, futureWindow)
         for seq in sequences where seq.count > minHistory {
             for t in max(1, minHistory)..<seq.count {
-                out.append(TDMSample(history: Array(seq[max(0, t - maxHistory)..<t]), target: seq[t]))
+                let future = window > 0 ? Array(seq[(t + 1) ..< min(seq.count, t + 1 + window)]) : []
+                out.append(TDMSample(history: Array(seq[max(0, t - maxHistory)..<t]), target: seq[t], futureTargets: future))
             }
         }
         return out
@@ -60,6 +69,19 @@ public enum TDMNegativeSchedule: Sendable, Equatable {
     }
 }
 
+/// Which rows each training sample contributes: TDM's random same-level negatives, or OTM's
+/// beam-aware rows.
+public enum TDMTrainingTargets: Sendable, Equatable {
+    /// TDM: the target's ancestor on every level below the root (label 1) and random nodes of the
+    /// same level (label 0), counted by ``TDMTrainingConfig/negatives``.
+    case randomNegatives
+    /// OTM (Zhuo et al., ICML 2020): beam search of width `beamWidth` with the current model, then
+    /// every node it scores on every level (the children of the level above's beam) with its
+    /// bottom-up pseudo-target (``TDMPseudoTargets``: 1 when a target leaf is below it). With
+    /// `randomNegatives`, TDM's rows are added beside them; without, only the visited nodes train.
+    case beamAware(beamWidth: Int, randomNegatives: Bool)
+}
+
 /// Which sparse optimizer updates the embedding tables (node and behaviour rows).
 public enum TDMSparseOptimizer: String, Sendable, CaseIterable {
     /// Lazy Adam: Adam moments for the touched rows only.
@@ -76,6 +98,10 @@ public struct TDMTrainingConfig: Sendable {
     public var batchSize: Int
     /// Random negatives per level.
     public var negatives: TDMNegativeSchedule
+    /// The rows each sample trains on (default TDM's random negatives). Beam-aware training's beam
+    /// width must be >= 1 (``TDMTrainer/train(_:samples:validate:checkpoint:progress:cancellation:)``
+    /// rejects it otherwise) and is clamped to the widest level.
+    public var targets: TDMTrainingTargets = .randomNegatives
     /// Adam learning rate of the dense weights.
     public var learningRate: Float
     /// Learning rate of the embedding tables.
@@ -171,29 +197,93 @@ public struct TDMTrainer: Sendable {
     /// O(batch · (maxHistory + Σ negatives)).
     public func makeBatch(model: TDMModel, samples all: [TDMSample], indices: some Collection<Int>,
                           negatives: [Int], rng: inout Xoshiro256StarStar) -> TDMBatch {
+        plan(model: model, samples: all, indices: indices, negatives: negatives, randomRows: true, rng: &rng).batch
+    }
+
+    /// A batch with its samples and, when `randomRows`, TDM's rows (the target's ancestors and
+    /// `negatives[l]` random nodes of each level). `sampleAt[s][l]` is the batch sample that
+    /// training sample `s` is scored as on level `l` (one per level with hierarchical features).
+    func plan(model: TDMModel, samples all: [TDMSample], indices: some Collection<Int>, negatives: [Int],
+              randomRows: Bool, rng: inout Xoshiro256StarStar)
+        -> (batch: TDMBatch, sampleAt: [[Int]], histories: [[Int]], leaves: [Int], future: [[Int]]) {
         let tree = model.tree
         var rows: [[Int]] = []
         var leaves: [Int] = []
+        var future: [[Int]] = []
         for i in indices {
             guard let leaf = model.leafOfItem[all[i].target] else { continue }
             rows.append(model.behaviourRows(of: all[i].history).rows)
             leaves.append(leaf)
+            future.append(all[i].futureTargets.compactMap { model.leafOfItem[$0] })
         }
         var batch = TDMBatch(length: max(1, rows.map(\.count).max() ?? 1))
+        var sampleAt: [[Int]] = []
         for (s, leaf) in leaves.enumerated() {
-            _ = batch.appendSample(rows: rows[s])
+            sampleAt.append(Self.appendSample(model: model, rows: rows[s], to: &batch))
+            guard randomRows else { continue }
             let path = model.ancestors(ofLeaf: leaf)
             for l in 1...max(1, tree.depth) where l <= tree.depth {
                 let size = tree.levels[l].nodeCount
-                batch.appendRow(sample: s, node: model.globalIndex(level: l, node: path[l]), label: 1)
+                batch.appendRow(sample: sampleAt[s][l], node: model.globalIndex(level: l, node: path[l]), label: 1)
                 for _ in 0..<negatives[l] {
                     var n = Int(rng.next(below: UInt64(size - 1)))
                     if n >= path[l] { n += 1 }  // uniform over the level without the positive
-                    batch.appendRow(sample: s, node: model.globalIndex(level: l, node: n), label: 0)
+                    batch.appendRow(sample: sampleAt[s][l], node: model.globalIndex(level: l, node: n), label: 0)
                 }
             }
         }
-        return batch
+        if model.isHierarchical { batch.trainingSampleCount = leaves.count }
+        return (batch, sampleAt, rows, leaves, future)
+    }
+
+    /// Appends a user (behaviour rows) to `batch`: once, or once per level with hierarchical
+    /// features (levels `1 ... depth`, each with ``TDMModel/levelRows(_:level:)``). Returns the
+    /// batch sample of each level `0 ... depth` (entry 0 unused).
+    static func appendSample(model: TDMModel, rows: [Int], to batch: inout TDMBatch) -> [Int] {
+        let depth = model.tree.depth
+        guard model.isHierarchical, depth >= 1 else {
+            let s = batch.appendSample(rows: rows)
+            return [Int](repeating: s, count: depth + 1)
+        }
+        var at = [0]
+        for l in 1...depth { at.append(batch.appendSample(rows: model.levelRows(rows, level: l))) }
+        at[0] = at[1]
+        return at
+    }
+
+    /// OTM's rows for the users of a batch: beam search (``TDMBeamVisits``) then every visited
+    /// node with its pseudo-target for the target set (the target's leaf and `future[s]`), appended
+    /// to `batch` as rows of the users' samples.
+    func appendBeamRows(model: TDMModel, batch: inout TDMBatch, sampleAt: [[Int]], histories: [[Int]], leaves: [Int],
+                        future: [[Int]], beamWidth: Int) throws(ArborError) {
+        let visits = try TDMBeamVisits.visits(model: model, histories: histories, beamWidth: beamWidth)
+        for (s, leaf) in leaves.enumerated() {
+            var set: [Int: Float] = [leaf: 1]
+            for f in future[s] { set[f] = 1 }
+            let targets = TDMPseudoTargets.targets(model: model, leafTargets: set)
+            for l in 1...max(1, model.tree.depth) where l <= model.tree.depth {
+                for node in visits[s][l] {
+                    batch.appendRow(sample: sampleAt[s][l], node: model.globalIndex(level: l, node: node),
+                                    label: targets[l][node] ?? 0)
+                }
+            }
+        }
+    }
+
+    /// The rows beam-aware training gives one user: for each level `0 ... depth`, the nodes beam
+    /// search of width `beamWidth` scores there with the current model, each with its pseudo-target
+    /// for `targets` (target items with their values in `[0, 1]`, e.g. 1 for each future item;
+    /// items outside the tree are ignored). Entry 0 (the root) is empty.
+    /// O(depth · beamWidth · fanOut) model evaluations.
+    /// - Throws: ``ArborError`` for a beam width below 1.
+    public func beamAwareRows(model: TDMModel, history: [ItemID], targets: [ItemID: Float],
+                              beamWidth: Int) throws(ArborError) -> [[(node: Int, label: Float)]] {
+        var leafTargets: [Int: Float] = [:]
+        for (id, v) in targets { if let leaf = model.leafOfItem[id] { leafTargets[leaf] = max(leafTargets[leaf] ?? v, v) } }
+        let pseudo = TDMPseudoTargets.targets(model: model, leafTargets: leafTargets)
+        let visits = try TDMBeamVisits.visits(model: model, histories: [model.behaviourRows(of: history).rows],
+                                              beamWidth: beamWidth)[0]
+        return visits.enumerated().map { l, nodes in nodes.map { (node: $0, label: pseudo[l][$0] ?? 0) } }
     }
 
     /// The loss of one batch, recorded on `tape`: summed binary cross-entropy per sample, averaged
@@ -201,7 +291,7 @@ public struct TDMTrainer: Sendable {
     public func loss(model: TDMModel, batch: TDMBatch, on tape: Tape) throws(ArborError) -> Tensor {
         let logits = try model.logits(batch, on: tape)
         let mean = try tape.binaryCrossEntropyWithLogits(logits, labels: batch.labels)
-        return tape.scale(mean, by: Float(batch.rowCount) / Float(max(1, batch.sampleCount)))
+        return tape.scale(mean, by: Float(batch.rowCount) / Float(max(1, batch.trainingSampleCount ?? batch.sampleCount)))
     }
 
     /// Trains `model` on `samples`.
@@ -223,6 +313,15 @@ public struct TDMTrainer: Sendable {
     ) throws -> TDMTrainingReport {
         guard config.batchSize >= 1, config.epochs >= 0 else {
             throw TDMError.invalid(.invalidArgument(name: "training config", reason: "batch size and epochs must be positive"))
+        }
+        var beamWidth: Int? = nil
+        var randomRows = true
+        if case let .beamAware(width, keepRandom) = config.targets {
+            guard width >= 1 else {
+                throw TDMError.invalid(.invalidArgument(name: "beam-aware beam width", reason: "must be at least 1, got \(width)"))
+            }
+            beamWidth = min(width, model.tree.levels.map(\.nodeCount).max() ?? 1)
+            randomRows = keepRandom
         }
         let usable = samples.indices.filter { model.leafOfItem[samples[$0].target] != nil }
         guard !usable.isEmpty else { throw TDMError.noTrainingSamples }
@@ -256,12 +355,19 @@ public struct TDMTrainer: Sendable {
                 let end = min(take, done + config.batchSize)
                 // One batch per shard, drawn in sample order (the same negatives as one batch).
                 let shards = parallel.shards(of: end - done)
-                let batches = shards.map { shard in
-                    makeBatch(model: model, samples: samples, indices: order[done + shard.lowerBound ..< done + shard.upperBound],
-                              negatives: negatives, rng: &rng)
+                let plans = shards.map { shard in
+                    plan(model: model, samples: samples, indices: order[done + shard.lowerBound ..< done + shard.upperBound],
+                         negatives: negatives, randomRows: randomRows, rng: &rng)
                 }
                 let step = try parallel.run(count: end - done) { shard, tape in
-                    let batch = batches[shards.firstIndex(of: shard)!]
+                    let plan = plans[shards.firstIndex(of: shard)!]
+                    var batch = plan.batch
+                    if let beamWidth {
+                        // Beam search with the weights of this step, in this shard's thread.
+                        try self.appendBeamRows(model: model, batch: &batch, sampleAt: plan.sampleAt,
+                                                histories: plan.histories, leaves: plan.leaves, future: plan.future,
+                                                beamWidth: beamWidth)
+                    }
                     let loss = try self.loss(model: model, batch: batch, on: tape)
                     return shard.count == end - done ? loss : tape.scale(loss, by: DataParallel.shareOfBatch(shard, of: end - done))
                 }
