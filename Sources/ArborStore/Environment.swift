@@ -147,7 +147,13 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_info(env, &info), path, "mdb_env_info")
         var st = MDB_stat()
         try check(mdb_env_stat(env, &st), path, "mdb_env_stat")
-        let needed = (info.me_last_pgno + 1) * Int(st.ms_psize)
+        // The meta page's numbers come from the file: a damaged last page number must not
+        // overflow here (found by the index fuzzer: last page 0x0E00_0000_0000_0000).
+        let (pages, overflowA) = info.me_last_pgno.addingReportingOverflow(1)
+        let (needed, overflowB) = pages.multipliedReportingOverflow(by: Int(st.ms_psize))
+        guard info.me_last_pgno >= 0, !overflowA, !overflowB else {
+            throw .notAnEnvironment(path: path, reason: "meta page: last page \(UInt(bitPattern: info.me_last_pgno)) is beyond any file size")
+        }
         let actual = StoreFiles.size(of: path) ?? 0
         if actual < needed { throw .truncated(path: path, expectedBytes: needed, actualBytes: actual) }
     }

@@ -57,6 +57,11 @@ enum PageCheck {
         if let second = meta(at: first.psize), second.txn > first.txn { chosen = second }
         let psize = chosen.psize
         guard psize == first.psize else { throw bad("meta pages disagree on the page size") }
+        // A last page beyond any file size would overflow LMDB's own map-size arithmetic (it
+        // computes `(last + 1) * psize` modulo 2^64 and maps too little): refuse it here.
+        guard chosen.lastPage < UInt64(Int.max / psize) else {
+            throw bad("meta page: last page \(chosen.lastPage) is beyond any file size")
+        }
         guard chosen.lastPage < UInt64(fileSize / psize) else { return }  // the size check reports it
         guard chosen.mainRoot != invalidPage else { return }
         guard chosen.mainDepth >= 1, chosen.mainDepth <= 8 else { throw bad("main table: depth \(chosen.mainDepth)") }
