@@ -175,6 +175,13 @@ public final class Environment: @unchecked Sendable {
         try PageCheck.checkAllTables(path: path)
     }
 
+    /// Like ``checkPages(path:)`` for the named tables `tables` only (and the main table that
+    /// records them): for a reader that reads a few small tables at open and must not trust
+    /// their pages. Names the file does not hold are skipped. O(pages of those tables).
+    public static func checkPages(path: String, tables: Set<String>) throws(StoreError) {
+        try PageCheck.checkTables(path: path, names: tables)
+    }
+
     /// Flushes the data file to disk (`mdb_env_sync`). With `force`, also when opened with
     /// ``Options/noSync``.
     public func sync(force: Bool = true) throws(StoreError) {

@@ -28,11 +28,14 @@ public final class IndexReader: Sendable {
     /// - Throws: ``IndexError/notFound(path:)``, ``IndexError/notAnIndex(path:reason:)``,
     ///   ``IndexError/truncated(path:expectedBytes:actualBytes:)``, ``IndexError/foreign(path:)``,
     ///   ``IndexError/formatVersion(path:found:supported:)``, ``IndexError/corruptHeader(path:field:reason:)``.
-    /// - Complexity: O(header size); no table is read.
+    /// - Complexity: O(header size); no table but the small meta table is read.
     public init(path: String) throws(IndexError) {
         self.path = path
         do {
             environment = try Environment.shared(path: path, maxTables: IndexFormat.tableCount + 2)
+            // The header is read through LMDB, which trusts its pages: check the meta table's few
+            // pages first (a damaged one made `mdb_get` read past the map; found by the fuzzer).
+            try Environment.checkPages(path: path, tables: [IndexFormat.metaTable])
         } catch {
             throw IndexError(error)
         }
