@@ -1,5 +1,5 @@
+import ArborCore
 import CLMDB
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -66,7 +66,7 @@ public final class Environment: @unchecked Sendable {
     public let access: Access
     let handle: OpaquePointer
     /// Named tables opened so far (`mdb_dbi_open` must not run in two transactions at once).
-    let tables = Mutex<[String: MDB_dbi]>([:])
+    let tables = PosixMutex<[String: MDB_dbi]>([:])
 
     /// Opens (or, for `.readWrite`, creates) the environment at `path`.
     ///

@@ -1,5 +1,6 @@
+import ArborCore
 import ArborStore
-import Synchronization
+
 
 /// A read-only, memory-mapped index file.
 ///
@@ -22,7 +23,7 @@ public final class IndexReader: Sendable {
     let tables: IndexTables
     /// The chunk table of the last snapshot and the LMDB snapshot id it was built for: queries
     /// that see the same committed data reuse it instead of walking the cursors again.
-    let cachedSnapshot = Mutex<(id: UInt64, snapshot: IndexSnapshot)?>(nil)
+    let cachedSnapshot = PosixMutex<(id: UInt64, snapshot: IndexSnapshot)?>(nil)
 
     /// Opens the index at `path` read-only and checks its header.
     /// - Throws: ``IndexError/notFound(path:)``, ``IndexError/notAnIndex(path:reason:)``,
