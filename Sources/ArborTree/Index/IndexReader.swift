@@ -1,7 +1,6 @@
 import ArborCore
 import ArborStore
 
-
 /// A read-only, memory-mapped index file.
 ///
 /// Opening maps the file and reads the header only: open time and memory do not depend on the
@@ -19,6 +18,9 @@ public final class IndexReader: Sendable {
     public let path: String
     /// The header read at open.
     public let header: IndexHeader
+    /// The LMDB id of the committed transaction ``header`` was read at: compare it with
+    /// ``committedVersion()`` to learn whether an update has committed since the open.
+    public let openedVersion: UInt64
     let environment: Environment
     let tables: IndexTables
     /// The chunk table of the last snapshot and the LMDB snapshot id it was built for: queries
@@ -48,19 +50,20 @@ public final class IndexReader: Sendable {
         } catch {
             throw IndexError(error)
         }
-        let header = try Self.readHeader(environment, meta, path: path)
+        let (header, version) = try Self.readHeader(environment, meta, path: path)
         self.header = header
+        openedVersion = version
         tables = try IndexTables(environment, path: path)
     }
 
-    private static func readHeader(_ env: Environment, _ meta: Table, path: String) throws(IndexError) -> IndexHeader {
+    private static func readHeader(_ env: Environment, _ meta: Table, path: String) throws(IndexError) -> (IndexHeader, UInt64) {
         do {
             let txn = try env.beginRead()
             let header = try txn.withValue(meta, IndexFormat.headerKey) { view throws(IndexError) in
                 try IndexHeader.decode(view, path: path)
             }
             guard let header else { throw IndexError.foreign(path: path) }
-            return header
+            return (header, txn.snapshotID)
         } catch let error as IndexError {
             throw error
         } catch let error as StoreError {
