@@ -60,8 +60,14 @@ enum PageCheck {
         guard [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].contains(first.psize) else {
             throw bad("meta page: page size \(first.psize)")
         }
-        var chosen = first
-        if let second = meta(at: first.psize), second.txn > first.txn { chosen = second }
+        var chosen = first, chosenIndex: UInt64 = 0
+        if let second = meta(at: first.psize), second.txn > first.txn { (chosen, chosenIndex) = (second, 1) }
+        // LMDB writes transaction t's meta into page t & 1, and its readers look there for the
+        // newest one (`me_metas[txnid & 1]`), not at the page it picked by the larger id: a file
+        // where they differ would be read through a meta page this check never saw.
+        guard chosen.txn & 1 == chosenIndex else {
+            throw bad("meta page \(chosenIndex) holds transaction \(chosen.txn), which belongs in meta page \(chosen.txn & 1)")
+        }
         let psize = chosen.psize
         guard psize == first.psize else { throw bad("meta pages disagree on the page size") }
         // A last page beyond any file size would overflow LMDB's own map-size arithmetic (it
