@@ -102,7 +102,7 @@ let package = Package(
             "ArborEval", "ArborPipelines", "ArborRetrieval", "ArborInference", "ArborModels", "ArborData", "ArborTree",
             "ArborMath", "ArborNN",
         ]),
-        .testTarget(name: "ArborCLITests", dependencies: ["arbor"]),
+        .testTarget(name: "ArborCLITests", dependencies: ["arbor", "ArborCore"]),
         .testTarget(name: "ArborInterchangeTests", dependencies: [
             "ArborInterchange", "ArborInference", "ArborTree", "ArborMath", "ArborCore", "ArborRetrieval", "ArborEngine",
         ]),

@@ -1,3 +1,4 @@
+import ArborCore
 import ArborMath
 import Dispatch
 import Synchronization
@@ -368,7 +369,7 @@ public struct BenchmarkRunner: Sendable {
 
 /// Shared counters of one timed pass.
 private final class RunState: Sendable {
-    let failure = Mutex<(any Error)?>(nil)
+    let failure = PosixMutex<(any Error)?>(nil)
     let next = Atomic<Int>(0)
     let completed = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)

@@ -1,7 +1,6 @@
 import ArborCore
 import ArborMath
 import ArborTree
-import Synchronization
 
 /// The query producer of an index built from item vectors without a trained encoder
 /// (``QueryProducerKind/leafMeanPooling``): the user vector is the mean of the leaf vectors of the
@@ -16,7 +15,7 @@ public final class LeafMeanPooling: QueryProducer {
     public let reader: IndexReader
     /// Most recent known behaviours pooled.
     public let maxHistory: Int
-    private let fallbackVector = Mutex<[Float]?>(nil)
+    private let fallbackVector = PosixMutex<[Float]?>(nil)
 
     /// A producer over `reader`'s leaves.
     /// - Throws: ``ArborError/invalidArgument(name:reason:)`` when `maxHistory < 1`.

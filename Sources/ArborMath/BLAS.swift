@@ -2,7 +2,6 @@
 import CArborBLASCore
 import COpenBLAS
 import Dispatch
-import Synchronization
 
 /// Safe entry points to OpenBLAS. Every product of size in Arbor goes through here.
 ///
@@ -89,7 +88,7 @@ public enum BLAS {
         }
     }
 
-    static let threadState = Mutex(ThreadState())
+    static let threadState = PosixMutex(ThreadState())
 
     /// The kernel choice, made once before the first BLAS call of the process.
     private static let selection: BLASCoreSelection = {

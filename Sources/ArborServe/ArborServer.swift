@@ -15,7 +15,8 @@ import UnixSignals
 ///
 /// Hot reload: the index file is checked every ``ServeConfiguration/reloadPollMilliseconds`` and
 /// on SIGHUP; a replaced file (atomic rename) is opened and new requests use it while requests
-/// in flight finish on the old one (``ServedIndex``). SIGTERM and SIGINT shut down gracefully:
+/// in flight finish on the old one (``ServedIndex``). A batch committed into the file in place
+/// (`arbor update`) is noticed by its LMDB transaction id and served the same way. SIGTERM and SIGINT shut down gracefully:
 /// the listener closes and requests in flight are answered.
 ///
 /// Searches run on the handler's task (the cooperative pool, one thread per core): the work is

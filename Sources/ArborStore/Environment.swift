@@ -1,5 +1,5 @@
+import ArborCore
 import CLMDB
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -66,7 +66,7 @@ public final class Environment: @unchecked Sendable {
     public let access: Access
     let handle: OpaquePointer
     /// Named tables opened so far (`mdb_dbi_open` must not run in two transactions at once).
-    let tables = Mutex<[String: MDB_dbi]>([:])
+    let tables = PosixMutex<[String: MDB_dbi]>([:])
 
     /// Opens (or, for `.readWrite`, creates) the environment at `path`.
     ///
@@ -147,7 +147,13 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_info(env, &info), path, "mdb_env_info")
         var st = MDB_stat()
         try check(mdb_env_stat(env, &st), path, "mdb_env_stat")
-        let needed = (info.me_last_pgno + 1) * Int(st.ms_psize)
+        // The meta page's numbers come from the file: a damaged last page number must not
+        // overflow here (found by the index fuzzer: last page 0x0E00_0000_0000_0000).
+        let (pages, overflowA) = info.me_last_pgno.addingReportingOverflow(1)
+        let (needed, overflowB) = pages.multipliedReportingOverflow(by: Int(st.ms_psize))
+        guard info.me_last_pgno >= 0, !overflowA, !overflowB else {
+            throw .notAnEnvironment(path: path, reason: "meta page: last page \(UInt(bitPattern: info.me_last_pgno)) is beyond any file size")
+        }
         let actual = StoreFiles.size(of: path) ?? 0
         if actual < needed { throw .truncated(path: path, expectedBytes: needed, actualBytes: actual) }
     }
@@ -167,6 +173,13 @@ public final class Environment: @unchecked Sendable {
     /// is a ``StoreError/notAnEnvironment(path:reason:)`` instead of a crash. O(file pages).
     public static func checkPages(path: String) throws(StoreError) {
         try PageCheck.checkAllTables(path: path)
+    }
+
+    /// Like ``checkPages(path:)`` for the named tables `tables` only (and the main table that
+    /// records them): for a reader that reads a few small tables at open and must not trust
+    /// their pages. Names the file does not hold are skipped. O(pages of those tables).
+    public static func checkPages(path: String, tables: Set<String>) throws(StoreError) {
+        try PageCheck.checkTables(path: path, names: tables)
     }
 
     /// Flushes the data file to disk (`mdb_env_sync`). With `force`, also when opened with

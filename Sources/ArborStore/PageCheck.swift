@@ -15,16 +15,23 @@ enum PageCheck {
 
     /// - Throws: ``StoreError/notAnEnvironment(path:reason:)`` naming what is damaged.
     static func checkMainTable(path: String) throws(StoreError) {
-        try check(path: path, allTables: false)
+        try check(path: path, tables: [])
     }
 
     /// Like ``checkMainTable(path:)``, then every page of every named table (branch and leaf
     /// pages, and the overflow pages of large values): what a full read will touch. O(file pages).
     static func checkAllTables(path: String) throws(StoreError) {
-        try check(path: path, allTables: true)
+        try check(path: path, tables: nil)
     }
 
-    private static func check(path: String, allTables: Bool) throws(StoreError) {
+    /// Like ``checkMainTable(path:)``, then every page of the named tables `names` (absent
+    /// names are skipped). O(pages of the main table and of those tables).
+    static func checkTables(path: String, names: Set<String>) throws(StoreError) {
+        try check(path: path, tables: names)
+    }
+
+    /// `tables`: the named tables whose pages are walked too (`nil`: all of them).
+    private static func check(path: String, tables selected: Set<String>?) throws(StoreError) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return }  // LMDB reports it
         defer { close(fd) }
@@ -53,40 +60,57 @@ enum PageCheck {
         guard [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].contains(first.psize) else {
             throw bad("meta page: page size \(first.psize)")
         }
-        var chosen = first
-        if let second = meta(at: first.psize), second.txn > first.txn { chosen = second }
+        var chosen = first, chosenIndex: UInt64 = 0
+        if let second = meta(at: first.psize), second.txn > first.txn { (chosen, chosenIndex) = (second, 1) }
+        // LMDB writes transaction t's meta into page t & 1, and its readers look there for the
+        // newest one (`me_metas[txnid & 1]`), not at the page it picked by the larger id: a file
+        // where they differ would be read through a meta page this check never saw.
+        guard chosen.txn & 1 == chosenIndex else {
+            throw bad("meta page \(chosenIndex) holds transaction \(chosen.txn), which belongs in meta page \(chosen.txn & 1)")
+        }
         let psize = chosen.psize
         guard psize == first.psize else { throw bad("meta pages disagree on the page size") }
+        // A last page beyond any file size would overflow LMDB's own map-size arithmetic (it
+        // computes `(last + 1) * psize` modulo 2^64 and maps too little): refuse it here.
+        guard chosen.lastPage < UInt64(Int.max / psize) else {
+            throw bad("meta page: last page \(chosen.lastPage) is beyond any file size")
+        }
         guard chosen.lastPage < UInt64(fileSize / psize) else { return }  // the size check reports it
         guard chosen.mainRoot != invalidPage else { return }
         guard chosen.mainDepth >= 1, chosen.mainDepth <= 8 else { throw bad("main table: depth \(chosen.mainDepth)") }
         var visited = 0
-        var tables: [(root: UInt64, depth: Int)] = []
-        func check(page pgno: UInt64, depth: Int) throws(StoreError) {
+        var tables: [(name: String, root: UInt64, depth: Int)] = []
+        func check(page pgno: UInt64, depth: Int, table: String) throws(StoreError) {
             visited += 1
-            guard visited <= Int(chosen.lastPage) + 1 else { throw bad("main table: too many pages") }
+            guard visited <= Int(chosen.lastPage) + 1 else { throw bad("\(table): too many pages") }
             guard pgno >= 2, pgno <= chosen.lastPage, let p = read(Int(pgno) * psize, psize) else {
-                throw bad("main table: page \(pgno) outside the file")
+                throw bad("\(table): page \(pgno) outside the file")
             }
             let flags = u16(p, 10), lower = u16(p, 12), upper = u16(p, 14)
             let isLeaf = flags & 0x02 != 0, isBranch = flags & 0x01 != 0
-            guard isLeaf != isBranch, isLeaf == (depth == 1) else { throw bad("main table: page \(pgno) has flags \(flags)") }
+            guard isLeaf != isBranch, isLeaf == (depth == 1) else { throw bad("\(table): page \(pgno) has flags \(flags)") }
             guard lower >= headerBytes, lower <= upper, upper <= psize, (lower - headerBytes) % 2 == 0 else {
-                throw bad("main table: page \(pgno) bounds \(lower)...\(upper)")
+                throw bad("\(table): page \(pgno) bounds \(lower)...\(upper)")
             }
             for i in 0 ..< (lower - headerBytes) / 2 {
                 let at = u16(p, headerBytes + 2 * i)
-                guard at >= upper, at + nodeBytes <= psize else { throw bad("main table: page \(pgno) node \(i) at \(at)") }
+                guard at >= upper, at + nodeBytes <= psize else { throw bad("\(table): page \(pgno) node \(i) at \(at)") }
                 let keySize = u16(p, at + 6)
-                guard at + nodeBytes + keySize <= psize else { throw bad("main table: page \(pgno) node \(i) key") }
+                guard at + nodeBytes + keySize <= psize else { throw bad("\(table): page \(pgno) node \(i) key") }
                 if isBranch {
                     let child = UInt64(u16(p, at)) | UInt64(u16(p, at + 2)) << 16 | UInt64(u16(p, at + 4)) << 32
-                    try check(page: child, depth: depth - 1)
+                    try check(page: child, depth: depth - 1, table: table)
                 } else {
                     let dataSize = u16(p, at) | u16(p, at + 2) << 16, nodeFlags = u16(p, at + 4)
                     let inline = nodeFlags & 0x01 == 0
+                    // F_DUPDATA (0x04) never occurs (no table is MDB_DUPSORT): LMDB would follow it
+                    // into a sub-database cursor the table does not have. F_SUBDATA (0x02) only
+                    // marks a named table's record in the main table.
+                    guard nodeFlags & 0x04 == 0, nodeFlags & 0x02 == 0 || table == "main table" else {
+                        throw bad("\(table): page \(pgno) node \(i) has flags \(nodeFlags)")
+                    }
                     guard !inline || at + nodeBytes + keySize + dataSize <= psize else {
-                        throw bad("main table: page \(pgno) node \(i) data")
+                        throw bad("\(table): page \(pgno) node \(i) data")
                     }
                     if !inline {
                         // A large value: 8 bytes naming its first overflow page.
@@ -103,22 +127,22 @@ enum PageCheck {
                     }
                     if nodeFlags & 0x02 != 0 {
                         // A named table: its MDB_db record; its root must be in the file.
-                        guard inline, dataSize == 48 else { throw bad("main table: page \(pgno) node \(i) table record") }
+                        guard inline, dataSize == 48 else { throw bad("\(table): page \(pgno) node \(i) table record") }
                         let root = u64(p, at + nodeBytes + keySize + 40)
                         guard root == invalidPage || (root >= 2 && root <= chosen.lastPage) else {
-                            throw bad("main table: a table's root page \(root) is outside the file")
+                            throw bad("\(table): a table's root page \(root) is outside the file")
                         }
-                        if root != invalidPage { tables.append((root, u16(p, at + nodeBytes + keySize + 6))) }
+                        let name = String(decoding: p[(at + nodeBytes) ..< (at + nodeBytes + keySize)], as: UTF8.self)
+                        if root != invalidPage { tables.append((name, root, u16(p, at + nodeBytes + keySize + 6))) }
                     }
                 }
             }
         }
-        try check(page: chosen.mainRoot, depth: chosen.mainDepth)
-        guard allTables else { return }
-        let named = tables
+        try check(page: chosen.mainRoot, depth: chosen.mainDepth, table: "main table")
+        let named = tables.filter { selected?.contains($0.name) ?? true }
         for table in named {
             guard table.depth >= 1, table.depth <= 16 else { throw bad("a table has depth \(table.depth)") }
-            try check(page: table.root, depth: table.depth)
+            try check(page: table.root, depth: table.depth, table: "table \(table.name)")
         }
     }
 }

@@ -1,5 +1,5 @@
+import ArborCore
 import CLMDB
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -49,7 +49,7 @@ extension Environment {
     }
 }
 
-private let registry = Mutex<[FileIdentity: WeakEnvironment]>([:])
+private let registry = PosixMutex<[FileIdentity: WeakEnvironment]>([:])
 
 /// A file's identity: device and inode (a renamed-over path is a different file).
 struct FileIdentity: Hashable, Sendable {

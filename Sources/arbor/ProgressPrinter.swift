@@ -1,6 +1,5 @@
 import ArborCore
 import Foundation
-import Synchronization
 
 /// Prints progress of long work on standard error: done/total, rate per second and ETA, at most
 /// a few times a second, and only once the work has run for a second.
@@ -9,7 +8,7 @@ final class ProgressPrinter: ProgressReporter {
         var started: [String: Date] = [:]
         var lastPrint: Date = .distantPast
     }
-    private let state = Mutex(State())
+    private let state = PosixMutex(State())
     let enabled: Bool
     /// On a terminal one line is redrawn in place twice a second; otherwise (a log file) a full
     /// line is written every 5 seconds.

@@ -1,5 +1,5 @@
+import ArborCore
 import Foundation
-import Synchronization
 import Testing
 
 /// A child process whose stdout and stderr are drained at the same time, each by its own thread, so
@@ -15,7 +15,7 @@ final class ChildProcess: Sendable {
 
     /// The bytes read so far from one pipe.
     private final class Sink: Sendable {
-        let data = Mutex(Data())
+        let data = PosixMutex(Data())
         var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 @testable import ArborData
@@ -225,8 +224,8 @@ import Testing
 
 /// Records progress reports (thread-safe).
 final class CountingProgress: ProgressReporter {
-    let lastDone = Mutex(0)
-    let finished = Mutex(false)
+    let lastDone = PosixMutex(0)
+    let finished = PosixMutex(false)
     func report(task: String, done: Int, total: Int) { lastDone.withLock { $0 = max($0, done) } }
     func finish(task: String) { finished.withLock { $0 = true } }
 }

@@ -4,7 +4,6 @@ import ArborMath
 import ArborRetrieval
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 
 private func randomMatrix(rows: Int, cols: Int, seed: UInt64) -> Matrix {
@@ -177,8 +176,8 @@ private struct VectorIndexFixture {
         let engine = try Arbor.open(fixture.path)
         let histories: [[ItemID]] = (0..<16).map { i in [ItemID(UInt64(100 + i)), ItemID(UInt64(200 + i % 40))] }
         let alone = try histories.map { try engine.search(history: $0, k: 10).items.map(\.item) }
-        let together = Mutex<[[ItemID]]>(Array(repeating: [], count: histories.count))
-        let failures = Mutex(0)
+        let together = PosixMutex<[[ItemID]]>(Array(repeating: [], count: histories.count))
+        let failures = PosixMutex(0)
         DispatchQueue.concurrentPerform(iterations: histories.count) { i in
             let choice: RetrieverChoice = i % 2 == 0 ? .tree() : .exact
             do {

@@ -220,7 +220,7 @@ print(summary.itemCount, try updater.reader.balance()?.rebuildReasons ?? [])
         let updater = try Arbor.updater(f.path)
         let engine = try Arbor.open(f.path)
         let done = Atomic<Bool>(false)
-        let failures = Mutex<[String]>([])
+        let failures = PosixMutex<[String]>([])
         let queriesRun = Atomic<Int>(0)
         let q = Array(vectors(rows: 1, cols: f.d, seed: 77).row(0))
         DispatchQueue.concurrentPerform(iterations: 5) { worker in

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 @testable import ArborEval
@@ -60,8 +59,8 @@ private struct FailingRetriever: Retriever {
 }
 
 private final class RecordingProgress: ProgressReporter {
-    let events = Mutex<[(String, Int, Int)]>([])
-    let finished = Mutex<[String]>([])
+    let events = PosixMutex<[(String, Int, Int)]>([])
+    let finished = PosixMutex<[String]>([])
     func report(task: String, done: Int, total: Int) { events.withLock { $0.append((task, done, total)) } }
     func finish(task: String) { finished.withLock { $0.append(task) } }
 }
@@ -228,7 +227,7 @@ private final class RecordingProgress: ProgressReporter {
 
 /// PerfectRetriever answers, but batches go through its own `search(batch:)`, which records their sizes.
 private final class BatchRecordingRetriever: Retriever {
-    let sizes = Mutex<[Int]>([])
+    let sizes = PosixMutex<[Int]>([])
     var name: String { "batched" }
     var itemCount: Int { 1_000_000 }
     func search(_ query: Query, parameters: SearchParameters) throws -> SearchResult {

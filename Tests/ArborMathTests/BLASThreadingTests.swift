@@ -1,4 +1,3 @@
-import Synchronization
 import Testing
 @testable import ArborMath
 
@@ -19,7 +18,7 @@ import Testing
     }
 
     @Test func fanOutsRunOneBLASThreadEachAndDeferARequestForMore() {
-        let seen = Mutex<[Int]>([])
+        let seen = PosixMutex<[Int]>([])
         BLAS.concurrentPerform(iterations: 8) { _ in
             let c = Self.product()
             seen.withLock { $0.append(c == [2, 1, 4, 3] ? BLAS.openBLASThreads : -1) }

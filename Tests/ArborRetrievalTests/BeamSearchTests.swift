@@ -150,10 +150,9 @@ extension BeamSearchTests {
 }
 
 import Dispatch
-import Synchronization
 final class ResultBox: Sendable {
-    private let store: Mutex<[[ScoredItem]]>
-    init(count: Int) { store = Mutex(Array(repeating: [], count: count)) }
+    private let store: PosixMutex<[[ScoredItem]]>
+    init(count: Int) { store = PosixMutex(Array(repeating: [], count: count)) }
     func set(_ i: Int, _ v: [ScoredItem]) { store.withLock { $0[i] = v } }
     var values: [[ScoredItem]] { store.withLock { $0 } }
 }

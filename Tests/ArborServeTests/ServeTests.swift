@@ -334,3 +334,69 @@ private func post(_ client: some TestClientProtocol, _ body: String) async throw
         }
     }
 }
+
+@Suite struct ServeUpdateTests {
+    /// The device and inode of a file, or nil when it is missing.
+    private func identity(_ path: String) -> [UInt64]? {
+        guard let a = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+        return [(a[.systemNumber] as? NSNumber)?.uint64Value ?? 0, (a[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0]
+    }
+
+    /// Batches committed into the served file in place (``IndexUpdater``, what `arbor update`
+    /// runs) are picked up by the next reload check without a restart: the next /search finds the
+    /// added item and never the removed one, /health counts the items as committed, an unchanged
+    /// file is not reloaded, and the lock file the writer shares stays in place.
+    @Test func committedUpdatesAreServedWithoutARestart() async throws {
+        let scratch = try Scratch()
+        let path = scratch.path("x.arbor")
+        let items = randomMatrix(rows: itemCount, cols: dimension, seed: 7)
+        let tree = try TreeBuilder.balancedKMeans(embeddings: items, items: (0..<itemCount).map { ItemID(100 + UInt64($0)) },
+                                                  options: .init(fanOut: 4, seed: 1))
+        var writer = IndexWriter()
+        writer.leafSlack = 2
+        try writer.write(layout: tree, to: path)
+        // One environment per file per process: the writer opens it first, the server shares it.
+        let updater = try IndexUpdater(path: path)
+        var configuration = ServeConfiguration(indexPath: path)
+        configuration.reloadPollMilliseconds = 0
+        let server = try ArborServer(configuration: configuration)
+        let lock = identity(path + "-lock")
+        #expect(lock != nil)
+
+        let query: [Float] = [0.9, -0.4, 0.3, 0.8, -0.7, 0.2, 0.5, -0.6]
+        let treeBody = #"{"vector": \#(vectorJSON(query)), "k": 5, "beam": 1000}"#
+        let exactBody = #"{"vector": \#(vectorJSON(query)), "k": 5, "retriever": "exact"}"#
+        try await server.makeApplication(watch: false).test(.router) { client in
+            let before = try decode(SearchBody.self, try await post(client, treeBody))
+            #expect(before.generation == 1 && before.ids?.count == 5)
+            let removed = try #require(before.ids?.first)
+            #expect(try decode(SearchBody.self, try await post(client, exactBody)).ids == before.ids)
+            #expect(try server.reload().get() == .unchanged)
+
+            // Batch 1: remove the best item, add one that beats every other (the query, doubled).
+            let added: UInt64 = 9_000
+            let vector = try Matrix(rows: 1, cols: dimension, values: query.map { $0 * 2 })
+            try updater.apply(IndexBatch(removals: [ItemID(removed)], additions: [ItemID(added)], vectors: vector))
+            #expect(try server.reload().get() == .reloaded(generation: 2))
+            #expect(try server.reload().get() == .unchanged)
+            for body in [treeBody, exactBody] {
+                let after = try decode(SearchBody.self, try await post(client, body))
+                #expect(after.generation == 2)
+                #expect(after.ids?.first == added, "\(body)")
+                #expect(after.ids?.contains(removed) == false, "\(body)")
+                #expect(after.ids?.dropFirst().elementsEqual(before.ids?.dropFirst() ?? []) == true, "\(body)")
+            }
+            #expect(text(try await client.execute(uri: "/health", method: .get)).contains(#""generation":2,"items":240,"#))
+
+            // Batch 2: remove the added item again; the count drops to 239.
+            try updater.apply(IndexBatch(removals: [ItemID(added)]))
+            #expect(try server.reload().get() == .reloaded(generation: 3))
+            let last = try decode(SearchBody.self, try await post(client, treeBody))
+            #expect(last.generation == 3 && last.ids?.contains(added) == false && last.ids?.contains(removed) == false)
+            #expect(text(try await client.execute(uri: "/health", method: .get)).contains(#""generation":3,"items":239,"#))
+            let metrics = text(try await client.execute(uri: "/metrics", method: .get))
+            #expect(metrics.contains("arbor_index_items 239.0\n"), "\(metrics)")
+        }
+        #expect(identity(path + "-lock") == lock)
+    }
+}

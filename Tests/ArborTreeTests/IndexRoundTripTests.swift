@@ -152,7 +152,7 @@ import Testing
         #expect(sizeB - sizeA < 200)
         #expect(StoreSize.of(large) > 100 * StoreSize.of(small) / 2)
         let stored = Mirror(reflecting: b).children.compactMap(\.label).sorted()
-        #expect(stored == ["cachedSnapshot", "environment", "header", "path", "tables"])
+        #expect(stored == ["cachedSnapshot", "environment", "header", "openedVersion", "path", "tables"])
         // Opening builds no snapshot: the chunk table is made by the first query, then reused.
         #expect(b.cachedSnapshot.withLock { $0 } == nil)
         #expect(try b.leaf(of: b.item(atLeaf: 199_999)) == 199_999)

@@ -1,5 +1,5 @@
+import ArborCore
 import ArborStore
-import Synchronization
 
 /// A read-only, memory-mapped index file.
 ///
@@ -18,21 +18,27 @@ public final class IndexReader: Sendable {
     public let path: String
     /// The header read at open.
     public let header: IndexHeader
+    /// The LMDB id of the committed transaction ``header`` was read at: compare it with
+    /// ``committedVersion()`` to learn whether an update has committed since the open.
+    public let openedVersion: UInt64
     let environment: Environment
     let tables: IndexTables
     /// The chunk table of the last snapshot and the LMDB snapshot id it was built for: queries
     /// that see the same committed data reuse it instead of walking the cursors again.
-    let cachedSnapshot = Mutex<(id: UInt64, snapshot: IndexSnapshot)?>(nil)
+    let cachedSnapshot = PosixMutex<(id: UInt64, snapshot: IndexSnapshot)?>(nil)
 
     /// Opens the index at `path` read-only and checks its header.
     /// - Throws: ``IndexError/notFound(path:)``, ``IndexError/notAnIndex(path:reason:)``,
     ///   ``IndexError/truncated(path:expectedBytes:actualBytes:)``, ``IndexError/foreign(path:)``,
     ///   ``IndexError/formatVersion(path:found:supported:)``, ``IndexError/corruptHeader(path:field:reason:)``.
-    /// - Complexity: O(header size); no table is read.
+    /// - Complexity: O(header size); no table but the small meta table is read.
     public init(path: String) throws(IndexError) {
         self.path = path
         do {
             environment = try Environment.shared(path: path, maxTables: IndexFormat.tableCount + 2)
+            // The header is read through LMDB, which trusts its pages: check the meta table's few
+            // pages first (a damaged one made `mdb_get` read past the map; found by the fuzzer).
+            try Environment.checkPages(path: path, tables: [IndexFormat.metaTable])
         } catch {
             throw IndexError(error)
         }
@@ -44,19 +50,20 @@ public final class IndexReader: Sendable {
         } catch {
             throw IndexError(error)
         }
-        let header = try Self.readHeader(environment, meta, path: path)
+        let (header, version) = try Self.readHeader(environment, meta, path: path)
         self.header = header
+        openedVersion = version
         tables = try IndexTables(environment, path: path)
     }
 
-    private static func readHeader(_ env: Environment, _ meta: Table, path: String) throws(IndexError) -> IndexHeader {
+    private static func readHeader(_ env: Environment, _ meta: Table, path: String) throws(IndexError) -> (IndexHeader, UInt64) {
         do {
             let txn = try env.beginRead()
             let header = try txn.withValue(meta, IndexFormat.headerKey) { view throws(IndexError) in
                 try IndexHeader.decode(view, path: path)
             }
             guard let header else { throw IndexError.foreign(path: path) }
-            return header
+            return (header, txn.snapshotID)
         } catch let error as IndexError {
             throw error
         } catch let error as StoreError {

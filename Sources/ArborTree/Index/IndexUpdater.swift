@@ -1,7 +1,7 @@
+import ArborCore
 import ArborMath
 import ArborStore
 import Foundation
-import Synchronization
 
 /// Adds, removes and replaces items of a format 3 index file in place, without a rebuild.
 ///
@@ -230,7 +230,7 @@ public final class IndexUpdater: Sendable {
 /// there instead (for tests of a real process). Points: `after-removals`, `after-additions`,
 /// `before-commit`, and `after-commit` (kill only; reached by the CLI after the commit).
 public enum UpdateFailure {
-    static let armed = Mutex<[String: String]>([:])
+    static let armed = PosixMutex<[String: String]>([:])
     static let killVariable = "ARBOR_TEST_KILL_UPDATE_AT"
 
     /// Arms `point` for the next updates of the file at `path` in this process (`nil` disarms).
