@@ -58,9 +58,10 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
     }
 
     /// The beam searches of `queries`. Up to ``synchronousBatchLimit`` queries (one user's
-    /// interests) run level by level together: each level's candidates of all beams are gathered
-    /// once and scored in one call (one GEMM with the query vectors for inner product); each query's
-    /// result is the one its own search gives. Larger batches run query by query.
+    /// interests) run level by level together: where their beams overlap (near the root) a level's
+    /// candidates are gathered once and scored in one call (one GEMM with the query vectors for
+    /// inner product), elsewhere each query scores its own; each query's result is the one its own
+    /// search gives. Larger batches run query by query.
     public func search(batch queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
         guard queries.count > 1, queries.count <= Self.synchronousBatchLimit else {
             return try queries.map { try search($0, parameters: parameters, observer: nil) }
