@@ -129,14 +129,17 @@ extension Retriever {
         try queries.map { try search($0, parameters: parameters) }
     }
 
-    /// Default: ``search(batch:parameters:)`` (one query alone: ``search(_:parameters:)``), then
-    /// ``ResultMerge/bestScorePerItem(_:k:)``. An empty list of queries finds nothing.
+    /// Default: ``searchEach(_:parameters:)``, then ``ResultMerge/bestScorePerItem(_:k:)``. An
+    /// empty list of queries finds nothing.
     public func search(interests queries: [Query], parameters: SearchParameters) throws -> SearchResult {
         guard !queries.isEmpty else { return SearchResult(items: []) }
-        let results = queries.count == 1
-            ? [try search(queries[0], parameters: parameters)]
-            : try search(batch: queries, parameters: parameters)
-        return ResultMerge.bestScorePerItem(results, k: parameters.k)
+        return ResultMerge.bestScorePerItem(try searchEach(queries, parameters: parameters), k: parameters.k)
+    }
+
+    /// Each query's own result, in order: one query through ``search(_:parameters:)``, several as
+    /// one ``search(batch:parameters:)``.
+    public func searchEach(_ queries: [Query], parameters: SearchParameters) throws -> [SearchResult] {
+        queries.count == 1 ? [try search(queries[0], parameters: parameters)] : try search(batch: queries, parameters: parameters)
     }
 }
 

@@ -86,9 +86,7 @@ public final class Engine: Sendable {
             throw ArborError.invalidArgument(
                 name: "perInterest", reason: "per-interest lists need a beam per interest (interests: .separate), not a shared beam")
         }
-        let results = produced.queries.count == 1
-            ? [try retriever.search(produced.queries[0], parameters: parameters)]
-            : try retriever.search(batch: produced.queries, parameters: parameters)
+        let results = try retriever.searchEach(produced.queries, parameters: parameters)
         let merged = ResultMerge.bestScorePerItem(results, k: parameters.k)
         return EngineResult(items: merged.items, unknownHistoryItems: unknown, usedFallbackQuery: produced.usedFallback,
                             statistics: merged.statistics, interests: results)

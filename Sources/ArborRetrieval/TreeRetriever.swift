@@ -87,10 +87,7 @@ public struct TreeRetriever<Source: TreeSource, Scorer: NodeScorer>: Retriever {
     public func search(interests queries: [Query], parameters: SearchParameters) throws -> SearchResult {
         guard queries.count > 1, parameters.interestBeams == .shared else {
             guard !queries.isEmpty else { return SearchResult(items: []) }
-            let results = queries.count == 1
-                ? [try search(queries[0], parameters: parameters)]
-                : try search(batch: queries, parameters: parameters)
-            return ResultMerge.bestScorePerItem(results, k: parameters.k)
+            return ResultMerge.bestScorePerItem(try searchEach(queries, parameters: parameters), k: parameters.k)
         }
         let parameters = try parameters.clamped(itemCount: itemCount, widestLevel: widestLevel)
         var session = BestInterestSession(interests: try queries.map { try scorer.makeSession(for: $0) })
