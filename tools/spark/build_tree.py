@@ -11,8 +11,9 @@ the gap between their best and second-best centre, each take the closest centre 
 the median split of the cost difference). A path lists the child index taken at each of the D levels.
 
 Top levels, while some node has at least --mllib-min items: one pass over the table per level; each
-large node's centres are fitted by MLlib's distributed KMeans on a sample of at most --sample items,
-and the balanced assignment runs per node in a grouped pandas UDF (one node's items in one task: at
+large node's centres are fitted by MLlib's distributed KMeans on a sample of at most --sample items;
+in a grouped pandas UDF, they start balanced Lloyd rounds on a sample of the node, and the balanced
+assignment runs per node (one node's items in one task: at
 most N / k^level rows). Below that, every node is small, and one more grouped pass builds each node's
 whole subtree inside its task (numpy: k-means++ and balanced Lloyd rounds on a sample, recursively).
 
@@ -33,7 +34,7 @@ import zlib
 import numpy as np
 import pandas as pd
 from pyspark.ml.clustering import KMeans
-from pyspark.ml.linalg import Vectors, VectorUDT
+from pyspark.ml.functions import array_to_vector
 from pyspark.sql import SparkSession, functions as F, types as T
 
 
@@ -79,19 +80,23 @@ def balanced_assign(points, centres):
     return out
 
 
-def fit_centres(points, k, iterations, rng, sample_limit):
-    """Balanced k-means centres: k-means++ on a sample of at most sample_limit points, then Lloyd
-    rounds with the balanced assignment until it stops changing (as BalancedKMeans.assign)."""
+def fit_centres(points, k, iterations, rng, sample_limit, start=None):
+    """Balanced k-means centres: k-means++ on a sample of at most sample_limit points (or the given
+    `start` centres, e.g. MLlib's), then Lloyd rounds with the balanced assignment until it stops
+    changing (as BalancedKMeans.assign)."""
     n = points.shape[0]
     sample = points[rng.choice(n, sample_limit, replace=False)] if n > sample_limit else points
     m = sample.shape[0]
-    centres = [sample[rng.integers(m)]]
-    nearest = ((sample - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        total = nearest.sum()
-        centres.append(sample[rng.choice(m, p=nearest / total) if total > 0 else rng.integers(m)])
-        nearest = np.minimum(nearest, ((sample - centres[-1]) ** 2).sum(1))
-    centres = np.array(centres)
+    if start is not None:
+        centres = np.array(start, dtype=np.float64)
+    else:
+        centres = [sample[rng.integers(m)]]
+        nearest = ((sample - centres[0]) ** 2).sum(1)
+        for _ in range(1, k):
+            total = nearest.sum()
+            centres.append(sample[rng.choice(m, p=nearest / total) if total > 0 else rng.integers(m)])
+            nearest = np.minimum(nearest, ((sample - centres[-1]) ** 2).sum(1))
+        centres = np.array(centres)
     groups = None
     for _ in range(max(1, iterations)):
         new = balanced_assign(sample, centres)
@@ -105,13 +110,17 @@ def fit_centres(points, k, iterations, rng, sample_limit):
     return centres
 
 
-def split_node(points, k, iterations, rng, sample_limit, centres=None):
-    """Child index of each of a node's points: min(k, n) balanced groups."""
+def split_node(points, k, iterations, rng, sample_limit, start=None):
+    """Child index of each of a node's points: min(k, n) balanced groups. `start`: initial centres
+    (MLlib's plain k-means centres of a large node), refined by balanced Lloyd rounds here, since
+    plain k-means groups are unbalanced and the balanced assignment would otherwise push many
+    points far from their centre."""
     n = points.shape[0]
     if n <= k:                               # one item per child (BalancedKMeans: groups 0 ..< n)
         return np.arange(n, dtype=np.int64)
-    if centres is None or centres.shape[0] != k:
-        centres = fit_centres(points, k, iterations, rng, sample_limit)
+    if start is not None and start.shape[0] != k:
+        start = None
+    centres = fit_centres(points, k, iterations, rng, sample_limit, start)
     return balanced_assign(points, centres.astype(np.float64))
 
 
@@ -153,6 +162,7 @@ def main():
         builder = builder.master(args.master or "local[2]")
     spark = (builder.appName("arbor-build-tree")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.sql.shuffle.partitions", str(args.partitions))
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.memory", "6g").getOrCreate())
     spark.sparkContext.setLogLevel("WARN")
@@ -169,7 +179,6 @@ def main():
     k = args.fan_out
     depth = max(0, math.ceil(math.log(n, k) - 1e-12)) if n > 1 else 0
     items = items.withColumn("path", F.lit("")).withColumn("node", F.lit(0).cast("long")).cache()
-    to_ml = F.udf(lambda v: Vectors.dense(v), VectorUDT())
     iterations, seed, sample_limit = args.iterations, args.seed, args.sample
     mllib_seconds = 0.0
     level = 0
@@ -185,7 +194,7 @@ def main():
                 fraction = min(1.0, args.sample / size)
                 sample = node.sample(fraction=fraction, seed=args.seed + level) if fraction < 1 else node
                 model = KMeans(k=k, maxIter=args.iterations, seed=args.seed + level, featuresCol="features") \
-                    .fit(sample.select(to_ml("vector").alias("features")))
+                    .fit(sample.select(array_to_vector("vector").alias("features")))
                 centres[path] = np.array([c for c in model.clusterCenters()], dtype=np.float32)
         mllib_seconds += time.time() - t
         shared = spark.sparkContext.broadcast(centres)
@@ -221,7 +230,7 @@ def main():
         items = items.groupBy("path").applyInPandas(finish, schema="id long, path string")
     print(f"levels {level + 1}-{depth}: subtrees of {len(sizes)} nodes built in one pass each", flush=True)
     folder = tempfile.mkdtemp(prefix="arbor-tree-")
-    items.select("id", "path").coalesce(1).write.mode("overwrite").option("sep", "\t").csv(folder)
+    items.select("id", "path").repartition(1).write.mode("overwrite").option("sep", "\t").csv(folder)
     part = [f for f in os.listdir(folder) if f.startswith("part-")][0]
     with open(args.out, "w") as out:
         out.write("item\tpath\n")
