@@ -45,7 +45,7 @@ public struct ParquetFile: Sendable {
         let magic = Array("PAR1".utf8)
         guard bytes.count >= 12 else { throw .notParquet(path: source, reason: "\(bytes.count) bytes, too short for the magic and a footer") }
         guard bytes.starts(with: magic) else { throw .notParquet(path: source, reason: "no PAR1 magic at the start") }
-        guard Array(bytes.suffix(4)) == magic else { throw .notParquet(path: source, reason: "no PAR1 magic at the end (truncated?)") }
+        guard Array(bytes.suffix(4)) == magic else { throw .truncated(path: source, reason: "no PAR1 magic at the end") }
         let n = bytes.count
         let footerLength = Int(UInt32(bytes[n - 8]) | UInt32(bytes[n - 7]) << 8 | UInt32(bytes[n - 6]) << 16 | UInt32(bytes[n - 5]) << 24)
         guard footerLength <= n - 12 else {

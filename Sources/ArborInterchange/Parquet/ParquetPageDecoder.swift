@@ -51,6 +51,9 @@ final class ParquetPageDecoder {
             let header: ParquetMetadata.PageHeader
             do { header = try ParquetMetadata.pageHeader(&reader) } catch { throw Failure(reason: "page header at byte \(position): \(error.reason)") }
             position = reader.position
+            guard header.uncompressedSize >= 0, header.type != 0 && header.type != 2 && header.type != 3 || header.valueCount >= 0 else {
+                throw Failure(reason: "the page header at byte \(position) lacks its sizes or value count")
+            }
             guard header.compressedSize >= 0, header.compressedSize <= chunk.upperBound - position else {
                 throw Failure(reason: "a page of \(header.compressedSize) bytes at byte \(position) runs past the chunk's end at \(chunk.upperBound)")
             }
