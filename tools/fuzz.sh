@@ -37,5 +37,5 @@ case "${1:-}" in
     seed) python3 "$ROOT/tools/fuzz-seeds.py" "$FUZZ/corpus" ;;
     run) shift; run "$@" ;;
     all) shift; for t in $TARGETS; do run "$t" "${1:-100000}"; done ;;
-    *) sed -n 2,17p "$0"; exit 2 ;;
+    *) sed -n 2,15p "$0"; exit 2 ;;
 esac

@@ -133,6 +133,9 @@ public struct ParquetFile: Sendable {
                 }
             }
             do { try outcome.get() } catch { throw .badPage(path: source, column: info.name, rowGroup: g, reason: error.reason) }
+            if info.maxRepetitionLevel > 0, decoder.slots > slotsBefore, decoder.repetitions[slotsBefore] != 0 {
+                throw .badPage(path: source, column: info.name, rowGroup: g, reason: "the first value continues a list")
+            }
             let rows = info.maxRepetitionLevel == 0 ? decoder.slots - slotsBefore
                 : decoder.repetitions[slotsBefore...].reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
             guard rows == Int(group.rowCount) else {
@@ -156,9 +159,6 @@ public struct ParquetFile: Sendable {
                 }
             }
         } else {
-            guard d.repetitions.first ?? 0 == 0 else {
-                throw .badPage(path: source, column: info.name, rowGroup: 0, reason: "the first value continues a list")
-            }
             let elementLevel = UInt8(info.elementLevel), listLevel = UInt8(info.listLevel)
             var starts = [Int](), map = [Int32](), nulls = [Bool](), next: Int32 = 0, anyNull = false, anyNullList = false
             starts.reserveCapacity(rowCount + 1)
