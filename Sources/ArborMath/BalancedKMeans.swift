@@ -8,8 +8,8 @@ import Foundation
 ///
 /// Assignment under the size constraint: for `k = 2`, points are ranked by how much closer they
 /// are to centre 0 than to centre 1 and the first `size0` go to 0 (TDM's median split); for
-/// `k > 2`, all (point, centre) pairs are taken greedily by increasing distance while the centre
-/// has room. Centres are fitted on a sample of at most ``sampleLimit`` points, then every point is
+/// `k > 2`, points in order of regret (the gap between their best and second-best centre, largest
+/// first, ties by index) each take their closest centre that still has room. Centres are fitted on a sample of at most ``sampleLimit`` points, then every point is
 /// assigned once. Complexity per call: O(iterations · min(n, sampleLimit) · k · d) for the fit
 /// (GEMMs) plus O(n · k · d) and a sort of `n · k` pairs for the final assignment.
 public struct BalancedKMeans: Sendable {

@@ -94,6 +94,14 @@ extension Matrix {
 }
 
 extension Matrix {
+    /// The rows `rows` of `self`, in order: a new `rows.count × cols` matrix. O(rows.count · cols).
+    /// - Precondition: every row index is in range.
+    public func selectingRows(_ rows: [Int]) -> Matrix {
+        var out = Matrix(rows: 0, cols: cols)
+        out.gatherRows(from: self, rows: rows.map { Int32($0) })
+        return out
+    }
+
     /// Makes `self` the rows `rows` of `source`, in order (resized to `rows.count`, capacity kept).
     /// O(rows.count · cols), one block copy per row.
     /// - Precondition: `source.cols == cols` and every row index is in range.

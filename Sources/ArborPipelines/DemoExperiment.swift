@@ -167,7 +167,7 @@ public enum DemoExperiment {
         log("[two-tower] training (at most \(config.twoTowerEpochs) epochs)")
         let (twoTower, twoTowerData) = try TDMExperiment.trainTwoTower(data: data, options: twoTowerOptions, seed: config.seed,
                                                                       cancellation: cancellation, log: log)
-        let tree = try TreeBuilder.balancedKMeans(embeddings: twoTower.itemVectors, items: twoTowerData.catalog.ids,
+        let tree = try TreeBuilder.balancedKMeans(embeddings: twoTower.itemVectors, items: twoTower.ids,
                                                   options: twoTowerOptions.tree, progress: progress, cancellation: cancellation)
         try IndexFiles.writeTwoTowerIndex(tree: tree, encoder: twoTower.encoder, to: twoTowerIndex, cancellation: cancellation)
         var training = DemoTraining(data: data, twoTowerSeconds: twoTower.report.wallSeconds,

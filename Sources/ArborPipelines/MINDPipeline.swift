@@ -41,6 +41,8 @@ public struct MINDExperimentOptions: Sendable {
     /// When set, a two-tower trained with these options on the same data is benchmarked beside
     /// MIND on the same test users in the same run ("two-tower flat", "two-tower tree" rows).
     public var besideTwoTower: TwoTowerExperimentOptions? = nil
+    /// Catalogue items never seen in training: left out of the index (default) or kept.
+    public var coldItems: ColdItemPolicy = .leaveOut
 
     /// Defaults.
     public init() {}
@@ -79,8 +81,11 @@ public struct MINDExperimentResult: Sendable {
     /// How the model was trained (data set name and path to be filled by the caller).
     public var provenance: TrainingProvenance
     /// Where the catalogue holds items never seen in training (the Amazon Books demo): how often
-    /// they reach the exact top k, against their share of the catalogue. `nil` when none are cold.
+    /// they reach the exact top k, against their share of the catalogue. `nil` when none are cold
+    /// or the cold ones were left out of the index.
     public var coldItems: ColdItemShare? = nil
+    /// The catalogue rows served (``itemVectors`` and ``ids`` hold these rows only).
+    public var served: ServedCatalogue
 
     /// The row of `retriever` at `k` (and `parameters` label when given).
     public func row(_ retriever: String, k: Int, parameters: String? = nil) -> BenchmarkRow? {
@@ -96,6 +101,7 @@ public struct MINDExperimentResult: Sendable {
                     training.stoppedEarly ? "early-stopped" : "epoch limit", training.wallSeconds, training.samplesPerSecond)
         s += String(format: "- tree: fan-out %d, depth %d\n", tree.fanOut, tree.depth)
         if fallbackQueries > 0 { s += "- \(fallbackQueries) test users had no known history item (fallback vector)\n" }
+        if served.coldCount > 0 { s += "- \(served.summary)\n" }
         if let cold = coldItems {
             s += String(format: "- cold items (never in training): %.1f%% of the catalogue; share of the exact top %d: ",
                         100 * cold.catalogueShare, cold.k)
@@ -127,14 +133,16 @@ public struct MINDExperimentResult: Sendable {
 public enum MINDExperiment {
     /// A validator: `metric@k` of the exact flat scan with the model's current encoder (each
     /// user's interests searched and merged), averaged over `cases`. O(cases · K · items · d).
+    /// - Parameter served: the catalogue rows searched and known to the encoder; `nil`: all.
     public static func validator(cases: [TwoTowerEvalCase], metric: Metric, k: Int,
-                                 itemFrequencies: [Double]?) -> (MINDModel) throws -> Double {
+                                 itemFrequencies: [Double]?, served: ServedCatalogue? = nil) -> (MINDModel) throws -> Double {
         let truth = GroundTruth.items(cases.map(\.truth))
         return { model in
-            let encoder = try model.encoder(itemFrequencies: itemFrequencies)
-            let flat = try FlatRetriever(items: model.itemVectorMatrix(), ids: model.ids)
+            let encoder = try model.encoder(itemFrequencies: itemFrequencies, rows: served?.rows)
+            let vectors = model.itemVectorMatrix()
+            let flat = try FlatRetriever(items: served?.select(vectors) ?? vectors, ids: served?.select(model.ids) ?? model.ids)
             let retriever = MultiInterestRetriever(name: "mind flat", producer: encoder, base: flat)
-            let parameters = SearchParameters(k: min(k, model.ids.count))
+            let parameters = SearchParameters(k: min(k, flat.itemCount))
             let results = try cases.map { try retriever.search(Query(history: $0.history, excluded: $0.excluded), parameters: parameters) }
             return try truth.evaluate(retrieved: results.map { $0.items.map(\.item) }, k: k)[metric] ?? 0
         }
@@ -142,31 +150,36 @@ public enum MINDExperiment {
 
     /// Trains MIND on `data` (early stopping on the validation users when there are any); writes
     /// `last.arbor` / `best.arbor` checkpoints (an index each) when `options.checkpointDirectory` is set.
-    /// - Throws: ``TwoTowerError``, ``ArborError``, `CancellationError`, index write errors.
+    /// Validation, checkpoints and the returned encoder serve the rows `options.coldItems` keeps.
+    /// - Throws: ``TwoTowerError``, ``ArborError`` (also when no catalogue item occurs in training),
+    ///   `CancellationError`, index write errors.
     public static func train(
         data: TwoTowerData, options: MINDExperimentOptions, progress: some ProgressReporter = SilentProgress(),
         cancellation: CancellationFlag? = nil, onEpoch: ((TwoTowerEpochStats) -> Void)? = nil
-    ) throws -> (model: MINDModel, report: TwoTowerTrainingReport, encoder: MINDEncoder) {
+    ) throws -> (model: MINDModel, report: TwoTowerTrainingReport, encoder: MINDEncoder, served: ServedCatalogue) {
+        let served = try ServedCatalogue(ids: data.catalog.ids, trainCounts: data.trainCounts, policy: options.coldItems)
         let config = options.config(itemCount: data.catalog.count)
         let model = try MINDModel(config: config, ids: data.catalog.ids, seed: options.training.seed)
         let trainer = try MINDTrainer(model: model, options: options.training)
         let frequencies = data.samples.targetCounts(itemCount: data.catalog.count)
         let validate = data.validation.isEmpty ? nil
-            : validator(cases: data.validation, metric: options.validationMetric, k: options.validationK, itemFrequencies: frequencies)
+            : validator(cases: data.validation, metric: options.validationMetric, k: options.validationK, itemFrequencies: frequencies,
+                        served: served)
         var checkpoint: ((MINDModel, Int, Bool) throws -> Void)? = nil
         if let dir = options.checkpointDirectory {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let treeOptions = options.tree
             checkpoint = { model, _, improved in
-                let tree = try TreeBuilder.balancedKMeans(embeddings: model.itemVectorMatrix(), items: model.ids, options: treeOptions)
-                let encoder = try model.encoder(itemFrequencies: frequencies)
+                let tree = try TreeBuilder.balancedKMeans(embeddings: served.select(model.itemVectorMatrix()),
+                                                          items: served.select(model.ids), options: treeOptions)
+                let encoder = try model.encoder(itemFrequencies: frequencies, rows: served.rows)
                 try IndexFiles.writeMINDIndex(tree: tree, encoder: encoder, to: dir + "/last.arbor")
                 if improved { try IndexFiles.writeMINDIndex(tree: tree, encoder: encoder, to: dir + "/best.arbor") }
             }
         }
         let report = try trainer.train(samples: data.samples, validate: validate, progress: progress, cancellation: cancellation,
                                        checkpoint: checkpoint, onEpoch: onEpoch)
-        return (model, report, try model.encoder(itemFrequencies: frequencies))
+        return (model, report, try model.encoder(itemFrequencies: frequencies, rows: served.rows), served)
     }
 
     /// Runs the experiment: train, build the tree (fan-out from `options.tree`), benchmark on the test users.
@@ -176,10 +189,10 @@ public enum MINDExperiment {
         cancellation: CancellationFlag? = nil, onEpoch: ((TwoTowerEpochStats) -> Void)? = nil
     ) throws -> MINDExperimentResult {
         guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
-        let (model, report, encoder) = try train(data: data, options: options, progress: progress,
-                                                 cancellation: cancellation, onEpoch: onEpoch)
-        let vectors = model.itemVectorMatrix()
-        let ids = data.catalog.ids
+        let (model, report, encoder, served) = try train(data: data, options: options, progress: progress,
+                                                         cancellation: cancellation, onEpoch: onEpoch)
+        let vectors = served.select(model.itemVectorMatrix())
+        let ids = served.select(data.catalog.ids)
         let tree = try TreeBuilder.balancedKMeans(embeddings: vectors, items: ids, options: options.tree,
                                                   progress: progress, cancellation: cancellation)
         let queries = data.test.map { Query(history: $0.history, excluded: $0.excluded) }
@@ -206,7 +219,8 @@ public enum MINDExperiment {
             }),
         ]
         var flatRetrievers: [any Retriever] = [flat]
-        if let twoTowerOptions = options.besideTwoTower {
+        if var twoTowerOptions = options.besideTwoTower {
+            twoTowerOptions.coldItems = options.coldItems
             let twoTower = try twoTowerEntries(data: data, options: twoTowerOptions, beams: options.beams,
                                                progress: progress, cancellation: cancellation)
             entries += twoTower.entries
@@ -217,8 +231,10 @@ public enum MINDExperiment {
             configuration: BenchmarkConfiguration(kValues: ks.isEmpty ? [min(10, ids.count)] : ks, threadCounts: [1], searchPerK: true),
             progress: progress, cancellation: cancellation)
         let rows = try runner.run(entries: entries, queries: queries, truth: TwoTowerEvaluation.truth(data.test))
-        let cold = try ColdItemShare.measure(retrievers: flatRetrievers, queries: queries, ids: ids,
-                                             trained: data.trainCounts, k: min(50, ids.count))
+        let cold = served.policy == .keep
+            ? try ColdItemShare.measure(retrievers: flatRetrievers, queries: queries, ids: ids, trained: data.trainCounts,
+                                        k: min(50, ids.count))
+            : nil
         let config = model.config
         let t = options.training
         let provenance = TrainingProvenance(
@@ -234,7 +250,7 @@ public enum MINDExperiment {
         return MINDExperimentResult(
             protocolName: data.protocolName, config: config, training: report, encoder: encoder, itemVectors: vectors, ids: ids,
             tree: tree, rows: rows, meanInterests: Double(interestSum) / Double(max(1, queries.count)),
-            fallbackQueries: fallbacks, provenance: provenance, coldItems: cold)
+            fallbackQueries: fallbacks, provenance: provenance, coldItems: cold, served: served)
     }
 
     /// The two-tower's rows beside MIND: trained with `options` on the same data, its exact scan
@@ -245,7 +261,7 @@ public enum MINDExperiment {
         cancellation: CancellationFlag?
     ) throws -> (entries: [BenchmarkEntry], flat: any Retriever) {
         let trained = try TwoTowerExperiment.train(data: data, options: options, progress: progress, cancellation: cancellation)
-        let ids = data.catalog.ids
+        let ids = trained.ids
         let tree = try TreeBuilder.balancedKMeans(embeddings: trained.itemVectors, items: ids, options: options.tree,
                                                   progress: progress, cancellation: cancellation)
         let flat = MultiInterestRetriever(

@@ -284,11 +284,11 @@ public enum TDMExperiment {
     /// - Throws: ``TwoTowerError`` from training.
     static func twoTowerBaseline(data: TDMExperimentData, options: TwoTowerExperimentOptions, seed: UInt64,
                                  log: @escaping (String) -> Void) throws -> TDMMethodResult {
-        let (trained, twoTowerData) = try trainTwoTower(data: data, options: options, seed: seed, log: log)
+        let (trained, _) = try trainTwoTower(data: data, options: options, seed: seed, log: log)
         let flat = try TDMEvaluation.evaluate(
             method: TDMMethodName.flatTwoTower, users: data.test,
             retrieve: TDMEvaluation.flatRetriever(twoTower: trained.encoder, items: trained.itemVectors,
-                                                  ids: twoTowerData.catalog.ids))
+                                                  ids: trained.ids))
         log(String(format: "%@: R@10 %.4f R@50 %.4f", flat.method, flat.recall10, flat.recall50))
         return flat
     }

@@ -229,15 +229,19 @@ public enum TwoTowerEvaluation {
     /// `metric@k` of the exact flat scan over the model's current item vectors, averaged over
     /// `cases` (e.g. NDCG@10 on leave-last-out validation users).
     /// Cost per call: one batched encoder pass and one GEMM scan, O(cases · items · d).
+    /// - Parameter served: the catalogue rows searched and known to the encoder; `nil`: all.
     public static func validator(
-        cases: [TwoTowerEvalCase], metric: Metric = .ndcg, k: Int = 10, itemFrequencies: [Double]? = nil
+        cases: [TwoTowerEvalCase], metric: Metric = .ndcg, k: Int = 10, itemFrequencies: [Double]? = nil,
+        served: ServedCatalogue? = nil
     ) -> (TwoTowerModel) throws -> Double {
         let truth = GroundTruth.items(cases.map(\.truth))
         return { model in
-            let encoder = try model.encoder(itemFrequencies: itemFrequencies)
+            let encoder = try model.encoder(itemFrequencies: itemFrequencies, rows: served?.rows)
             let queries = try queries(encoder: encoder, cases: cases)
-            let flat = try FlatRetriever(items: model.itemVectorMatrix(), ids: model.catalog.ids)
-            let results = try flat.search(batch: queries, parameters: SearchParameters(k: min(k, model.catalog.count)))
+            let vectors = model.itemVectorMatrix()
+            let flat = try FlatRetriever(items: served?.select(vectors) ?? vectors,
+                                         ids: served?.select(model.catalog.ids) ?? model.catalog.ids)
+            let results = try flat.search(batch: queries, parameters: SearchParameters(k: min(k, flat.itemCount)))
             let summary = try truth.evaluate(retrieved: results.map { $0.items.map(\.item) }, k: k)
             return summary[metric] ?? 0
         }
@@ -279,6 +283,8 @@ public struct TwoTowerExperimentOptions: Sendable {
     /// A checkpoint to start from (resume, or fine-tune) instead of random weights; its
     /// catalogue must equal the data's and its tensors must fit the configuration.
     public var initialWeights: TwoTowerWeightsFile? = nil
+    /// Catalogue items never seen in training: left out of the index (default) or kept.
+    public var coldItems: ColdItemPolicy = .leaveOut
 
     /// Defaults for `protocol` (validation metric NDCG@10 or Recall@50).
     public init(protocol kind: TwoTowerProtocol = .leaveLastOut) {
@@ -328,6 +334,8 @@ public struct TwoTowerExperimentResult: Sendable {
     /// How the model was trained, for ``TwoTowerExperiment/export(_:to:indexPath:provenance:progress:cancellation:)``:
     /// the data set's name is empty and its path `nil` (the data does not know them; set both).
     public var provenance: TrainingProvenance
+    /// The catalogue rows served (``itemVectors`` and ``ids`` hold these rows only).
+    public var served: ServedCatalogue
 
     /// The row of `retriever` at `k` (and `parameters` label when given).
     public func row(_ retriever: String, k: Int, parameters: String? = nil) -> BenchmarkRow? {
@@ -353,6 +361,7 @@ public struct TwoTowerExperimentResult: Sendable {
         }
         s += String(format: "- tree: fan-out %d, depth %d, built in %.2f s\n", tree.fanOut, tree.depth, treeBuildSeconds)
         if fallbackQueries > 0 { s += "- \(fallbackQueries) test users had no known history item (fallback vector)\n" }
+        if served.coldCount > 0 { s += "- \(served.summary)\n" }
         s += "\n"
         let ks = Array(Set(rows.map(\.k))).sorted()
         var header = ["retriever", "parameters"]
@@ -401,18 +410,24 @@ public enum TwoTowerExperiment {
         public var report: TwoTowerTrainingReport
         /// The user encoder of the trained model (logQ-corrected with the training target counts).
         public var encoder: TwoTowerEncoder
-        /// `itemCount × d` item vectors, row `r` = `data.catalog.ids[r]`.
+        /// `served.rows.count × d` item vectors, row `r` = ``ids``[r].
         public var itemVectors: Matrix
+        /// The served item ids (ascending): the catalogue's, less the cold items left out.
+        public var ids: [ItemID]
+        /// Which catalogue rows are served (``TwoTowerExperimentOptions/coldItems``).
+        public var served: ServedCatalogue
     }
 
     /// Trains a two-tower on `data`'s samples (from `options.initialWeights` when set), stopping
     /// early on `options.validationMetric@validationK` of the validation users (none: epoch limit).
+    /// The encoder and item vectors returned serve the rows `options.coldItems` keeps.
     /// - Throws: ``TwoTowerError`` (training, NaN loss, initial weights of another catalogue or
-    ///   shape), `CancellationError`.
+    ///   shape), ``ArborError`` when no catalogue item occurs in training, `CancellationError`.
     public static func train(
         data: TwoTowerData, options: TwoTowerExperimentOptions, progress: some ProgressReporter = SilentProgress(),
         cancellation: CancellationFlag? = nil, onEpoch: ((TwoTowerEpochStats) -> Void)? = nil
     ) throws -> Trained {
+        let served = try ServedCatalogue(ids: data.catalog.ids, trainCounts: data.trainCounts, policy: options.coldItems)
         let config = options.config(for: data.catalog)
         let model = try TwoTowerModel(config: config, catalog: data.catalog, seed: options.training.seed)
         if let initial = options.initialWeights {
@@ -430,11 +445,11 @@ public enum TwoTowerExperiment {
         let validate = data.validation.isEmpty
             ? nil
             : TwoTowerEvaluation.validator(cases: data.validation, metric: options.validationMetric, k: options.validationK,
-                                           itemFrequencies: frequencies)
+                                           itemFrequencies: frequencies, served: served)
         let report = try trainer.train(samples: data.samples, validate: validate, progress: progress,
                                        cancellation: cancellation, onEpoch: onEpoch)
-        return Trained(config: config, report: report, encoder: try model.encoder(itemFrequencies: frequencies),
-                       itemVectors: model.itemVectorMatrix())
+        return Trained(config: config, report: report, encoder: try model.encoder(itemFrequencies: frequencies, rows: served.rows),
+                       itemVectors: served.select(model.itemVectorMatrix()), ids: served.select(data.catalog.ids), served: served)
     }
 
     /// Runs the experiment.
@@ -449,7 +464,7 @@ public enum TwoTowerExperiment {
         guard !data.test.isEmpty else { throw ArborError.empty(what: "test users") }
         let trained = try train(data: data, options: options, progress: progress, cancellation: cancellation, onEpoch: onEpoch)
         let (config, report, encoder, vectors) = (trained.config, trained.report, trained.encoder, trained.itemVectors)
-        let ids = data.catalog.ids
+        let ids = trained.ids
         let treeStart = ContinuousClock.now
         let tree = try TreeBuilder.balancedKMeans(embeddings: vectors, items: ids, options: options.tree,
                                                   progress: progress, cancellation: cancellation)
@@ -490,7 +505,7 @@ public enum TwoTowerExperiment {
             trainEvents: data.trainEvents, trainSamples: data.samples.count, validationUsers: data.validation.count,
             testUsers: data.test.count, training: report, encoder: encoder, config: config, itemVectors: vectors, ids: ids,
             tree: tree, treeBuildSeconds: treeSeconds, rows: rows, fallbackQueries: encoded.filter(\.usedFallback).count,
-            provenance: provenance)
+            provenance: provenance, served: trained.served)
     }
 
     /// Writes the trained model's artefacts for serving:

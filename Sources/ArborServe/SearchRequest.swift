@@ -9,7 +9,7 @@ import Foundation
 ///
 /// Numbers of vectors are read as `Double` and checked here, so a value outside Float's range
 /// or a `"NaN"`/`"Infinity"` string is refused with its position named, not turned into infinity.
-struct SearchRequest: Decodable {
+struct SearchRequest: Decodable, Equatable {
     var history: [UInt64]?
     var timestamps: [Double]?
     var vector: [Double]?
@@ -31,6 +31,9 @@ struct SearchRequest: Decodable {
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
     }
+
+    /// A request with no field set.
+    init() {}
 
     init(from decoder: any Decoder) throws {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
@@ -62,8 +65,15 @@ struct SearchRequest: Decodable {
     }
 
     /// Decodes a body, turning every decoding failure into a ``RequestError`` naming the field
-    /// (`body` when the text is not JSON or not an object).
+    /// (`body` when the text is not JSON or not an object). The usual shape is read by
+    /// ``SearchRequestScanner``; everything else by `JSONDecoder` (``decodeWithFoundation(_:)``).
     static func decode(_ bytes: some Collection<UInt8>) throws(RequestError) -> SearchRequest {
+        if let request = SearchRequestScanner.parse(bytes) { return request }
+        return try decodeWithFoundation(bytes)
+    }
+
+    /// ``decode(_:)`` without the scanner: `JSONDecoder`, every failure named.
+    static func decodeWithFoundation(_ bytes: some Collection<UInt8>) throws(RequestError) -> SearchRequest {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")

@@ -57,6 +57,9 @@ struct Train: ParsableCommand {
     @Option(help: "MIND: label-aware attention power p (0 = mean of the interests, large = argmax).")
     var pow: Float = 1000
 
+    @Option(help: "Two-tower and MIND: catalogue items never seen in training (random vectors): 'leave-out' of the index, unknown in histories; or 'keep' them (the cold-item check).")
+    var coldItems: ColdItemPolicy = .leaveOut
+
     @Option(help: "Instead of --inter: generated users with 2-4 planted interests over this many items (hold-out; the oracle is reported).")
     var synthetic: Int?
 
@@ -265,6 +268,7 @@ struct Train: ParsableCommand {
         options.beams = try parseIntList(beams, option: "--beams")
         options.tree.fanOut = fanOut
         options.tree.seed = seed
+        options.coldItems = coldItems
         let lossChoice: TwoTowerLoss = switch loss {
         case .sampled: .sampled(negatives: negatives)
         case .inBatch: .inBatch
@@ -333,6 +337,7 @@ extension Train {
         options.tree.fanOut = fanOut
         options.tree.seed = seed
         options.checkpointDirectory = out + "/checkpoints"
+        options.coldItems = coldItems
         let lossChoice: TwoTowerLoss = switch loss {
         case .sampled: .sampled(negatives: negatives)
         case .inBatch: .inBatch
@@ -367,3 +372,4 @@ extension Train {
 
 extension TwoTowerProtocol: ExpressibleByArgument {}
 extension EmbeddingOptimizerKind: ExpressibleByArgument {}
+extension ColdItemPolicy: ExpressibleByArgument {}

@@ -165,10 +165,94 @@ struct MINDTests {
         options.dimension = 16
         options.maxHistory = 16
         options.training = TwoTowerTrainingOptions(loss: .mixed(negatives: 50), batchSize: 128, epochs: 3, learningRate: 5e-3, seed: 1)
-        let (_, report, encoder) = try MINDExperiment.train(data: data, options: options)
+        let (_, report, encoder, _) = try MINDExperiment.train(data: data, options: options)
         #expect(report.epochs.count == 3)
         #expect(report.epochs.last!.meanLoss < report.epochs.first!.meanLoss)
         #expect(report.bestMetric != nil)
         #expect(encoder.interests(history: data.test[0].history).vectors.rows >= 2)
+    }
+
+    /// Planted-interest data whose lowest 20 catalogue rows never occur in training (taken out of
+    /// every training sequence): cold items with random vectors.
+    private func dataWithColdItems() throws -> (TwoTowerData, cold: [ItemID]) {
+        let catalog = try SyntheticCatalog.generate(.init(itemCount: 200, dimension: 8, superCategoryCount: 4,
+                                                          categoriesPerSuperCategory: 3, seed: 2))
+        let users = try SyntheticUsers.generate(catalog: catalog, config: .init(userCount: 200, minInterests: 2, maxInterests: 3,
+                                                                               minHistoryLength: 16, maxHistoryLength: 24, seed: 2))
+        var data = try TwoTowerData.synthetic(catalog: catalog, users: users, test: .count(20), validation: .count(20), seed: 2)
+        data.sequences = data.sequences.map { $0.filter { $0 >= 20 } }.filter { $0.count >= 2 }
+        data.samples = try TwoTowerSamples(sequences: data.sequences, itemCount: data.catalog.count)
+        data.trainCounts = [:]
+        for sequence in data.sequences { for row in sequence { data.trainCounts[data.catalog.ids[row], default: 0] += 1 } }
+        let cold = data.catalog.ids.filter { data.trainCounts[$0] == nil }
+        return (data, cold)
+    }
+
+    /// Items never seen in training are left out of the served index by default: not retrievable
+    /// through the tree or the flat scan, and unknown (skipped, counted) in a history; kept with
+    /// their vectors under `.keep`. The same for the two-tower beside MIND.
+    @Test func coldItemsAreLeftOutOfTheIndexAndUnknownInHistories() throws {
+        let (data, cold) = try dataWithColdItems()
+        #expect(cold.count >= 20)
+        var options = MINDExperimentOptions()
+        options.dimension = 8
+        options.maxHistory = 16
+        options.ks = [10]
+        options.beams = [50]
+        options.training = TwoTowerTrainingOptions(loss: .mixed(negatives: 20), batchSize: 128, epochs: 1, learningRate: 5e-3, seed: 1)
+        var twoTower = TwoTowerExperimentOptions(protocol: .userHoldOut)
+        twoTower.dimension = 8
+        twoTower.training = options.training
+        twoTower.ks = [10]
+        options.besideTwoTower = twoTower
+        let result = try MINDExperiment.run(data: data, options: options)
+        #expect(result.served.coldCount == cold.count && result.served.policy == .leaveOut)
+        #expect(result.ids.count == data.catalog.count - cold.count)
+        #expect(Set(result.ids).isDisjoint(with: cold))
+        #expect(result.tree.itemCount == result.ids.count && result.itemVectors.rows == result.ids.count)
+        #expect(result.encoder.itemCount == result.ids.count)
+        #expect(result.coldItems == nil)
+        #expect(result.markdown(metrics: [.recall]).contains("cold items (never in training): \(cold.count) of \(data.catalog.count)"))
+        let history = Array(result.ids.prefix(12))
+        let withCold = [try #require(cold.first)]
+        let plain = result.encoder.interests(history: history)
+        let mixed = result.encoder.interests(history: withCold + history)
+        #expect(mixed.unknownItems == 1 && plain.unknownItems == 0)
+        #expect(mixed.vectors == plain.vectors)
+        // Through the front door: the index holds no cold item, and a cold id in a history is reported.
+        let path = mindIndexPath("cold")
+        defer { removeIndex(path) }
+        try MINDExperiment.export(result, indexPath: path)
+        let engine = try Arbor.open(path)
+        #expect(engine.itemCount == result.ids.count)
+        let found = try engine.search(history: withCold + history, k: 20, using: .exact)
+        #expect(found.unknownHistoryItems == withCold)
+        #expect(Set(found.items.map(\.item)).isDisjoint(with: cold))
+        // The two-tower's rows beside MIND never return a cold item either.
+        let twoTowerTrained = try TwoTowerExperiment.train(data: data, options: twoTower)
+        #expect(Set(twoTowerTrained.ids).isDisjoint(with: cold) && twoTowerTrained.ids.count == result.ids.count)
+        #expect(try twoTowerTrained.encoder.encode(history: withCold + history).unknownItems == 1)
+
+        // Kept: every catalogue item is served, and the cold-item share is measured.
+        options.coldItems = .keep
+        options.besideTwoTower = nil
+        let kept = try MINDExperiment.run(data: data, options: options)
+        #expect(kept.ids == data.catalog.ids && kept.encoder.itemCount == data.catalog.count)
+        #expect(kept.encoder.interests(history: withCold + history).unknownItems == 0)
+        let share = try #require(kept.coldItems)
+        #expect(abs(share.catalogueShare - Double(cold.count) / Double(data.catalog.count)) < 1e-12)
+    }
+
+    /// A catalogue none of whose items occurs in training has nothing to serve: a typed error.
+    @Test func aCatalogueWithNoTrainedItemIsRefused() throws {
+        #expect(throws: ArborError.empty(what: "catalogue items seen in training")) {
+            try ServedCatalogue(ids: [ItemID(1), ItemID(2)], trainCounts: [ItemID(3): 4], policy: .leaveOut)
+        }
+        let served = try ServedCatalogue(ids: [ItemID(1), ItemID(2), ItemID(5)], trainCounts: [ItemID(5): 1, ItemID(1): 2],
+                                         policy: .leaveOut)
+        #expect(served.rows == [0, 2] && served.coldCount == 1)
+        let m = try Matrix(rows: 3, cols: 2, values: [0, 1, 2, 3, 4, 5])
+        #expect(served.select(m) == (try Matrix(rows: 2, cols: 2, values: [0, 1, 4, 5])))
+        #expect(served.select([ItemID(1), ItemID(2), ItemID(5)]) == [ItemID(1), ItemID(5)])
     }
 }

@@ -2,10 +2,16 @@ import Foundation
 import Testing
 import ArborMath
 import ArborStore
+import ArborTestSupport
 import ArborTree
 @testable import ArborRetrieval
 
 @Suite struct HNSWPersistenceTests {
+    /// Every index file of a test lives here and goes with the test.
+    let scratch: ScratchDirectory
+
+    init() throws { scratch = try ScratchDirectory(prefix: "hnsw-persistence") }
+
     func fixture() throws -> (path: String, tree: TreeLayout, index: HNSWIndex, vectors: Matrix, ids: [ItemID]) {
         let n = 800, d = 8
         let vectors = randomMatrix(rows: n, cols: d, seed: 31)
@@ -13,7 +19,7 @@ import ArborTree
         let tree = try TreeBuilder.balancedKMeans(embeddings: vectors, items: ids)
         let index = try HNSWIndex.build(vectors, ids: ids,
                                         configuration: HNSWConfiguration(metric: .normAugmentedInnerProduct, m: 8, efConstruction: 64))
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hnsw-\(UUID().uuidString).arbor").path
+        let path = scratch.file("hnsw.arbor")
         try IndexWriter().write(layout: tree, extra: try HNSWPersistence.extras(for: index), to: path)
         return (path, tree, index, vectors, ids)
     }
@@ -63,7 +69,7 @@ import ArborTree
         configuration["kernel"] = "simd"
         meta["configuration"] = configuration
         extras[HNSWPersistence.metaName] = Array(try JSONSerialization.data(withJSONObject: meta))
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hnsw-old-\(UUID().uuidString).arbor").path
+        let path = scratch.file("hnsw-old.arbor")
         try IndexWriter().write(layout: f.tree, extra: extras, to: path)
         let reader = try IndexReader(path: path)
         #expect(try HNSWPersistence.info(from: reader).buildKernel == nil)
@@ -78,7 +84,7 @@ import ArborTree
     @Test func anIndexWithoutAGraphSaysSo() throws {
         let tree = try TreeBuilder.balancedKMeans(embeddings: randomMatrix(rows: 10, cols: 2, seed: 1),
                                                   items: (0..<10).map { ItemID(UInt64($0)) })
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nohnsw-\(UUID().uuidString).arbor").path
+        let path = scratch.file("nohnsw.arbor")
         try IndexWriter().write(layout: tree, to: path)
         let reader = try IndexReader(path: path)
         #expect(!HNSWPersistence.hasGraph(reader))

@@ -5,15 +5,16 @@ that `arbor build --assignment` reads.
     arbor build --vectors items.npy --ids items.ids --assignment paths.tsv --fan-out 16 --out items.arbor
 
 The tree is the one TreeBuilder.balancedKMeans builds: depth D = ceil(log_k N); every node of N_p
-items splits into min(k, N_p) groups whose sizes differ by at most one, fitted by k-means and then
-balanced (all (item, centre) pairs taken by increasing distance while the centre has room, as Arbor's
-BalancedKMeans does for k > 2; for k = 2 the median split of the distance difference). A path lists
-the child index taken at each of the D levels.
+items splits into min(k, N_p) groups whose sizes differ by at most one, with centres fitted by
+k-means and a balanced assignment (Arbor's BalancedKMeans rule: for k > 2, points in order of regret,
+the gap between their best and second-best centre, each take the closest centre with room; for k = 2
+the median split of the cost difference). A path lists the child index taken at each of the D levels.
 
-Level by level: nodes of at least --mllib-min items fit their centres with MLlib's distributed
-KMeans (one fit per node, on a sample of at most --sample items); smaller nodes fit them inside a
-pandas UDF (numpy Lloyd iterations on the node's items). The balancing step runs per node in a
-grouped pandas UDF (one node's items in one task: at most N / k^level rows).
+Top levels, while some node has at least --mllib-min items: one pass over the table per level; each
+large node's centres are fitted by MLlib's distributed KMeans on a sample of at most --sample items,
+and the balanced assignment runs per node in a grouped pandas UDF (one node's items in one task: at
+most N / k^level rows). Below that, every node is small, and one more grouped pass builds each node's
+whole subtree inside its task (numpy: k-means++ and balanced Lloyd rounds on a sample, recursively).
 
 On a cluster: the same script with `spark-submit --master yarn|k8s://...|spark://host:7077` and
 --vectors / --out on shared storage (the vectors as a Parquet table of (id, vector) with
@@ -29,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -43,48 +45,91 @@ def balanced_sizes(n, k):
 
 
 def balanced_assign(points, centres):
-    """Group of each point, sizes as balanced_sizes(n, k) (Arbor's BalancedKMeans rule)."""
+    """Group of each point, sizes as balanced_sizes(n, k): Arbor's BalancedKMeans rule, vectorised.
+
+    k = 2: the median split of the cost difference. k > 2: points in order of regret (the gap between
+    their best and second-best centre, largest first, ties by index) each take their closest centre
+    that still has room. Done in rounds: until the next centre fills, every point in order simply
+    takes its closest open centre, so each round assigns the prefix up to that point at once
+    (at most k rounds, O(n * k) numpy work each)."""
     n, k = points.shape[0], centres.shape[0]
     sizes = balanced_sizes(n, k)
-    dist = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2) if n * k <= 4_000_000 else \
-        (points ** 2).sum(1)[:, None] - 2 * points @ centres.T + (centres ** 2).sum(1)[None, :]
+    cost = (centres ** 2).sum(1)[None, :] - 2.0 * (points @ centres.T)
     if k == 2:
-        order = np.argsort(dist[:, 0] - dist[:, 1], kind="stable")
+        order = np.argsort(cost[:, 0] - cost[:, 1], kind="stable")
         out = np.ones(n, dtype=np.int64)
         out[order[: sizes[0]]] = 0
         return out
-    pairs = np.argsort(dist, axis=None, kind="stable")
-    out = np.full(n, -1, dtype=np.int64)
-    room = np.array(sizes)
-    left = n
-    for flat in pairs:
-        i, c = divmod(int(flat), k)
-        if out[i] < 0 and room[c] > 0:
-            out[i] = c
-            room[c] -= 1
-            left -= 1
-            if left == 0:
-                break
+    two = np.partition(cost, 1, axis=1)
+    order = np.argsort(-(two[:, 1] - two[:, 0]), kind="stable")
+    ranked = cost[order]
+    room = np.array(sizes, dtype=np.int64)
+    taken = np.empty(n, dtype=np.int64)
+    start = 0
+    while start < n:
+        best = np.where(room[None, :] > 0, ranked[start:], np.inf).argmin(axis=1)
+        end = len(best)                      # assign best[:end]: nothing fills before position end - 1
+        for c in np.flatnonzero(room > 0):
+            wanting = np.flatnonzero(best == c)
+            if len(wanting) >= room[c]:
+                end = min(end, int(wanting[room[c] - 1]) + 1)
+        taken[start:start + end] = best[:end]
+        room -= np.bincount(best[:end], minlength=k)
+        start += end
+    out = np.empty(n, dtype=np.int64)
+    out[order] = taken
     return out
 
 
-def lloyd(points, k, iterations, seed):
-    """Balanced k-means centres on `points` (k-means++ start, balanced assignment each round)."""
-    rng = np.random.default_rng(seed)
+def fit_centres(points, k, iterations, rng, sample_limit):
+    """Balanced k-means centres: k-means++ on a sample of at most sample_limit points, then Lloyd
+    rounds with the balanced assignment until it stops changing (as BalancedKMeans.assign)."""
     n = points.shape[0]
-    centres = [points[rng.integers(n)]]
+    sample = points[rng.choice(n, sample_limit, replace=False)] if n > sample_limit else points
+    m = sample.shape[0]
+    centres = [sample[rng.integers(m)]]
+    nearest = ((sample - centres[0]) ** 2).sum(1)
     for _ in range(1, k):
-        d = np.min(((points[:, None, :] - np.array(centres)[None]) ** 2).sum(2), axis=1)
-        p = d / d.sum() if d.sum() > 0 else None
-        centres.append(points[rng.choice(n, p=p)])
+        total = nearest.sum()
+        centres.append(sample[rng.choice(m, p=nearest / total) if total > 0 else rng.integers(m)])
+        nearest = np.minimum(nearest, ((sample - centres[-1]) ** 2).sum(1))
     centres = np.array(centres)
-    for _ in range(iterations):
-        groups = balanced_assign(points, centres)
-        new = np.array([points[groups == c].mean(0) for c in range(k)])
-        if np.allclose(new, centres):
+    groups = None
+    for _ in range(max(1, iterations)):
+        new = balanced_assign(sample, centres)
+        if groups is not None and np.array_equal(new, groups):
             break
-        centres = new
+        groups = new
+        counts = np.bincount(groups, minlength=k)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, groups, sample)
+        centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
     return centres
+
+
+def split_node(points, k, iterations, rng, sample_limit, centres=None):
+    """Child index of each of a node's points: min(k, n) balanced groups."""
+    n = points.shape[0]
+    if n <= k:                               # one item per child (BalancedKMeans: groups 0 ..< n)
+        return np.arange(n, dtype=np.int64)
+    if centres is None or centres.shape[0] != k:
+        centres = fit_centres(points, k, iterations, rng, sample_limit)
+    return balanced_assign(points, centres.astype(np.float64))
+
+
+def subtree_paths(points, levels, k, iterations, rng, sample_limit):
+    """The child index at each of the next `levels` levels for every point of one node: n x levels,
+    splitting recursively down to the leaves inside one task."""
+    out = np.zeros((points.shape[0], levels), dtype=np.int64)
+    if levels == 0 or points.shape[0] <= 1:
+        return out
+    child = split_node(points, k, iterations, rng, sample_limit)
+    out[:, 0] = child
+    if levels > 1:
+        for c in range(int(child.max()) + 1):
+            rows = np.flatnonzero(child == c)
+            out[rows, 1:] = subtree_paths(points[rows], levels - 1, k, iterations, rng, sample_limit)
+    return out
 
 
 def main():
@@ -129,9 +174,13 @@ def main():
     depth = max(0, math.ceil(math.log(n, k) - 1e-12)) if n > 1 else 0
     items = items.withColumn("path", F.lit("")).withColumn("node", F.lit(0).cast("long")).cache()
     to_ml = F.udf(lambda v: Vectors.dense(v), VectorUDT())
+    iterations, seed, sample_limit = args.iterations, args.seed, args.sample
     mllib_seconds = 0.0
-    for level in range(depth):
-        sizes = {r["path"]: r["count"] for r in items.groupBy("path").count().collect()}
+    level = 0
+    sizes = {r["path"]: r["count"] for r in items.groupBy("path").count().collect()}
+    # Levels whose largest node has at least --mllib-min items: one pass over the table per level, the
+    # centres of large nodes fitted by MLlib on a sample, the balanced assignment per node in a task.
+    while level < depth and max(sizes.values()) >= args.mllib_min:
         centres = {}
         t = time.time()
         for path, size in sizes.items():
@@ -144,27 +193,37 @@ def main():
                 centres[path] = np.array([c for c in model.clusterCenters()], dtype=np.float32)
         mllib_seconds += time.time() - t
         shared = spark.sparkContext.broadcast(centres)
-        iterations, seed = args.iterations, args.seed
+        this_level = level
 
         def split(frame: pd.DataFrame) -> pd.DataFrame:
             path = frame["path"].iloc[0]
-            count = len(frame)
-            if count == 1:
-                child = np.zeros(1, dtype=np.int64)
-            else:
-                points = np.stack(frame["vector"].to_numpy()).astype(np.float64)
-                groups = min(k, count)
-                c = shared.value.get(path)
-                if c is None or c.shape[0] != groups:
-                    c = lloyd(points, groups, iterations, seed + level)
-                child = balanced_assign(points, c.astype(np.float64))
+            points = np.stack(frame["vector"].to_numpy()).astype(np.float64)
+            rng = np.random.default_rng([seed, this_level, zlib.crc32(path.encode())])
+            child = split_node(points, k, iterations, rng, sample_limit, shared.value.get(path))
             prefix = path + "/" if path else ""
             return pd.DataFrame({"id": frame["id"].to_numpy(), "vector": frame["vector"],
-                                 "path": [prefix + str(int(x)) for x in child], "node": np.zeros(count, dtype=np.int64)})
+                                 "path": [prefix + str(int(x)) for x in child], "node": np.zeros(len(frame), dtype=np.int64)})
 
         items = items.groupBy("path").applyInPandas(split, schema="id long, vector array<float>, path string, node long").cache()
-        print(f"level {level + 1}/{depth}: {len(sizes)} nodes split ({len(centres)} with MLlib), {time.time() - start:.0f} s",
+        level += 1
+        sizes = {r["path"]: r["count"] for r in items.groupBy("path").count().collect()}
+        print(f"level {level}/{depth}: {len(sizes)} nodes ({len(centres)} split with MLlib centres), {time.time() - start:.0f} s",
               flush=True)
+    # The remaining levels: every node is small, so one task per node builds its whole subtree (numpy).
+    remaining = depth - level
+
+    def finish(frame: pd.DataFrame) -> pd.DataFrame:
+        path = frame["path"].iloc[0]
+        points = np.stack(frame["vector"].to_numpy()).astype(np.float64)
+        rng = np.random.default_rng([seed, depth, zlib.crc32(path.encode())])
+        below = subtree_paths(points, remaining, k, iterations, rng, sample_limit)
+        prefix = [path] if path else []
+        return pd.DataFrame({"id": frame["id"].to_numpy(),
+                             "path": ["/".join(prefix + [str(int(x)) for x in row]) for row in below]})
+
+    if remaining > 0:
+        items = items.groupBy("path").applyInPandas(finish, schema="id long, path string")
+    print(f"levels {level + 1}-{depth}: subtrees of {len(sizes)} nodes built in one pass each", flush=True)
     folder = tempfile.mkdtemp(prefix="arbor-tree-")
     table = items.select(F.col("id").alias("item"), "path").coalesce(1).write.mode("overwrite")
     parquet = args.out.endswith(".parquet")

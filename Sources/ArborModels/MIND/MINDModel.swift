@@ -157,10 +157,13 @@ public final class MINDModel {
     }
 
     /// The serving encoder with the current weights.
-    /// - Parameter itemFrequencies: per item row, a non-negative weight (training counts) for the
-    ///   empty-history fallback (normalised weighted mean of the item vectors); `nil` = uniform.
+    /// - Parameters:
+    ///   - itemFrequencies: per item row, a non-negative weight (training counts) for the
+    ///     empty-history fallback (normalised weighted mean of the item vectors); `nil` = uniform.
+    ///   - rows: the item rows the encoder knows (ascending); the others are unknown ids in a
+    ///     history, skipped and counted. `nil`: every row.
     /// - Throws: ``ModelLoadError`` when the weights hold NaN.
-    public func encoder(itemFrequencies: [Double]? = nil) throws(ModelLoadError) -> MINDEncoder {
+    public func encoder(itemFrequencies: [Double]? = nil, rows: [Int]? = nil) throws(ModelLoadError) -> MINDEncoder {
         let d = config.dimension
         let vectors = itemVectorMatrix()
         var fallback = [Double](repeating: 0, count: d)
@@ -176,7 +179,9 @@ public final class MINDModel {
                                activation: i == mlp.layers.count - 1 ? .identity : .relu, name: "mind.mlp.\(i)")
             }
             return try MINDEncoder(
-                ids: ids, behaviours: itemEmbedding.table.matrix, bilinear: bilinear.matrix, routingLogits: routingLogits,
+                ids: rows.map { $0.map { ids[$0] } } ?? ids,
+                behaviours: rows.map { itemEmbedding.table.matrix.selectingRows($0) } ?? itemEmbedding.table.matrix,
+                bilinear: bilinear.matrix, routingLogits: routingLogits,
                 mlp: try InferenceMLP(layers: layers), maxInterests: config.interests, maxHistory: config.maxHistory,
                 iterations: config.iterations, cosine: config.cosine, power: config.power,
                 fallback: fallback.map { Float(norm > 0 ? $0 / norm : 0) })

@@ -152,10 +152,13 @@ public final class TwoTowerModel {
     }
 
     /// The inference-side user encoder with the current weights.
-    /// - Parameter itemFrequencies: per item row, a non-negative weight (training counts) for the
-    ///   empty-history fallback vector; `nil` weights every item equally.
+    /// - Parameters:
+    ///   - itemFrequencies: per item row, a non-negative weight (training counts) for the
+    ///     empty-history fallback vector; `nil` weights every item equally.
+    ///   - rows: the item rows the encoder knows (ascending); the others are unknown ids in a
+    ///     history, skipped and counted. `nil`: every row.
     /// - Throws: ``TwoTowerError`` when the weights hold NaN or the weights do not fit.
-    public func encoder(itemFrequencies: [Double]? = nil) throws(TwoTowerError) -> TwoTowerEncoder {
+    public func encoder(itemFrequencies: [Double]? = nil, rows: [Int]? = nil) throws(TwoTowerError) -> TwoTowerEncoder {
         let vectors = itemVectorMatrix()
         let d = config.dimension
         var fallback = [Double](repeating: 0, count: d)
@@ -166,8 +169,14 @@ public final class TwoTowerModel {
         }
         let norm = fallback.reduce(0) { $0 + $1 * $1 }.squareRoot()
         let fb = fallback.map { Float(norm > 0 ? $0 / norm : 0) }
+        var behaviours = behaviourMatrix()
+        var ids = catalog.ids
+        if let rows {
+            ids = rows.map { catalog.ids[$0] }
+            behaviours = rows.flatMap { behaviours[($0 * d) ..< ($0 * d + d)] }
+        }
         return try TwoTowerEncoder(
-            ids: catalog.ids, behaviours: behaviourMatrix(), layers: tower.layers.map { ($0.weight.value, $0.bias?.value ?? []) },
+            ids: ids, behaviours: behaviours, layers: tower.layers.map { ($0.weight.value, $0.bias?.value ?? []) },
             dimension: d, maxHistory: config.maxHistory, cosine: config.cosine, temperature: config.temperature,
             fallback: fb)
     }
