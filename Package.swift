@@ -46,7 +46,7 @@ let package = Package(
             "CArborKernels",
         ]),
         .target(name: "ArborEngine", dependencies: ["ArborCore", "ArborMath", "ArborTree", "ArborInference", "ArborRetrieval"]),
-        // Models from elsewhere: safetensors in and out of an index.
+        // Models from elsewhere: safetensors in and out of an index; Parquet tables (tree assignments) in.
         .target(name: "ArborInterchange", dependencies: ["ArborCore", "ArborStore", "ArborMath", "ArborTree", "ArborInference"]),
 
         // The HTTP service (`arbor serve`): JSON search, health, Prometheus metrics, hot reload.

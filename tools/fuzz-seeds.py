@@ -59,6 +59,12 @@ body += struct.pack("<3i", 2, 2, 2) + struct.pack("<3Q", 10, 11, 12) + bytes([0,
 body += struct.pack("<6f", 1, 0, 0, 1, 0.7, 0.7)
 put("hnsw", "three-nodes", pre + body)
 
+# Parquet: the test fixtures (pyarrow and Spark, every encoding and page kind the reader knows).
+fixtures = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "parquet")
+for name in sorted(os.listdir(fixtures)):
+    if name.endswith(".parquet") and name != "gzip.parquet":
+        put("parquet", name[: -len(".parquet")], open(os.path.join(fixtures, name), "rb").read())
+
 with tempfile.TemporaryDirectory() as t:
     arbor = os.path.abspath(a.arbor)
     def run(*args):

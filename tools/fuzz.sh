@@ -9,15 +9,16 @@
 #
 # Targets: index (opener, verifier, snapshot walk, layout and leaf loads, stored HNSW graph),
 # npy, recbole, csv, taobao, amazon, sessions (split files, Diginetica, leave-last-out), hnsw
-# (graph arrays through HNSWIndex(graph:)). Crashes land in Fuzz/crashes/<target>/; each one
-# becomes a regression test. Corpora stay small (libFuzzer's -max_len below; new inputs found
-# during a run go to a scratch directory, not to the repository).
+# (graph arrays through HNSWIndex(graph:)), parquet (footer, every column, assignment tables).
+# Crashes land in Fuzz/crashes/<target>/; each one becomes a regression test. Corpora stay small
+# (libFuzzer's -max_len below; new inputs found during a run go to a scratch directory, not to
+# the repository).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ="$ROOT/Fuzz"
 CONFIG=${CONFIG:-debug}
 BIN="$FUZZ/.build/$CONFIG/ArborFuzz"
-TARGETS="index npy recbole csv taobao amazon sessions hnsw"
+TARGETS="index npy recbole csv taobao amazon sessions hnsw parquet"
 
 build() {
     (cd "$FUZZ" && swift build -c "$CONFIG" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
@@ -36,5 +37,5 @@ case "${1:-}" in
     seed) python3 "$ROOT/tools/fuzz-seeds.py" "$FUZZ/corpus" ;;
     run) shift; run "$@" ;;
     all) shift; for t in $TARGETS; do run "$t" "${1:-100000}"; done ;;
-    *) sed -n 2,16p "$0"; exit 2 ;;
+    *) sed -n 2,15p "$0"; exit 2 ;;
 esac

@@ -112,4 +112,46 @@ import Testing
         }
         #expect(try Data(contentsOf: index) == before)
     }
+
+    /// `build --assignment` with Spark's Parquet output (and Parquet node embeddings) builds the
+    /// same index as with the job's text output: the same answers to the same queries. The reader
+    /// is picked by the PAR1 magic, not the name; a bad Parquet file fails naming file, column
+    /// and row, and leaves the index as it was.
+    @Test func buildFromAParquetAssignmentEqualsTheText() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/parquet")
+        func fixture(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
+        let dir = try CLITests.temporaryDirectory()
+        func build(_ assignment: String, nodes: String, out: String) throws -> ChildProcess.Outcome {
+            try Self.run(["build", "--vectors", fixture("spark-items.npy"), "--assignment", assignment, "--node-embeddings", nodes,
+                          "--fan-out", "4", "--out", dir.appendingPathComponent(out).path])
+        }
+        // A Parquet file under a .tsv name is still read as Parquet.
+        let disguised = dir.appendingPathComponent("paths.tsv")
+        try FileManager.default.copyItem(atPath: fixture("spark-paths.parquet"), toPath: disguised.path)
+        let a = try build(disguised.path, nodes: fixture("spark-nodes.parquet"), out: "p.arbor")
+        let b = try build(fixture("spark-paths.tsv"), nodes: fixture("spark-nodes.tsv"), out: "t.arbor")
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
+        #expect(a.stdout.contains("64 items, d = 4, fan-out 4, depth 3"), "\(a.stdout)")
+        for vector in ["1,0,0,0", "-0.5,2,0.25,1", "0,0,-1,0.5"] {
+            let p = try Self.run(["query", "--index", dir.appendingPathComponent("p.arbor").path, "--vector=\(vector)", "--k", "10", "--beam", "4"])
+            let t = try Self.run(["query", "--index", dir.appendingPathComponent("t.arbor").path, "--vector=\(vector)", "--k", "10", "--beam", "4"])
+            #expect(p.status == 0 && p.stdout == t.stdout && p.stdout.split(separator: "\n").count == 11, "\(p.stdout)\(p.stderr)\n\(t.stdout)")
+        }
+        let before = try Data(contentsOf: dir.appendingPathComponent("p.arbor"))
+        let cases: [(String, String)] = [
+            (fixture("gzip.parquet"), "gzip.parquet: column 'item': row group 0 is compressed with GZIP; only UNCOMPRESSED and SNAPPY are read"),
+            (fixture("nulls.parquet"), "nulls.parquet: column 'item', row 4: null"),
+            (fixture("items-only.parquet"), "items-only.parquet: no column 'path' (columns: item)"),
+        ]
+        for (file, message) in cases {
+            let r = try build(file, nodes: fixture("spark-nodes.parquet"), out: "p.arbor")
+            #expect(r.status != 0 && r.stderr.contains(message), "\(r.stderr)")
+        }
+        let truncated = dir.appendingPathComponent("cut.parquet")
+        try Data(try Data(contentsOf: URL(fileURLWithPath: fixture("spark-paths.parquet"))).prefix(600)).write(to: truncated)
+        let r = try build(truncated.path, nodes: fixture("spark-nodes.parquet"), out: "p.arbor")
+        #expect(r.status != 0 && r.stderr.contains("cut.parquet: truncated Parquet file: no PAR1 magic at the end"), "\(r.stderr)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("p.arbor")) == before)
+    }
 }

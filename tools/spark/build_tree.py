@@ -21,6 +21,8 @@ On a cluster: the same script with `spark-submit --master yarn|k8s://...|spark:/
 --vectors / --out on shared storage (the vectors as a Parquet table of (id, vector) with
 --parquet instead of .npy); the output is then a folder of part files (`cat part-*` or Spark's own
 `coalesce(1)`), read by `arbor build --assignment` on the machine that writes the index.
+With `--out paths.parquet` the assignment is a Parquet table (columns item: long, path: string;
+Spark's writer, snappy) in one file, which `arbor build --assignment` reads as it reads the text.
 """
 import argparse
 import math
@@ -151,7 +153,9 @@ def main():
     p.add_argument("--partitions", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--master", help="Spark master (default: spark-submit's, else local[2])")
-    p.add_argument("--out", required=True, help="the assignment to write (item<TAB>path)")
+    p.add_argument("--out", required=True,
+                   help="the assignment to write: item<TAB>path text, or a Parquet table (item: long, path: string) "
+                        "when the name ends in .parquet")
     args = p.parse_args()
     if not 2 <= args.fan_out <= 64:
         raise SystemExit("--fan-out must be in 2 ... 64")
@@ -230,12 +234,21 @@ def main():
         items = items.groupBy("path").applyInPandas(finish, schema="id long, path string")
     print(f"levels {level + 1}-{depth}: subtrees of {len(sizes)} nodes built in one pass each", flush=True)
     folder = tempfile.mkdtemp(prefix="arbor-tree-")
-    items.select("id", "path").repartition(1).write.mode("overwrite").option("sep", "\t").csv(folder)
+    # repartition(1), not coalesce(1): a coalesce would pull the UDF pass above into one task.
+    table = items.select(F.col("id").alias("item"), "path").repartition(1).write.mode("overwrite")
+    parquet = args.out.endswith(".parquet")
+    if parquet:   # Spark's own writer (snappy by default), one part file moved to --out
+        table.parquet(folder)
+    else:
+        table.option("sep", "\t").csv(folder)
     part = [f for f in os.listdir(folder) if f.startswith("part-")][0]
-    with open(args.out, "w") as out:
-        out.write("item\tpath\n")
-        with open(os.path.join(folder, part)) as f:
-            shutil.copyfileobj(f, out)
+    if parquet:
+        shutil.move(os.path.join(folder, part), args.out)
+    else:
+        with open(args.out, "w") as out:
+            out.write("item\tpath\n")
+            with open(os.path.join(folder, part)) as f:
+                shutil.copyfileobj(f, out)
     shutil.rmtree(folder)
     spark_master = spark.sparkContext.master
     spark.stop()

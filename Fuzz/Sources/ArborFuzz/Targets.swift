@@ -1,5 +1,6 @@
 import ArborCore
 import ArborData
+import ArborInterchange
 import ArborRetrieval
 import ArborTree
 import Foundation
@@ -9,7 +10,7 @@ import Foundation
 /// it exists) and calls the reader; a thrown error is the expected outcome for a bad file, a crash
 /// or a sanitizer report is a bug.
 enum FuzzTarget: String, CaseIterable {
-    case index, npy, recbole, csv, taobao, amazon, sessions, hnsw
+    case index, npy, recbole, csv, taobao, amazon, sessions, hnsw, parquet
 }
 
 let target: FuzzTarget = {
@@ -113,6 +114,14 @@ func runHNSW(_ bytes: UnsafeRawBufferPointer) {
     _ = try? index.search([Float](repeating: 0.25, count: dimension), parameters: SearchParameters(k: 2, efSearch: 4))
 }
 
+/// A Parquet file: the footer, every column, and the assignment and node-embedding tables.
+func runParquet(_ bytes: UnsafeRawBufferPointer) {
+    guard let file = try? ParquetFile(bytes: [UInt8](bytes), source: "fuzz.parquet") else { return }
+    for c in file.columns { _ = try? file.column(c.name) }
+    _ = try? TreeAssignment(parquet: file)
+    _ = try? TreeAssignment.nodeEmbeddings(parquet: file)
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
@@ -136,6 +145,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? DigineticaReader.read(at: path)
         _ = try? LeaveLastOutSplit.read(at: path)
     case .hnsw: runHNSW(bytes)
+    case .parquet: runParquet(bytes)
     }
     return 0
 }
