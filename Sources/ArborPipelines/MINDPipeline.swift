@@ -101,7 +101,7 @@ public struct MINDExperimentResult: Sendable {
                     training.stoppedEarly ? "early-stopped" : "epoch limit", training.wallSeconds, training.samplesPerSecond)
         s += String(format: "- tree: fan-out %d, depth %d\n", tree.fanOut, tree.depth)
         if fallbackQueries > 0 { s += "- \(fallbackQueries) test users had no known history item (fallback vector)\n" }
-        if served.coldCount > 0 { s += "- \(served.summary)\n" }
+        if served.coldCount > 0 && coldItems == nil { s += "- \(served.summary)\n" }
         if let cold = coldItems {
             s += String(format: "- cold items (never in training): %.1f%% of the catalogue; share of the exact top %d: ",
                         100 * cold.catalogueShare, cold.k)
