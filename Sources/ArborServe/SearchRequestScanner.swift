@@ -3,7 +3,7 @@
 ///
 /// It reads an object whose keys are the known fields, each at most once, with plain values:
 /// unsigned integers for `history` and `exclude`, integers for `k`, `beam` and `ef`, JSON numbers for
-/// `vector`, `vectors` and `timestamps`, and strings without escapes. Anything else (an escape, a
+/// `vector`, `vectors` and `timestamps`, and ASCII strings without escapes. Anything else (an escape, a
 /// `null`, an unknown or repeated key, a number it would have to round differently, a non-finite
 /// value, trailing text) makes ``parse(_:)`` return `nil`, and the caller decodes with
 /// ``SearchRequest/decode(_:)``, which also names the field of every error. So for every body it
@@ -87,12 +87,13 @@ struct SearchRequestScanner {
         return take(Self.closeBracket) ? values : nil
     }
 
-    /// A string of printable characters without escapes.
+    /// A string of printable ASCII without escapes (anything else goes to the decoder, which also
+    /// checks UTF-8).
     private mutating func string() -> String? {
         guard take(Self.quote) else { return nil }
         let start = at
         while at < text.count, text[at] != Self.quote {
-            guard text[at] >= 0x20, text[at] != UInt8(ascii: "\\") else { return nil }
+            guard text[at] >= 0x20, text[at] < 0x80, text[at] != UInt8(ascii: "\\") else { return nil }
             at += 1
         }
         guard at < text.count else { return nil }

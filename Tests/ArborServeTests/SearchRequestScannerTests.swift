@@ -23,6 +23,7 @@ import Testing
         #"{"history": [18446744073709551616]}"#, #"{"kk": 10}"#, #"{"k": 1, "k": 2}"#, #"{"retriever": "ex\u0061ct"}"#,
         #"{"vector": [1, 2,]}"#, #"{"vector": [.5]}"#, #"{"vector": [1.]}"#, #"{"vector": [+1]}"#, #"{"vector": [1e]}"#,
         #"{"vector": [1] } x"#, #"[1, 2]"#, #"{not json"#, "", #"{"vector": [1, 2]"#, #"{"vectors": [[1], 2]}"#,
+        #"{"retriever": "trée"}"#,
     ]
 
     @Test func acceptsTheUsualShapesExactlyAsTheDecoderReadsThem() throws {
