@@ -94,6 +94,10 @@ public enum ModelExport {
             spec.maxHistory = first(ModelTensorNames.maxHistory)
             spec.positions = named[ModelTensorNames.positions]?.shape.first
         }
+        if let e = named[ModelTensorNames.hierarchyEmbeddings], let r = named[ModelTensorNames.hierarchyRows],
+           e.shape.count == 2, r.shape.count == 2 {
+            spec.hierarchy = .init(nodes: e.shape[0], levels: r.shape[0])
+        }
         switch reader.queryProducer {
         case .leafMeanPooling, .rawHistory: break
         case .behaviourMeanPooling:

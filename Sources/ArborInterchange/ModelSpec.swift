@@ -88,10 +88,27 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var sdm: SDM?
     /// The tree, when the file carries one (`tree.*` tensors).
     public var tree: Tree?
+    /// JTM's hierarchical user features of a DNN or attention scorer, when it has them.
+    public var hierarchy: Hierarchy?
+
+    /// Sizes of JTM's hierarchical user features (``ArborInference/BehaviourHierarchy``): tensors
+    /// `hierarchy.embeddings` `[nodes, dimension]` and `hierarchy.rows` `[levels, items]` (for each
+    /// level, the hierarchy row of each behaviour row, or -1, as floats).
+    public struct Hierarchy: Codable, Sendable, Equatable {
+        /// Inner nodes with an embedding (rows of `hierarchy.embeddings`).
+        public var nodes: Int
+        /// Levels with a lookup (rows of `hierarchy.rows`).
+        public var levels: Int
+
+        public init(nodes: Int, levels: Int) {
+            self.nodes = nodes
+            self.levels = levels
+        }
+    }
 
     public init(nodeScorer: NodeScorerKind, queryProducer: QueryProducerKind, dimension: Int, maxHistory: Int? = nil,
                 items: Int? = nil, mlps: [String: MLP] = [:], positions: Int? = nil, interests: Int? = nil,
-                sdm: SDM? = nil, tree: Tree? = nil) {
+                sdm: SDM? = nil, tree: Tree? = nil, hierarchy: Hierarchy? = nil) {
         self.nodeScorer = nodeScorer
         self.queryProducer = queryProducer
         self.dimension = dimension
@@ -102,6 +119,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         self.interests = interests
         self.sdm = sdm
         self.tree = tree
+        self.hierarchy = hierarchy
     }
 
     /// The spec's JSON (keys sorted, pretty-printed).
@@ -264,6 +282,18 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         }
         for name in mlps.keys.sorted() where !known.contains(name) {
             throw .badSpec(field: "mlps.\(name)", reason: "not an MLP of \(nodeScorer.rawValue)/\(queryProducer.rawValue)")
+        }
+        if let hierarchy {
+            guard nodeScorer == .attention || (nodeScorer == .dnn && queryProducer == .behaviourMeanPooling) else {
+                throw .badSpec(field: "hierarchy", reason: "read by an attention scorer, or a dnn scorer over behaviour-mean-pooling "
+                               + "(its behaviour table), not \(nodeScorer.rawValue)/\(queryProducer.rawValue)")
+            }
+            let n = try size("items", items)
+            let nodes = try size("hierarchy.nodes", hierarchy.nodes)
+            let levels = try size("hierarchy.levels", hierarchy.levels, min: 0)
+            guard levels <= 64 else { throw .badSpec(field: "hierarchy.levels", reason: "\(levels) is more than 64") }
+            float(ModelTensorNames.hierarchyEmbeddings, [nodes, d])
+            float(ModelTensorNames.hierarchyRows, [levels, n])
         }
         if let tree {
             guard (2 ... 64).contains(tree.fanOut) else { throw .badSpec(field: "tree.fanOut", reason: "\(tree.fanOut) is not in 2 ... 64") }

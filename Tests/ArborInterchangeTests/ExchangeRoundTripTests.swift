@@ -127,3 +127,55 @@ func halfBits(_ x: Float) -> UInt16 {
     if mantissa & 0x1FFF > 0x1000 || (mantissa & 0x1FFF == 0x1000 && h & 1 == 1) { h += 1 }
     return sign | UInt16(h)
 }
+
+/// JTM's hierarchical user features travel with the model: the spec names their sizes, an export
+/// imports into a fresh index with identical answers, and a file without them is refused by name.
+@Suite struct HierarchyExchangeTests {
+    @Test(arguments: [ModelKind.dnn, .attention])
+    func hierarchyTensorsRoundTrip(kind: ModelKind) throws {
+        var payload = ModelFactory.make(kind)
+        var r = RandomValues(seed: 77)
+        let nodes = 20, levels = 2  // the tree over 60 items at fan-out 4 has depth 3: levels 1 and 2 read the hierarchy
+        let rows = (0 ..< levels).map { _ in
+            (0 ..< ModelFactory.itemCount).map { i in i % 7 == 0 ? Int32(-1) : Int32(min(nodes - 1, Int(r.rng.nextUnitFloat() * Float(nodes)))) }
+        }
+        let hierarchy = try BehaviourHierarchy(embeddings: r.matrix(nodes, ModelFactory.d), rows: rows, behaviourCount: ModelFactory.itemCount)
+        payload.tensors += hierarchy.namedTensors()
+        let original = temporaryPath("\(kind.rawValue)-jtm.arbor")
+        let fresh = try ModelFactory.writeVectorIndex(tree: ModelFactory.tree(seed: 99))
+        defer { removeFile(original); removeFile(fresh) }
+        try IndexWriter().write(layout: ModelFactory.tree(seed: 5), tensors: payload.tensors, nodeScorer: payload.nodeScorer,
+                                queryProducer: payload.producer, extra: payload.extra, to: original)
+        #expect(try Self.storedHierarchy(original) == hierarchy)
+
+        let (file, spec) = try ModelExport.export(indexAt: original)
+        #expect(spec.hierarchy == ModelSpec.Hierarchy(nodes: nodes, levels: levels))
+        let reread = try SafeTensorsFile(bytes: file.encoded(), source: "round trip")
+        try ModelImport.importModel(reread, spec: spec, into: fresh)
+        #expect(try Self.storedHierarchy(fresh) == hierarchy)
+        #expect(try results(Arbor.open(original), kind: kind) == results(Arbor.open(fresh), kind: kind))
+
+        let without = SafeTensorsFile(tensors: file.tensors.filter { $0.name != ModelTensorNames.hierarchyRows }, metadata: file.metadata)
+        #expect {
+            try ModelImport.importModel(without, spec: spec, into: fresh)
+        } throws: { error in
+            guard case ModelExchangeError.missingTensor(let name, _) = error else { return false }
+            return name == ModelTensorNames.hierarchyRows
+        }
+        // A hierarchy on a scorer that cannot read it is a spec error naming the field.
+        var wrong = spec
+        wrong.nodeScorer = .innerProduct
+        wrong.queryProducer = .leafMeanPooling
+        wrong.mlps = [:]
+        #expect(throws: ModelExchangeError.self) { try wrong.expectedTensors() }
+    }
+
+    /// The hierarchy the index's stored scorer serves with (`nil` without one).
+    static func storedHierarchy(_ path: String) throws -> BehaviourHierarchy? {
+        switch try ServingModel.load(from: IndexReader(path: path)).scorer {
+        case .dnn(let scorer): scorer.hierarchy
+        case .attention(let scorer): scorer.hierarchy
+        case .innerProduct: nil
+        }
+    }
+}
