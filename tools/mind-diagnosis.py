@@ -9,7 +9,8 @@ DIR/items.npy, the served item vectors in the dump's item order) and prints one 
   whether that category is planted for the user; how many planted interests some interest hits;
 - item side: share of items whose nearest learned category centre is their own category; mean
   cosine of an item to its own centre against the nearest other centre;
-- recall@50 (merged by best score per item, history excluded) of MIND's interests, of MIND's
+- recall@50 (merged by best score per item, history excluded, scored on the item vectors as served)
+  of MIND's interests, of MIND's
   interests each snapped to its nearest learned centre, and of the "oracle interests on the learned
   item vectors" (one query per planted interest: its learned centre).
 
@@ -39,7 +40,8 @@ def main():
     ap.add_argument("--k", type=int, default=50)
     a = ap.parse_args()
     d = json.load(open(a.dump))
-    x = unit(np.load(a.items).astype(np.float64))
+    raw = np.load(a.items).astype(np.float64)  # what the index scores (unit rows for a cosine model)
+    x = unit(raw)
     cats = np.array(d["itemCategories"])
     row = {iid: r for r, iid in enumerate(d["items"])}
     ncat = int(cats.max()) + 1
@@ -58,7 +60,8 @@ def main():
     pair, on_planted, coverage, best_cos, nint = [], [], [], [], []
     rec_mind, rec_snap, rec_oracle = [], [], []
     for u in d["users"]:
-        v = unit(np.array(u["interests"], dtype=np.float64))
+        served = np.array(u["interests"], dtype=np.float64)
+        v = unit(served)
         planted = list(u["planted"])
         nint.append(len(v))
         if len(v) >= 2:
@@ -71,9 +74,9 @@ def main():
         best_cos.append(float(s[:, planted].max(axis=1).mean()))
         hist = [row[i] for i in u["history"] if i in row]
         truth = {row[i] for i in u["truth"] if i in row}
-        rec_mind.append(merged_recall(v, x, hist, truth, a.k))
-        rec_snap.append(merged_recall(centres[np.unique(nearest)], x, hist, truth, a.k))
-        rec_oracle.append(merged_recall(centres[planted], x, hist, truth, a.k))
+        rec_mind.append(merged_recall(served, raw, hist, truth, a.k))
+        rec_snap.append(merged_recall(centres[np.unique(nearest)], raw, hist, truth, a.k))
+        rec_oracle.append(merged_recall(centres[planted], raw, hist, truth, a.k))
     m = lambda v: float(np.mean(v))
     print("| measure | value |")
     print("|---|---|")
