@@ -12,7 +12,7 @@ import Foundation
 /// (`MultiInterest.activeInterests(historyLength:maxInterests:)`); `û_l = e_l · S`; dynamic routing
 /// from the stored logits (`routing[l, k]`, drawn once from N(0, 1) at training) for `iterations`
 /// rounds over the `K'` active interests (`w_l = softmax_k(b_l)`, `z_k = Σ_l w_lk û_l`,
-/// `u_k = squash(z_k)`, `b_lk += û_l · u_k`); then the MLP (ReLU between layers, linear last) on each
+/// `u_k = squash(z_k)`, `b_lk += β · û_l · u_k`, `β` = ``agreementScale``, MIND's 1); then the MLP (ReLU between layers, linear last) on each
 /// capsule and, for a cosine model, unit normalisation. Deterministic: the same history always
 /// gives the same vectors. This is the computation of ArborNN's `dynamicRouting` on the training
 /// tape, up to float summation order (a test holds them within 1e-4).
@@ -26,7 +26,7 @@ import Foundation
 /// Stored as named tensors: "mind.behaviour" `itemCount × d` (behaviour embeddings), "mind.bilinear"
 /// `d × d` (S), "mind.routing" `maxHistory × K` (initial routing logits), "mind.mlp.<i>.weight"
 /// `inᵢ × outᵢ` and "mind.mlp.<i>.bias" `outᵢ`, "mind.options" `[5]` (maxHistory, K, iterations,
-/// cosine 0/1, power), "mind.fallback" `[d]`; the item ids (row order, ascending) in the extra value
+/// cosine 0/1, power) for MIND's β = 1, `[6]` with the agreement scale β otherwise (five values read as β = 1), "mind.fallback" `[d]`; the item ids (row order, ascending) in the extra value
 /// ``itemIDsExtraName``. Immutable and thread-safe (`Sendable`).
 public struct MINDEncoder: Sendable {
     /// Name of the index `extra` value holding the item ids (UInt64 little-endian, row order).
@@ -63,6 +63,8 @@ public struct MINDEncoder: Sendable {
     public let cosine: Bool
     /// The label-aware attention power used in training (informational at serving).
     public let power: Float
+    /// `β`, the scale of the routing-logit update `b_lk += β · û_l · u_k` (MIND: 1).
+    public let agreementScale: Float
     /// The vector of an empty history, `d` values.
     public let fallback: [Float]
 
@@ -74,7 +76,7 @@ public struct MINDEncoder: Sendable {
     /// - Throws: ``ModelLoadError/weightsDoNotMatch(kind:reason:)`` naming the tensor at fault.
     public init(ids: [ItemID], behaviours: Matrix, bilinear: Matrix, routingLogits: [Float], mlp: InferenceMLP,
                 maxInterests: Int, maxHistory: Int, iterations: Int, cosine: Bool, power: Float,
-                fallback: [Float]) throws(ModelLoadError) {
+                agreementScale: Float = 1, fallback: [Float]) throws(ModelLoadError) {
         func bad(_ reason: String) -> ModelLoadError { .weightsDoNotMatch(kind: QueryProducerKind.mind.rawValue, reason: reason) }
         let d = behaviours.cols
         guard !ids.isEmpty, behaviours.rows == ids.count, d >= 1 else {
@@ -96,6 +98,9 @@ public struct MINDEncoder: Sendable {
             throw bad("\(Self.mlpPrefix) maps \(mlp.layers.first?.inputs ?? 0) → \(mlp.layers.last?.outputs ?? 0), expected \(d) → \(d)")
         }
         guard fallback.count == d else { throw bad("\(Self.fallbackName) holds \(fallback.count) values, expected \(d)") }
+        guard agreementScale >= 0, agreementScale.isFinite else {
+            throw bad("\(Self.optionsName): agreement scale \(agreementScale) must be finite and >= 0")
+        }
         if let r = behaviours.values.firstIndex(where: { !$0.isFinite }) { throw bad("\(Self.behaviourName) row \(r / d) is not finite") }
         guard bilinear.values.allSatisfy(\.isFinite), routingLogits.allSatisfy(\.isFinite), fallback.allSatisfy(\.isFinite) else {
             throw bad("\(Self.bilinearName), \(Self.routingName) or \(Self.fallbackName) holds a non-finite value")
@@ -114,6 +119,7 @@ public struct MINDEncoder: Sendable {
         self.iterations = iterations
         self.cosine = cosine
         self.power = power
+        self.agreementScale = agreementScale
         self.fallback = fallback
     }
 
@@ -194,7 +200,7 @@ public struct MINDEncoder: Sendable {
                         for j in 0 ..< k {
                             var dot: Float = 0
                             for c in 0 ..< d { dot += u[l * d + c] * capsules[j * d + c] }
-                            logits[l * k + j] += dot
+                            logits[l * k + j] += agreementScale * dot
                         }
                     }
                 }
@@ -225,8 +231,11 @@ public struct MINDEncoder: Sendable {
             NamedTensor(name: Self.routingName, shape: [maxHistory, maxInterests], values: routingLogits),
         ]
         out += mlp.namedTensors(prefix: Self.mlpPrefix)
-        out.append(NamedTensor(name: Self.optionsName, shape: [5],
-                               values: [Float(maxHistory), Float(maxInterests), Float(iterations), cosine ? 1 : 0, power]))
+        // MIND's β = 1 keeps the original five values, which every reader (the interchange spec,
+        // tools/python) knows; a sixth is written only for another β.
+        var options = [Float(maxHistory), Float(maxInterests), Float(iterations), cosine ? 1 : 0, power]
+        if agreementScale != 1 { options.append(agreementScale) }
+        out.append(NamedTensor(name: Self.optionsName, shape: [options.count], values: options))
         out.append(NamedTensor(name: Self.fallbackName, shape: [dimension], values: fallback))
         return out
     }
@@ -252,7 +261,9 @@ public struct MINDEncoder: Sendable {
             return t
         }
         let options = try need(Self.optionsName, rank: 1)
-        guard options.shape == [5] else { throw bad("tensor '\(Self.optionsName)' has shape \(options.shape), expected [5]") }
+        guard options.shape == [5] || options.shape == [6] else {
+            throw bad("tensor '\(Self.optionsName)' has shape \(options.shape), expected [6] (or [5] before the agreement scale)")
+        }
         let o = options.values
         for (i, v) in o.prefix(3).enumerated() where !(v >= 1 && v <= 1_000_000 && v == v.rounded()) {
             throw bad("tensor '\(Self.optionsName)' value \(i) is \(v), expected a whole number >= 1")
@@ -276,7 +287,7 @@ public struct MINDEncoder: Sendable {
             try self.init(ids: ids, behaviours: try Matrix(rows: ids.count, cols: d, values: behaviour.values),
                           bilinear: try Matrix(rows: d, cols: d, values: s.values), routingLogits: routing.values, mlp: mlp,
                           maxInterests: interests, maxHistory: maxHistory, iterations: Int(o[2]), cosine: o[3] != 0,
-                          power: o[4], fallback: fb.values)
+                          power: o[4], agreementScale: o.count > 5 ? o[5] : 1, fallback: fb.values)
         } catch let e as ModelLoadError { throw e } catch { throw bad("\(error)") }
     }
 

@@ -18,6 +18,12 @@ public struct MINDExperimentOptions: Sendable {
     public var power: Float = 1000
     /// Hidden widths of the capsule MLP.
     public var hidden: [Int] = []
+    /// Routing rounds (MIND: 3).
+    public var iterations: Int = 3
+    /// Routing agreement scale `β` (``MINDConfig/agreementScale``; MIND: 1).
+    public var agreementScale: Float = 1
+    /// ComiRec-DR's stop-gradient through the routing (``MINDConfig/routingStopGradient``).
+    public var routingStopGradient: Bool = false
     /// Most recent behaviours routed.
     public var maxHistory: Int = 10
     /// Cosine scores.
@@ -49,8 +55,11 @@ public struct MINDExperimentOptions: Sendable {
 
     /// The model configuration for `itemCount` items.
     public func config(itemCount: Int) -> MINDConfig {
-        MINDConfig(itemCount: itemCount, dimension: dimension, interests: interests, power: power, hidden: hidden,
-                   maxHistory: maxHistory, cosine: cosine, temperature: temperature)
+        var c = MINDConfig(itemCount: itemCount, dimension: dimension, interests: interests, power: power, iterations: iterations,
+                           hidden: hidden, maxHistory: maxHistory, cosine: cosine, temperature: temperature)
+        c.agreementScale = agreementScale
+        c.routingStopGradient = routingStopGradient
+        return c
     }
 }
 
@@ -95,7 +104,7 @@ public struct MINDExperimentResult: Sendable {
     /// A Markdown summary: data, training, and a table of `metrics` per retriever and k.
     public func markdown(metrics: [Metric]) -> String {
         var s = "## MIND, \(protocolName)\n\n"
-        s += "- model: d = \(config.dimension), K = \(config.interests), p = \(config.power), history \(config.maxHistory), MLP \(([config.dimension] + config.hidden + [config.dimension]).map(String.init).joined(separator: "-")), \(config.cosine ? "cosine / \(config.temperature)" : "dot product"); mean interests per test user \(String(format: "%.2f", meanInterests))\n"
+        s += "- model: d = \(config.dimension), K = \(config.interests), p = \(config.power), routing \(config.iterations) rounds, β \(config.agreementScale)\(config.routingStopGradient ? ", stop-gradient" : ""), history \(config.maxHistory), MLP \(([config.dimension] + config.hidden + [config.dimension]).map(String.init).joined(separator: "-")), \(config.cosine ? "cosine / \(config.temperature)" : "dot product"); mean interests per test user \(String(format: "%.2f", meanInterests))\n"
         s += String(format: "- training: %d epochs, best epoch %d (validation %.4f), %@, %.1f s, %.0f samples/s\n",
                     training.epochs.count, training.bestEpoch, training.bestMetric ?? .nan,
                     training.stoppedEarly ? "early-stopped" : "epoch limit", training.wallSeconds, training.samplesPerSecond)

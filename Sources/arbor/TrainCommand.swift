@@ -57,6 +57,15 @@ struct Train: ParsableCommand {
     @Option(help: "MIND: label-aware attention power p (0 = mean of the interests, large = argmax).")
     var pow: Float = 1000
 
+    @Option(help: "MIND: dynamic routing rounds.")
+    var routingIterations: Int = 3
+
+    @Option(help: "MIND: scale beta of the routing-logit update b += beta * (u_hat . u) (MIND: 1; larger lets agreement, not the random start, route).")
+    var routingScale: Float = 1
+
+    @Flag(help: "MIND: stop the gradient through the routing rounds before the last (ComiRec-DR).")
+    var routingStopGradient = false
+
     @Option(help: "Two-tower and MIND: catalogue items never seen in training (random vectors): 'leave-out' of the index, unknown in histories; or 'keep' them (the cold-item check).")
     var coldItems: ColdItemPolicy = .leaveOut
 
@@ -65,6 +74,9 @@ struct Train: ParsableCommand {
 
     @Option(help: "With --synthetic: number of generated users.")
     var syntheticUsers: Int = 3000
+
+    @Option(help: "MIND with --synthetic: also write each test user's interest vectors and planted interests as JSON here (for tools/mind-diagnosis.py).")
+    var diagnosis: String?
 
     @OptionGroup(title: "SDM (--model sdm)")
     var sdm: SDMTrainOptions
@@ -208,6 +220,11 @@ struct Train: ParsableCommand {
         if categories && items == nil { throw ValidationError("--categories needs --items (the .item file)") }
         if splitFile != nil && `protocol` != .leaveLastOut { throw ValidationError("--split-file applies to --protocol leave-last-out") }
         if besideTwoTower && model != .mind { throw ValidationError("--beside-two-tower applies to --model mind") }
+        guard (1...20).contains(routingIterations) else { throw ValidationError("--routing-iterations must be in 1...20, got \(routingIterations)") }
+        guard routingScale >= 0, routingScale <= 1000, routingScale.isFinite else {
+            throw ValidationError("--routing-scale must be in [0, 1000], got \(routingScale)")
+        }
+        if diagnosis != nil && (model != .mind || synthetic == nil) { throw ValidationError("--diagnosis applies to --model mind with --synthetic") }
         _ = try parseIntList(ks, option: "--ks")
         _ = try parseIntList(beams, option: "--beams")
         if !hidden.isEmpty { _ = try parseIntList(hidden, option: "--hidden") }
@@ -223,12 +240,14 @@ struct Train: ParsableCommand {
 
         let data: TwoTowerData
         var oracle: TDMMethodResult? = nil
+        var generated: (catalog: SyntheticCatalog, users: SyntheticUsers)? = nil
         if let synthetic {
             let catalog = try SyntheticCatalog.generate(.init(itemCount: synthetic, dimension: 16, superCategoryCount: 10,
                                                               categoriesPerSuperCategory: 10, seed: seed))
             let users = try SyntheticUsers.generate(catalog: catalog, config: .init(userCount: syntheticUsers, minInterests: 2, maxInterests: 4,
                                                                                    minHistoryLength: 20, maxHistoryLength: 60, seed: seed))
             data = try TwoTowerData.synthetic(catalog: catalog, users: users, test: .count(300), validation: .count(200), seed: seed)
+            generated = (catalog, users)
             oracle = try TDMEvaluation.evaluate(
                 method: TDMMethodName.oracle,
                 users: data.test.map { HeldOutUser(user: $0.user, history: $0.history, truth: Array($0.truth)) },
@@ -246,7 +265,8 @@ struct Train: ParsableCommand {
             + "\(data.trainEvents) events -> \(data.samples.count) samples; \(data.validation.count) validation, \(data.test.count) test users")
 
         if model == .mind {
-            try runMIND(data: data, oracle: oracle, progress: progress, cancellation: cancellation, started: started)
+            try runMIND(data: data, oracle: oracle, generated: generated, progress: progress, cancellation: cancellation,
+                        started: started)
             return
         }
         let options = try twoTowerOptions(checkpoints: out + "/checkpoints")
@@ -322,12 +342,15 @@ extension Train {
 
     /// `--model mind`: train MIND, build the tree (fan-out --fan-out) on its item vectors,
     /// benchmark, write the report, the item vectors and, with --index, the MIND index.
-    func runMIND(data: TwoTowerData, oracle: TDMMethodResult?, progress: ProgressPrinter, cancellation: CancellationFlag,
-                 started: ContinuousClock.Instant) throws {
+    func runMIND(data: TwoTowerData, oracle: TDMMethodResult?, generated: (catalog: SyntheticCatalog, users: SyntheticUsers)?,
+                 progress: ProgressPrinter, cancellation: CancellationFlag, started: ContinuousClock.Instant) throws {
         var options = MINDExperimentOptions()
         options.dimension = dim
         options.interests = interests
         options.power = pow
+        options.iterations = routingIterations
+        options.agreementScale = routingScale
+        options.routingStopGradient = routingStopGradient
         options.hidden = hidden.isEmpty ? [] : try parseIntList(hidden, option: "--hidden")
         options.maxHistory = maxHistory
         options.cosine = !dotProduct
@@ -355,6 +378,10 @@ extension Train {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try NPY.write(result.itemVectors, to: out + "/items.npy")
         try IDList.write(result.ids, to: out + "/items.ids")
+        if let diagnosis, let generated {
+            try MINDDiagnosisDump(result: result, test: data.test, catalog: generated.catalog, users: generated.users)
+                .write(to: diagnosis)
+        }
         if let index {
             var provenance = result.provenance
             let source = inter ?? amazonTrain ?? "synthetic-\(synthetic ?? 0)"

@@ -21,9 +21,13 @@ private func removeIndex(_ path: String) {
 }
 
 /// A small MIND model with random weights (a hidden layer, K = 4, history 20), ids 100, 102, ...
-private func smallModel(cosine: Bool = true) throws -> MINDModel {
+private func smallModel(cosine: Bool = true, iterations: Int = 3, agreementScale: Float = 1,
+                        stopGradient: Bool = false) throws -> MINDModel {
     let n = 60
-    let config = MINDConfig(itemCount: n, dimension: 8, interests: 4, power: 5, hidden: [12], maxHistory: 20, cosine: cosine)
+    var config = MINDConfig(itemCount: n, dimension: 8, interests: 4, power: 5, iterations: iterations, hidden: [12],
+                            maxHistory: 20, cosine: cosine)
+    config.agreementScale = agreementScale
+    config.routingStopGradient = stopGradient
     return try MINDModel(config: config, ids: (0..<n).map { ItemID(UInt64(100 + 2 * $0)) }, seed: 3)
 }
 
@@ -33,7 +37,40 @@ struct MINDTests {
     /// several lengths (K' = 1, 2, 3, 4; padding in the batch; a history longer than maxHistory).
     @Test(arguments: [true, false])
     func trainingForwardEqualsServingEncoder(cosine: Bool) throws {
-        let model = try smallModel(cosine: cosine)
+        try expectTrainingForwardEqualsServing(try smallModel(cosine: cosine))
+    }
+
+    /// The same with the routing options: 5 rounds, agreement scale β = 4, ComiRec-DR's
+    /// stop-gradient (training only); and β survives the encoder's tensors (a sixth option value).
+    @Test func trainingForwardEqualsServingEncoderWithRoutingOptions() throws {
+        let model = try smallModel(iterations: 5, agreementScale: 4, stopGradient: true)
+        try expectTrainingForwardEqualsServing(model)
+        let encoder = try model.encoder()
+        #expect(encoder.agreementScale == 4 && encoder.iterations == 5)
+        let tensors = encoder.namedTensors()
+        #expect(tensors.first { $0.name == "mind.options" }?.values.count == 6)
+        let back = try MINDEncoder(tensors: tensors, ids: encoder.ids)
+        #expect(back.agreementScale == 4)
+        let history = Array(encoder.ids.prefix(17))
+        #expect(back.interests(history: history) == encoder.interests(history: history))
+        #expect(back.interests(history: history) != (try smallModel().encoder()).interests(history: history))
+        // MIND's β = 1 keeps the five values older readers know.
+        #expect(try smallModel().encoder().namedTensors().first { $0.name == "mind.options" }?.values.count == 5)
+        var bad = tensors
+        let i = bad.firstIndex { $0.name == "mind.options" }!
+        bad[i].values[5] = -2
+        #expect { try MINDEncoder(tensors: bad, ids: encoder.ids) } throws: { error in
+            (error as? ModelLoadError).map { "\($0)".contains("agreement scale") } ?? false
+        }
+        var config = model.config
+        config.agreementScale = .nan
+        #expect { try MINDModel(config: config, ids: model.ids) } throws: { error in
+            guard case ArborError.invalidArgument(let name, _) = error else { return false }
+            return name == "agreementScale"
+        }
+    }
+
+    private func expectTrainingForwardEqualsServing(_ model: MINDModel) throws {
         let encoder = try model.encoder()
         let histories: [[Int]] = [[3], [1, 2, 5], [7, 8, 9, 10, 11], Array(0 ..< 9), Array(5 ..< 30)]
         let length = 20, k = 4, d = 8

@@ -38,6 +38,76 @@ struct MultiInterestTests {
         }
     }
 
+    /// Finite differences with a larger agreement scale β (the update `b += β û·u`).
+    @Test func routingGradientsWithAgreementScale() throws {
+        let (batch, length, d, k) = (2, 4, 3, 3)
+        let mask: [Float] = [1, 1, 1, 0, 1, 1, 1, 1]
+        let behaviours = Input([batch, length, d], seed: 51)
+        let s = Input([d, d], values: randomValues(d * d, seed: 52).map { $0 * 0.7 })
+        try checkGradients([behaviours, s], step: 2e-3, tolerance: 1e-2) { t, x in
+            try t.dynamicRouting(x[0], bilinear: x[1], routingLogits: Self.logits, interests: k, mask: mask,
+                                 activeInterests: [2, 3], iterations: 3, agreementScale: 3)
+        }
+    }
+
+    /// β scales the update: β = 0 routes by the fixed start alone (equal to one round), β = 1 is
+    /// MIND's routing, and a negative or infinite β is an error naming it.
+    @Test func agreementScaleZeroIsOneRoundAndBadScalesAreErrors() throws {
+        let (length, d, k) = (4, 3, 3)
+        let t = Tape()
+        let e = try t.constant(randomValues(length * d, seed: 53), shape: [1, length, d])
+        let s = try t.constant(randomValues(d * d, seed: 54), shape: [d, d])
+        func route(_ iterations: Int, _ beta: Float) throws -> [Float] {
+            try t.dynamicRouting(e, bilinear: s, routingLogits: Self.logits, interests: k, mask: [1, 1, 1, 1],
+                                 activeInterests: [3], iterations: iterations, agreementScale: beta).values
+        }
+        #expect(try route(3, 0) == route(1, 1))
+        #expect(try route(3, 1) == t.dynamicRouting(e, bilinear: s, routingLogits: Self.logits, interests: k, mask: [1, 1, 1, 1],
+                                                    activeInterests: [3], iterations: 3).values)
+        #expect(try route(3, 5) != route(3, 1))
+        for bad in [Float(-1), .infinity, .nan] {
+            #expect { try route(3, bad) } throws: { error in
+                guard case ArborError.invalidArgument(let name, _) = error else { return false }
+                return name == "agreementScale"
+            }
+        }
+    }
+
+    /// ComiRec-DR's stop-gradient: the same forward values; the gradient is that of one routing
+    /// round started from the final logits held constant (computed here from the capsules of the
+    /// earlier rounds), which differs from the full gradient.
+    @Test func stopGradientThroughRoutingTreatsTheRoutingAsConstant() throws {
+        let (length, d, k, beta) = (5, 3, 3, Float(2))
+        let eValues = randomValues(length * d, seed: 55), sValues = randomValues(d * d, seed: 56).map { $0 * 0.7 }
+        let mask: [Float] = [1, 1, 1, 1, 0]
+        func run(stop: Bool, iterations: Int, logits: [Float] = Self.logits) throws -> (values: [Float], grads: [[Float]]) {
+            let t = Tape()
+            let e = try t.variable(eValues, shape: [1, length, d]), s = try t.variable(sValues, shape: [d, d])
+            let y = try t.dynamicRouting(e, bilinear: s, routingLogits: logits, interests: k, mask: mask, activeInterests: [3],
+                                         iterations: iterations, agreementScale: beta, stopGradientThroughRouting: stop)
+            try t.backward(t.sum(try t.mul(y, try t.constant(randomValues(y.count, seed: 57), shape: y.shape))))
+            return (y.values, [t.gradient(of: e)!, t.gradient(of: s)!])
+        }
+        let full = try run(stop: false, iterations: 3), stopped = try run(stop: true, iterations: 3)
+        #expect(full.values == stopped.values)
+        // Final logits: start + β Σ_{r < 2} û_l · u_k(r), u(r) = the capsules after r + 1 rounds.
+        var hat = [Float](repeating: 0, count: length * d)
+        for l in 0..<length where mask[l] == 1 {
+            for j in 0..<d { for i in 0..<d { hat[l * d + j] += eValues[l * d + i] * sValues[i * d + j] } }
+        }
+        var logits = Self.logits
+        for r in 1...2 {
+            let u = try run(stop: false, iterations: r).values
+            for l in 0..<length { for c in 0..<k { for j in 0..<d { logits[l * k + c] += beta * hat[l * d + j] * u[c * d + j] } } }
+        }
+        let frozen = try run(stop: false, iterations: 1, logits: logits)
+        for (i, value) in frozen.values.enumerated() { #expect(abs(value - stopped.values[i]) < 1e-5) }
+        for (g, want) in zip(stopped.grads, frozen.grads) {
+            #expect(relativeError(g.map(Double.init), want.map(Double.init)) < 1e-4)
+        }
+        #expect(relativeError(stopped.grads[0].map(Double.init), full.grads[0].map(Double.init)) > 1e-3)
+    }
+
     @Test func routingMasksPaddingAndInactiveInterests() throws {
         let (length, d, k) = (4, 3, 3)
         let t = Tape()

@@ -26,6 +26,11 @@ public struct MINDConfig: Sendable, Equatable, Codable {
     public var temperature: Float
     /// Seed of the fixed routing logits (drawn once, stored with the model).
     public var routingSeed: UInt64
+    /// `β`, the scale of the routing-logit update `b += β · û · u` (MIND: 1; stored with the model).
+    public var agreementScale: Float = 1
+    /// ComiRec-DR's stop-gradient through the routing rounds before the last (training only: the
+    /// forward pass, hence the serving encoder, is the same).
+    public var routingStopGradient: Bool = false
 
     /// A configuration; the defaults follow the two-tower's (d 64, cosine / 0.05, history 10) and
     /// MIND's (K 4, 3 routing rounds, a large power: 1000, near argmax, measured best on planted users).
@@ -55,6 +60,9 @@ public struct MINDConfig: Sendable, Equatable, Codable {
         guard maxHistory >= 1 else { throw .invalidArgument(name: "maxHistory", reason: "must be at least 1") }
         guard temperature > 0, temperature.isFinite else { throw .invalidArgument(name: "temperature", reason: "must be positive") }
         guard hidden.allSatisfy({ $0 >= 1 }) else { throw .invalidArgument(name: "hidden", reason: "widths must be >= 1") }
+        guard agreementScale >= 0, agreementScale.isFinite else {
+            throw .invalidArgument(name: "agreementScale", reason: "must be finite and >= 0, got \(agreementScale)")
+        }
     }
 }
 
@@ -122,7 +130,9 @@ public final class MINDModel {
         let k = config.interests, d = config.dimension
         let e = try tape.gather(itemEmbedding.table, indices: historyRows, indexShape: [batch, length])
         let capsules = try tape.dynamicRouting(e, bilinear: tape.parameter(bilinear), routingLogits: routingLogits, interests: k,
-                                               mask: mask, activeInterests: active, iterations: config.iterations)
+                                               mask: mask, activeInterests: active, iterations: config.iterations,
+                                               agreementScale: config.agreementScale,
+                                               stopGradientThroughRouting: config.routingStopGradient)
         var v = try mlp(try tape.reshape(capsules, to: [batch * k, d]), on: tape)
         if config.cosine { v = tape.l2Normalize(v) }
         return try tape.reshape(v, to: [batch, k, d])
@@ -184,7 +194,7 @@ public final class MINDModel {
                 bilinear: bilinear.matrix, routingLogits: routingLogits,
                 mlp: try InferenceMLP(layers: layers), maxInterests: config.interests, maxHistory: config.maxHistory,
                 iterations: config.iterations, cosine: config.cosine, power: config.power,
-                fallback: fallback.map { Float(norm > 0 ? $0 / norm : 0) })
+                agreementScale: config.agreementScale, fallback: fallback.map { Float(norm > 0 ? $0 / norm : 0) })
         } catch let e as ModelLoadError { throw e } catch {
             throw .weightsDoNotMatch(kind: QueryProducerKind.mind.rawValue, reason: "\(error)")
         }

@@ -9,7 +9,7 @@ extension Tape {
     /// `routingLogits` (fixed, drawn once from N(0, 1) per model: see
     /// `MultiInterest.routingLogits(length:interests:seed:)`), so the routing is deterministic.
     /// Gradients flow through `behaviours` and `bilinear` (also through the logit updates, which
-    /// are functions of both); the initial logits are not trained.
+    /// are functions of both, unless `stopGradientThroughRouting`); the initial logits are not trained.
     ///
     /// - Parameters:
     ///   - behaviours: `batch × length × d` behaviour embeddings (padded positions may hold anything).
@@ -21,12 +21,18 @@ extension Tape {
     ///   - activeInterests: per user, `K'_u` in `1...K`; interests `≥ K'_u` get no behaviour and come
     ///     out as zero vectors.
     ///   - iterations: routing rounds (MIND: 3), ≥ 1.
+    ///   - agreementScale: `β`, the logit update is `b_{lk} += β · û_l · u_k` (MIND: 1). A larger `β`
+    ///     lets the behaviours' agreement, not the fixed random start, decide the routing. Finite, ≥ 0.
+    ///   - stopGradientThroughRouting: ComiRec-DR (Cen et al., KDD 2020): every round but the last
+    ///     routes a gradient-free copy of `û`, so the routing weights are constants for the backward
+    ///     pass and only the last round's `Σ_l w_{lk} û_l` trains `behaviours` and `bilinear`. The
+    ///     forward values are the same either way.
     /// - Returns: `batch × K × d` interest capsules.
     /// - Complexity: O(batch · length · d² + iterations · batch · length · K · d).
     /// - Throws: ``ArborError`` for shapes that do not agree or an active count outside `1...K`.
     public func dynamicRouting(
         _ behaviours: Tensor, bilinear: Tensor, routingLogits: [Float], interests: Int, mask: [Float],
-        activeInterests: [Int], iterations: Int = 3
+        activeInterests: [Int], iterations: Int = 3, agreementScale: Float = 1, stopGradientThroughRouting: Bool = false
     ) throws(ArborError) -> Tensor {
         guard behaviours.rank == 3 else {
             throw .invalidArgument(name: "dynamicRouting", reason: "behaviours must be batch × length × d, got \(behaviours.shape)")
@@ -37,6 +43,9 @@ extension Tape {
         }
         guard interests >= 1, iterations >= 1 else {
             throw .invalidArgument(name: "dynamicRouting", reason: "needs interests >= 1 and iterations >= 1")
+        }
+        guard agreementScale >= 0, agreementScale.isFinite else {
+            throw .invalidArgument(name: "agreementScale", reason: "must be finite and >= 0, got \(agreementScale)")
         }
         guard routingLogits.count % interests == 0, routingLogits.count / interests >= length else {
             throw .dimensionMismatch(field: "dynamicRouting: routing logits", expected: length * interests, found: routingLogits.count)
@@ -68,12 +77,17 @@ extension Tape {
         }
         var logits = try constant(start, shape: [batch, length, interests])
         var capsules = logits
+        let frozenHat = stopGradientThroughRouting ? stopGradient(hat) : hat
         for round in 0..<iterations {
+            let last = round + 1 == iterations
+            let routed = last ? hat : frozenHat
             let w = try softmax(logits, mask: routeMask)                              // b × L × K
-            let z = try batchedMatmul(w, hat, transposeA: true)                       // b × K × d
+            let z = try batchedMatmul(w, routed, transposeA: true)                    // b × K × d
             capsules = squash(z)
-            if round + 1 < iterations {
-                logits = try add(logits, try batchedMatmul(hat, capsules, transposeB: true))  // b × L × K
+            if !last {
+                var agreement = try batchedMatmul(routed, capsules, transposeB: true)  // b × L × K
+                if agreementScale != 1 { agreement = scale(agreement, by: agreementScale) }
+                logits = try add(logits, agreement)
             }
         }
         return capsules
