@@ -165,8 +165,8 @@ public enum DemoExperiment {
         twoTowerOptions.tree = TreeBuildOptions(fanOut: config.twoTowerFanOut, seed: config.seed, innerNodes: .normalizedMean)
 
         log("[two-tower] training (at most \(config.twoTowerEpochs) epochs)")
-        let (twoTower, twoTowerData) = try TDMExperiment.trainTwoTower(data: data, options: twoTowerOptions, seed: config.seed,
-                                                                      cancellation: cancellation, log: log)
+        let (twoTower, _) = try TDMExperiment.trainTwoTower(data: data, options: twoTowerOptions, seed: config.seed,
+                                                            cancellation: cancellation, log: log)
         let tree = try TreeBuilder.balancedKMeans(embeddings: twoTower.itemVectors, items: twoTower.ids,
                                                   options: twoTowerOptions.tree, progress: progress, cancellation: cancellation)
         try IndexFiles.writeTwoTowerIndex(tree: tree, encoder: twoTower.encoder, to: twoTowerIndex, cancellation: cancellation)

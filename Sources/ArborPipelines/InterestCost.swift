@@ -83,45 +83,39 @@ public enum InterestCost {
                 multiTruth.append(Set(try exact.search(interests: own, parameters: p).items.map(\.item)))
             }
         }
-        var rows: [Row] = []
-        for beam in beams {
-            let base = try SearchParameters(k: k, beamWidth: beam, efSearch: beam).validated()
-            var singleTimes: [Int64] = [], singleEvaluations = 0, singleHits = 0
+        /// Searches every user once with `search`: latencies, mean evaluations, hits against
+        /// `truth` (when there is an exact reference) and the thread's CPU ms per user.
+        func timed(truth: [Set<ItemID>], _ search: (Int) throws -> SearchResult)
+            throws -> (latency: LatencySummary, evaluations: Double, hits: Int, cpuMs: Double) {
+            var times: [Int64] = [], evaluations = 0, hits = 0
             let wall0 = ContinuousClock.now
             let cpu0 = threadCPUNanoseconds()
             for u in 0 ..< users {
                 if cancellation?.isCancelled == true { throw CancellationError() }
                 let t0 = ContinuousClock.now
-                let result = try retriever.search(userQueries[u][0], parameters: base)
-                singleTimes.append(nanoseconds(t0.duration(to: .now)))
-                singleEvaluations += result.statistics.modelEvaluations
-                if exact != nil { singleHits += result.items.count { singleTruth[u].contains($0.item) } }
+                let result = try search(u)
+                times.append(nanoseconds(t0.duration(to: .now)))
+                evaluations += result.statistics.modelEvaluations
+                if exact != nil { hits += result.items.count { truth[u].contains($0.item) } }
             }
-            let singleCPU = Double(threadCPUNanoseconds() - cpu0) / 1e6 / Double(users)
-            let single = LatencySummary(nanoseconds: singleTimes, wallNanoseconds: nanoseconds(wall0.duration(to: .now)))
+            let cpuMs = Double(threadCPUNanoseconds() - cpu0) / 1e6 / Double(users)
+            return (LatencySummary(nanoseconds: times, wallNanoseconds: nanoseconds(wall0.duration(to: .now))),
+                    Double(evaluations) / Double(users), hits, cpuMs)
+        }
+        var rows: [Row] = []
+        for beam in beams {
+            let base = try SearchParameters(k: k, beamWidth: beam, efSearch: beam).validated()
+            let single = try timed(truth: singleTruth) { try retriever.search(userQueries[$0][0], parameters: base) }
             for mode in modes {
                 var parameters = base
                 parameters.interestBeams = mode
-                var multiTimes: [Int64] = [], multiEvaluations = 0, multiHits = 0
-                let wall1 = ContinuousClock.now
-                let cpu1 = threadCPUNanoseconds()
-                for u in 0 ..< users {
-                    if cancellation?.isCancelled == true { throw CancellationError() }
-                    let t0 = ContinuousClock.now
-                    let merged = try retriever.search(interests: userQueries[u], parameters: parameters)
-                    multiTimes.append(nanoseconds(t0.duration(to: .now)))
-                    multiEvaluations += merged.statistics.modelEvaluations
-                    if exact != nil { multiHits += merged.items.count { multiTruth[u].contains($0.item) } }
-                }
-                let multiCPU = Double(threadCPUNanoseconds() - cpu1) / 1e6 / Double(users)
+                let multi = try timed(truth: multiTruth) { try retriever.search(interests: userQueries[$0], parameters: parameters) }
                 rows.append(Row(
-                    beam: beam, interests: interests, interestBeams: mode, single: single,
-                    multi: LatencySummary(nanoseconds: multiTimes, wallNanoseconds: nanoseconds(wall1.duration(to: .now))),
-                    singleEvaluations: Double(singleEvaluations) / Double(users),
-                    multiEvaluations: Double(multiEvaluations) / Double(users),
-                    singleRecall: exact == nil ? nil : recall(hits: singleHits, truth: singleTruth),
-                    multiRecall: exact == nil ? nil : recall(hits: multiHits, truth: multiTruth),
-                    singleCPUMs: singleCPU, multiCPUMs: multiCPU))
+                    beam: beam, interests: interests, interestBeams: mode, single: single.latency, multi: multi.latency,
+                    singleEvaluations: single.evaluations, multiEvaluations: multi.evaluations,
+                    singleRecall: exact == nil ? nil : recall(hits: single.hits, truth: singleTruth),
+                    multiRecall: exact == nil ? nil : recall(hits: multi.hits, truth: multiTruth),
+                    singleCPUMs: single.cpuMs, multiCPUMs: multi.cpuMs))
             }
         }
         return rows

@@ -173,7 +173,7 @@ public final class TwoTowerModel {
         var ids = catalog.ids
         if let rows {
             ids = rows.map { catalog.ids[$0] }
-            behaviours = rows.flatMap { behaviours[($0 * d) ..< ($0 * d + d)] }
+            behaviours = try! Matrix(rows: config.itemCount, cols: d, values: behaviours).selectingRows(rows).values
         }
         return try TwoTowerEncoder(
             ids: ids, behaviours: behaviours, layers: tower.layers.map { ($0.weight.value, $0.bias?.value ?? []) },
