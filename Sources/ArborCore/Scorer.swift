@@ -37,11 +37,38 @@ public protocol ScoringSession {
     /// calls it once per level for all interests. The default scores query by query; a scorer
     /// that can fuse them (inner product: one GEMM) overrides it.
     static func score(sessions: inout [Self], nodes: borrowing Matrix, level: Int, into scores: inout [Float])
+
+    /// True when this session scores rows lent in place (``score(rows:level:into:)``), so beam
+    /// search can skip copying each level's candidates out of the index. `false` by default.
+    var scoresRowsInPlace: Bool { get }
+    /// Writes one score per row of `rows` (`scores.count` rows of `nodeDimension` floats,
+    /// row-major, read in place from the tree; valid only during the call) into `scores`. Called
+    /// only when ``scoresRowsInPlace`` is true; each row's score must equal what
+    /// ``score(nodes:level:into:)`` gives it up to float rounding, whatever rows surround it.
+    /// Complexity: the model's cost for `scores.count` candidates.
+    mutating func score(rows: UnsafeBufferPointer<Float>, level: Int, into scores: UnsafeMutableBufferPointer<Float>)
 }
 
 extension ScoringSession {
     /// Unknown by default.
     public var operationsPerCandidate: Double? { nil }
+
+    /// Not by default: beam search gathers the candidates into a matrix.
+    public var scoresRowsInPlace: Bool { false }
+
+    /// Through a copy into a matrix and ``score(nodes:level:into:)``; beam search does not call it
+    /// unless ``scoresRowsInPlace`` is true. O(model cost), allocates.
+    public mutating func score(rows: UnsafeBufferPointer<Float>, level: Int, into scores: UnsafeMutableBufferPointer<Float>) {
+        let m = scores.count
+        guard m > 0 else { return }
+        var nodes = Matrix(rows: m, cols: rows.count / m)
+        nodes.withUnsafeMutableBufferPointer { dst in
+            for i in 0..<min(dst.count, rows.count) { dst[i] = rows[i] }
+        }
+        var out: [Float] = []
+        score(nodes: nodes, level: level, into: &out)
+        for i in 0..<m { scores[i] = out[i] }
+    }
 
     /// Query by query: one ``score(nodes:level:into:)`` per session. O(queries · model cost).
     public static func score(sessions: inout [Self], nodes: borrowing Matrix, level: Int, into scores: inout [Float]) {

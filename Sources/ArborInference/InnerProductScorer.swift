@@ -31,6 +31,16 @@ public struct InnerProductScorer: NodeScorer {
             BLAS.gemv(nodes, user, into: &scores)
         }
 
+        /// Rows lent in place are scored by the CPU's dot kernel (see ``ExactScan``): no copy.
+        public var scoresRowsInPlace: Bool { true }
+
+        /// `scores[i] = row(i) · user` with the CPU's dot kernel (CArborKernels' `arbor_dot_rows`,
+        /// the exact scan's batch-1 kernel), so each row's score is a fixed function of the row and
+        /// the query, wherever the row sits. O(m · d).
+        public mutating func score(rows: UnsafeBufferPointer<Float>, level: Int, into scores: UnsafeMutableBufferPointer<Float>) {
+            DotKernel.scoreRows(query: user, rows: rows, into: scores)
+        }
+
         /// `2d`: one dot product per candidate.
         public var operationsPerCandidate: Double? { Double(2 * user.count) }
 

@@ -106,25 +106,50 @@ public struct BalancedKMeans: Sendable {
         let base = rows + range.lowerBound * d
         let groups = assign(points: UnsafePointer(base), count: n, dimension: d, seed: seed)
         let g = min(k, n)
-        // Counting sort of rows by group, through scratch buffers.
+        // Counting sort of rows by group (stable: a group keeps its rows' order), applied in place
+        // by following the permutation's cycles with one spare row, so memory stays O(n) indices
+        // instead of a second copy of the rows.
         var starts = [Int](repeating: 0, count: g + 1)
         for x in groups { starts[Int(x) + 1] += 1 }
         for i in 0..<g { starts[i + 1] += starts[i] }
         var next = Array(starts.dropLast())
-        var scratchRows = [Float](repeating: 0, count: n * d)
-        var scratchLabels = [Int32](repeating: 0, count: n)
-        let lbase = labels + range.lowerBound
-        scratchRows.withUnsafeMutableBufferPointer { sr in
-            for i in 0..<n {
-                let to = next[Int(groups[i])]
-                next[Int(groups[i])] += 1
-                (sr.baseAddress! + to * d).update(from: base + i * d, count: d)
-                scratchLabels[to] = lbase[i]
-            }
-            base.update(from: sr.baseAddress!, count: n * d)
+        var destination = [Int32](repeating: 0, count: n)
+        for i in 0..<n {
+            destination[i] = Int32(next[Int(groups[i])])
+            next[Int(groups[i])] += 1
         }
-        for i in 0..<n { lbase[i] = scratchLabels[i] }
+        Self.permuteRows(base, labels: labels + range.lowerBound, dimension: d, destination: &destination)
         return (0..<g).map { (range.lowerBound + starts[$0]) ..< (range.lowerBound + starts[$0 + 1]) }
+    }
+
+    /// Moves row `i` (and label `i`) to position `destination[i]`, in place, for a permutation
+    /// `destination` of `0 ..< n`. Each cycle is walked once with one spare row; a moved row's
+    /// entry is set to its own index, marking it done. O(n · d) moves, O(d) extra memory.
+    static func permuteRows(_ rows: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>, dimension d: Int,
+                            destination: inout [Int32]) {
+        let n = destination.count
+        let spare = UnsafeMutablePointer<Float>.allocate(capacity: max(d, 1))
+        defer { spare.deallocate() }
+        for start in 0..<n where Int(destination[start]) != start {
+            // Carry the row at `start` along its cycle: at each step it lands on its destination,
+            // and the row found there is carried on.
+            spare.update(from: rows + start * d, count: d)
+            var carriedLabel = labels[start]
+            var at = start
+            while true {
+                let to = Int(destination[at])
+                destination[at] = Int32(at)
+                if to == start {
+                    (rows + start * d).update(from: spare, count: d)
+                    labels[start] = carriedLabel
+                    break
+                }
+                // Swap the carried row with the one at `to`.
+                for j in 0..<d { let t = rows[to * d + j]; rows[to * d + j] = spare[j]; spare[j] = t }
+                swap(&carriedLabel, &labels[to])
+                at = to
+            }
+        }
     }
 
     private func assign(points: UnsafePointer<Float>, count n: Int, dimension d: Int, seed: UInt64) -> [Int32] {
@@ -159,16 +184,26 @@ public struct BalancedKMeans: Sendable {
             return sampleGroups
         }
         var allCost = [Float](repeating: 0, count: n * g)
-        let all = Array(UnsafeBufferPointer(start: points, count: n * d))
-        computeCosts(all, count: n, dimension: d, centres: centres, groups: g, into: &allCost)
+        computeCosts(points, count: n, dimension: d, centres: centres, groups: g, into: &allCost)
         return balancedAssignment(cost: allCost, count: n, groups: g)
     }
 
     /// `cost[i, c] = ‖centre_c‖² − 2 x_i · centre_c` (squared distance up to a per-point constant).
     private func computeCosts(_ x: [Float], count n: Int, dimension d: Int, centres: [Float], groups g: Int,
                               into cost: inout [Float]) {
-        BLAS.gemm(transposeA: false, transposeB: true, m: n, n: g, k: d, alpha: -2, a: x, b: centres,
-                  beta: 0, c: &cost)
+        x.withUnsafeBufferPointer { computeCosts($0.baseAddress!, count: n, dimension: d, centres: centres, groups: g, into: &cost) }
+    }
+
+    /// As above, over `n × d` points read in place (no copy of the points).
+    private func computeCosts(_ x: UnsafePointer<Float>, count n: Int, dimension d: Int, centres: [Float], groups g: Int,
+                              into cost: inout [Float]) {
+        precondition(cost.count >= n * g && centres.count >= g * d)
+        centres.withUnsafeBufferPointer { pc in
+            cost.withUnsafeMutableBufferPointer { out in
+                BLAS.gemm(transposeA: false, transposeB: true, m: n, n: g, k: d, alpha: -2, a: x, lda: d,
+                          b: pc.baseAddress!, ldb: d, beta: 0, c: out.baseAddress!, ldc: g)
+            }
+        }
         for c in 0..<g {
             var s: Float = 0
             for j in 0..<d { s += centres[c * d + j] * centres[c * d + j] }

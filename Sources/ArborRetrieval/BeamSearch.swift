@@ -7,7 +7,11 @@ struct BeamWorkspace: Sendable {
     var candidates: [Int32] = []
     var embeddings: Matrix
     var scores: [Float] = []
-    var selector = TopKSelector(k: 0)
+    /// Positions in `candidates` kept by the selection.
+    var kept: [Int32] = []
+    var selection = PartialTopK()
+    /// Rows copied out of a misaligned map (rare; see ``TreeView/forEachEmbeddingRun``).
+    var scratch: [Float] = []
 
     init(dimension: Int) { embeddings = Matrix(rows: 0, cols: dimension) }
 }
@@ -17,7 +21,10 @@ struct BeamWorkspace: Sendable {
 ///
 /// With `beamWidth` at least the widest level, every leaf is scored and the result equals the
 /// scorer's exact top-k over all items. Cost: at most `beamWidth · fanOut` scores per level, so
-/// O(depth · beamWidth · fanOut) model evaluations per query instead of O(N).
+/// O(depth · beamWidth · fanOut) model evaluations per query instead of O(N). A session that
+/// scores rows in place (inner product) reads each parent's children straight from the tree, one
+/// contiguous run per parent; others get the level's candidates gathered into one matrix. Each
+/// level's beam is chosen by ``PartialTopK`` (O(candidates)) and kept in increasing node order.
 enum BeamSearch {
     /// Told, per level, the nodes the beam kept (see ``TreeRetriever/search(_:parameters:observingLevels:)``).
     typealias LevelObserver = (_ level: Int, _ nodes: [Int32]) -> Void
@@ -31,57 +38,117 @@ enum BeamSearch {
         let beamWidth = max(beamWidth, k)
         w.beam.removeAll(keepingCapacity: true)
         w.beam.append(0)
-        if depth == 0 {
-            // A one-item tree: the root is the leaf.
-            w.candidates.removeAll(keepingCapacity: true)
-            w.candidates.append(0)
-        }
-        for level in 0...depth {
-            if level > 0 {
-                w.candidates.removeAll(keepingCapacity: true)
-                for node in w.beam {
-                    for child in view.children(of: Int(node), level: level - 1) {
-                        w.candidates.append(Int32(child))
-                    }
-                }
-            } else if depth > 0 {
-                continue  // the root is never scored: it is the only node of level 0
-            }
-            view.gatherEmbeddings(level: level, nodes: w.candidates, into: &w.embeddings)
-            session.score(nodes: w.embeddings, level: level, into: &w.scores)
+        for level in (depth == 0 ? 0 : 1) ... depth {
+            scoreChildren(view: view, session: &session, level: level, parents: w.beam, candidates: &w.candidates,
+                          scores: &w.scores, embeddings: &w.embeddings, scratch: &w.scratch)
             statistics.modelEvaluations += w.candidates.count
             statistics.steps += 1
             if level < depth {
                 // Filters act at the leaves: keep |excluded| more parents of leaves, so that at least
                 // `beamWidth` (>= k) non-excluded leaves remain whenever the catalogue has them.
-                w.selector.reset(k: level == depth - 1 && !excluded.isEmpty ? beamWidth + excluded.count : beamWidth)
-                for (i, node) in w.candidates.enumerated() { w.selector.push(score: w.scores[i], id: node) }
-                w.selector.unsortedIDs(into: &w.beam)
+                let keep = level == depth - 1 && !excluded.isEmpty ? beamWidth + excluded.count : beamWidth
+                selectBeam(keep: keep, candidates: w.candidates, scores: w.scores, kept: &w.kept,
+                           selection: &w.selection, into: &w.beam)
                 observer?(level, w.beam)
             } else {
-                w.selector.reset(k: k)
-                for (i, leaf) in w.candidates.enumerated() {
-                    let item = view.item(atLeaf: Int(leaf))
-                    if !excluded.isEmpty, excluded.contains(item) { continue }
-                    w.selector.push(score: w.scores[i], id: leaf, tieKey: item.rawValue)
-                }
+                let items = selectLeaves(view: view, k: k, excluded: excluded, candidates: w.candidates,
+                                         scores: &w.scores, kept: &w.kept, selection: &w.selection)
+                observer?(depth, w.kept.map { w.candidates[Int($0)] })
+                return SearchResult(items: items, statistics: statistics)
             }
         }
-        let leaves = w.selector.sortedResults()
-        var items = leaves.map { ScoredItem(item: view.item(atLeaf: Int($0.id)), score: $0.score) }
+        return SearchResult(items: [], statistics: statistics)  // unreachable: the loop ends on the leaves
+    }
+
+    /// Lists the children of `parents` (nodes of `level - 1`; for `level == 0`, the root itself)
+    /// into `candidates`, parent by parent, and writes their scores into `scores`. In place, one
+    /// run per parent, when the session scores rows in place; otherwise gathered into `embeddings`
+    /// and scored in one call. O(candidates · model cost).
+    static func scoreChildren<View: TreeView, Session: ScoringSession>(
+        view: View, session: inout Session, level: Int, parents: [Int32], candidates: inout [Int32],
+        scores: inout [Float], embeddings: inout Matrix, scratch: inout [Float]
+    ) {
+        candidates.removeAll(keepingCapacity: true)
+        if level == 0 {
+            candidates.append(0)
+        } else {
+            for node in parents {
+                for child in view.children(of: Int(node), level: level - 1) { candidates.append(Int32(child)) }
+            }
+        }
+        guard session.scoresRowsInPlace else {
+            view.gatherEmbeddings(level: level, nodes: candidates, into: &embeddings)
+            session.score(nodes: embeddings, level: level, into: &scores)
+            return
+        }
+        let m = candidates.count
+        if scores.count < m { scores.append(contentsOf: repeatElement(0, count: m - scores.count)) }
+        if scores.count > m { scores.removeLast(scores.count - m) }
+        let d = view.dimension
+        scores.withUnsafeMutableBufferPointer { out in
+            var offset = 0
+            func scoreRun(_ range: Range<Int>) {
+                let at = offset
+                view.forEachEmbeddingRun(level: level, nodes: range, scratch: &scratch) { first, rows in
+                    let start = at + first - range.lowerBound
+                    session.score(rows: rows, level: level,
+                                  into: UnsafeMutableBufferPointer(rebasing: out[start ..< start + rows.count / d]))
+                }
+                offset += range.count
+            }
+            if level == 0 {
+                scoreRun(0 ..< 1)
+            } else {
+                for node in parents { scoreRun(view.children(of: Int(node), level: level - 1)) }
+            }
+        }
+    }
+
+    /// The best `keep` of `candidates` by score (ties: smaller node), into `beam` in increasing
+    /// node order. O(candidates) expected.
+    static func selectBeam(keep: Int, candidates: [Int32], scores: [Float], kept: inout [Int32],
+                           selection: inout PartialTopK, into beam: inout [Int32]) {
+        scores.withUnsafeBufferPointer { s in
+            selection.select(k: keep, scores: UnsafeBufferPointer(rebasing: s[0 ..< candidates.count]),
+                             tieKey: { UInt64(UInt32(bitPattern: candidates[$0])) }, into: &kept)
+        }
+        beam.removeAll(keepingCapacity: true)
+        for position in kept { beam.append(candidates[Int(position)]) }
+        beam.sort()
+    }
+
+    /// The best `k` leaves of `candidates` whose items are not `excluded` (ties: smaller item id),
+    /// best first; `kept` ends as their positions in the same order. Excluded leaves' scores are
+    /// overwritten with NaN. O(candidates) expected plus O(k log k).
+    static func selectLeaves<View: TreeView>(view: View, k: Int, excluded: Set<ItemID>, candidates: [Int32],
+                                             scores: inout [Float], kept: inout [Int32],
+                                             selection: inout PartialTopK) -> [ScoredItem] {
+        if !excluded.isEmpty {
+            for (i, leaf) in candidates.enumerated() where excluded.contains(view.item(atLeaf: Int(leaf))) {
+                scores[i] = .nan
+            }
+        }
+        scores.withUnsafeBufferPointer { s in
+            selection.select(k: k, scores: UnsafeBufferPointer(rebasing: s[0 ..< candidates.count]),
+                             tieKey: { view.item(atLeaf: Int(candidates[$0])).rawValue }, into: &kept)
+        }
+        var items = kept.map { ScoredItem(item: view.item(atLeaf: Int(candidates[Int($0)])), score: scores[Int($0)]) }
         // Ties in score are reported by smaller item id, as every retriever does.
-        items.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
-        observer?(depth, leaves.map(\.id))
-        return SearchResult(items: items, statistics: statistics)
+        var order = Array(items.indices)
+        order.sort { items[$0].score > items[$1].score || (items[$0].score == items[$1].score && items[$0].item < items[$1].item) }
+        let positions = kept
+        for (j, i) in order.enumerated() { kept[j] = positions[i] }
+        items = order.map { items[$0] }
+        return items
     }
 }
 
 /// Reusable buffers of one level-synchronous batch of beam searches.
 struct BatchBeamWorkspace: Sendable {
-    /// Per query: the nodes its beam kept on the last level (at the end: its leaves, best first).
+    /// Per query: the nodes its beam kept on the last level, in increasing order.
     var beams: [[Int32]] = []
-    /// Per query: the scores of its final leaves, parallel to `beams`.
-    var leafScores: [[Float]] = []
+    /// Per query: its result, best first (filled on the leaf level).
+    var results: [[ScoredItem]] = []
     /// The sorted, de-duplicated union of all beams (the parents of this level's candidates).
     var parents: [Int32] = []
     /// `parentStarts[j] ..< parentStarts[j + 1]`: where the children of `parents[j]` are in `nodes`
@@ -95,7 +162,9 @@ struct BatchBeamWorkspace: Sendable {
     var ownNodes: [Int32] = []
     var ownScores: [Float] = []
     var embeddings: Matrix
-    var selector = TopKSelector(k: 0)
+    var kept: [Int32] = []
+    var selection = PartialTopK()
+    var scratch: [Float] = []
 
     init(dimension: Int) { embeddings = Matrix(rows: 0, cols: dimension) }
 }
@@ -128,7 +197,7 @@ extension BeamSearch {
         let depth = view.depth
         let beamWidth = max(beamWidth, k)
         var statistics = [SearchStatistics](repeating: SearchStatistics(), count: q)
-        while w.beams.count < q { w.beams.append([]); w.leafScores.append([]) }
+        while w.beams.count < q { w.beams.append([]); w.results.append([]) }
         for i in 0 ..< q {
             w.beams[i].removeAll(keepingCapacity: true)
             w.beams[i].append(0)
@@ -143,57 +212,40 @@ extension BeamSearch {
             let isLeaf = level == depth
             for i in 0 ..< q {
                 // This query's candidates, each parent of its beam in beam order and then its
-                // children in order (the order in which the single search pushes them), with scores.
-                w.ownNodes.removeAll(keepingCapacity: true)
-                w.ownScores.removeAll(keepingCapacity: true)
-                if depth == 0 {
-                    w.ownNodes.append(0)
-                } else {
-                    for parent in w.beams[i] {
-                        if fused {
+                // children in order (the order in which the single search lists them), with scores.
+                if fused {
+                    w.ownNodes.removeAll(keepingCapacity: true)
+                    w.ownScores.removeAll(keepingCapacity: true)
+                    if depth == 0 {
+                        w.ownNodes.append(0)
+                        w.ownScores.append(w.scores[i])
+                    } else {
+                        for parent in w.beams[i] {
                             let slot = sortedPosition(of: parent, in: w.parents)
                             let start = i * m + Int(w.parentStarts[slot])
                             let count = Int(w.parentStarts[slot + 1] - w.parentStarts[slot])
                             w.ownScores.append(contentsOf: w.scores[start ..< start + count])
+                            for child in view.children(of: Int(parent), level: level - 1) { w.ownNodes.append(Int32(child)) }
                         }
-                        for child in view.children(of: Int(parent), level: level - 1) { w.ownNodes.append(Int32(child)) }
                     }
-                }
-                if !fused {
-                    view.gatherEmbeddings(level: level, nodes: w.ownNodes, into: &w.embeddings)
-                    sessions[i].score(nodes: w.embeddings, level: level, into: &w.ownScores)
-                } else if depth == 0 {
-                    w.ownScores.append(w.scores[i])
+                } else {
+                    scoreChildren(view: view, session: &sessions[i], level: level, parents: w.beams[i],
+                                  candidates: &w.ownNodes, scores: &w.ownScores, embeddings: &w.embeddings,
+                                  scratch: &w.scratch)
                 }
                 statistics[i].steps += 1
                 statistics[i].modelEvaluations += w.ownNodes.count
                 if !isLeaf {
-                    w.selector.reset(k: level == depth - 1 && !excluded[i].isEmpty ? beamWidth + excluded[i].count : beamWidth)
-                    for (j, node) in w.ownNodes.enumerated() { w.selector.push(score: w.ownScores[j], id: node) }
-                    w.selector.unsortedIDs(into: &w.beams[i])
+                    let keep = level == depth - 1 && !excluded[i].isEmpty ? beamWidth + excluded[i].count : beamWidth
+                    selectBeam(keep: keep, candidates: w.ownNodes, scores: w.ownScores, kept: &w.kept,
+                               selection: &w.selection, into: &w.beams[i])
                 } else {
-                    w.selector.reset(k: k)
-                    for (j, leaf) in w.ownNodes.enumerated() {
-                        let item = view.item(atLeaf: Int(leaf))
-                        if !excluded[i].isEmpty, excluded[i].contains(item) { continue }
-                        w.selector.push(score: w.ownScores[j], id: leaf, tieKey: item.rawValue)
-                    }
-                    let leaves = w.selector.sortedResults()
-                    w.beams[i].removeAll(keepingCapacity: true)
-                    w.beams[i].append(contentsOf: leaves.map(\.id))
-                    w.leafScores[i].removeAll(keepingCapacity: true)
-                    w.leafScores[i].append(contentsOf: leaves.map(\.score))
+                    w.results[i] = selectLeaves(view: view, k: k, excluded: excluded[i], candidates: w.ownNodes,
+                                                scores: &w.ownScores, kept: &w.kept, selection: &w.selection)
                 }
             }
         }
-        var results: [SearchResult] = []
-        results.reserveCapacity(q)
-        for i in 0 ..< q {
-            var items = zip(w.beams[i], w.leafScores[i]).map { ScoredItem(item: view.item(atLeaf: Int($0.0)), score: $0.1) }
-            items.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
-            results.append(SearchResult(items: items, statistics: statistics[i]))
-        }
-        return results
+        return (0 ..< q).map { SearchResult(items: w.results[$0], statistics: statistics[$0]) }
     }
 
     /// Decides whether `level` is scored fused and, if so, fills `w.parents` (the sorted union of

@@ -99,6 +99,38 @@ public struct MappedArray {
         }
     }
 
+    /// Calls `body` with the elements `range` as `Float`s, in as few consecutive pieces as the
+    /// chunks allow (one piece unless `range` crosses a chunk boundary): `body(first, values)`
+    /// where `values` holds elements `first ..< first + values.count / (elementBytes / 4)`,
+    /// row-major. Zero-copy when the chunk is 4-byte aligned in the map (large values are);
+    /// otherwise the piece is copied into `scratch`, whose capacity is kept for the next call.
+    /// The buffer is valid only inside `body`. O(pieces) when aligned, O(range.count) otherwise.
+    /// - Precondition: `range` lies in `0 ..< count`; `elementBytes` is a multiple of 4.
+    @inlinable
+    public func forEachFloatRun(_ range: Range<Int>, scratch: inout [Float],
+                                _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count,
+                     "MappedArray range \(range) out of 0..<\(count)")
+        let floatsPerElement = elementBytes / 4
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let (c, offset) = start.quotientAndRemainder(dividingBy: elementsPerChunk)
+            let run = min(range.upperBound - start, elementsPerChunk - offset)
+            let base = chunks[c].unsafelyUnwrapped + offset * elementBytes
+            let n = run * floatsPerElement
+            if UInt(bitPattern: base) % UInt(MemoryLayout<Float>.alignment) == 0 {
+                body(start, UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: n))
+            } else {
+                if scratch.count < n { scratch.append(contentsOf: repeatElement(0, count: n - scratch.count)) }
+                scratch.withUnsafeMutableBytes { dst in
+                    dst.baseAddress!.copyMemory(from: base, byteCount: n * 4)
+                    body(start, UnsafeBufferPointer(start: dst.baseAddress!.assumingMemoryBound(to: Float.self), count: n))
+                }
+            }
+            start += run
+        }
+    }
+
     /// Calls `body` once per chunk with the chunk's element range and its values as `Float`s
     /// (`range.count × (elementBytes / 4)`, row-major): zero-copy when the chunk is 4-byte aligned
     /// in the map (large values are, in practice), otherwise through one aligned copy reused

@@ -41,20 +41,24 @@ public enum TreeBuilder {
     /// TDM/JTM re-clustering: recursive balanced k-means (k = fan-out) on the item embeddings.
     ///
     /// - Parameters:
-    ///   - embeddings: `N × d`, row-major, one row per item, finite.
+    ///   - embeddings: `N × d`, row-major, one row per item, finite. Consumed: its storage becomes
+    ///     the tree's leaf level, so a caller that hands over its last copy (`consume`) adds no
+    ///     second `N × d` matrix to the build's memory.
     ///   - items: the `N` item ids, unique.
     ///   - categories: empty, or the `N` item categories (kept as leaf metadata).
-    /// - Complexity: O(depth · N · fanOut · d · iterations) flops, mostly GEMMs; memory 2 × N × d floats.
+    /// - Complexity: O(depth · N · fanOut · d · iterations) flops, mostly GEMMs. Memory: the
+    ///   `N × d` matrix (reordered in place into the leaf level), plus `N × fanOut` costs and O(N)
+    ///   indices for the largest split, plus the inner levels (about `N / (fanOut - 1)` rows).
     /// - Throws: ``ArborError`` for mismatched counts, NaN rows, duplicate ids, bad fan-out, no items;
     ///   `CancellationError` when `cancellation` is set (between levels).
     public static func balancedKMeans(
-        embeddings: Matrix, items: [ItemID], categories: [UInt32] = [], options: TreeBuildOptions = .init(),
+        embeddings: consuming Matrix, items: [ItemID], categories: [UInt32] = [], options: TreeBuildOptions = .init(),
         progress: some ProgressReporter = SilentProgress(), cancellation: CancellationFlag? = nil
     ) throws -> TreeLayout {
         try validateInputs(embeddings: embeddings, items: items, categories: categories, fanOut: options.fanOut)
         let kmeans = BalancedKMeans(k: options.fanOut, iterations: options.iterations,
                                     sampleLimit: options.sampleLimit, seed: options.seed)
-        return try build(embeddings: embeddings, items: items, categories: categories, options: options,
+        return try build(embeddings: consume embeddings, items: items, categories: categories, options: options,
                          progress: progress, cancellation: cancellation) { work, labels, ranges, level in
             // Node splits fan out over threads through `BLAS.concurrentPerform`: one BLAS thread each.
             let seeds = ranges.indices.map { SplitMix64.derive(options.seed, UInt64(level), UInt64($0)) }
@@ -83,7 +87,7 @@ public enum TreeBuilder {
         let sortedItems = order.map { items[$0] }
         let sortedCategories = order.map { categories[$0] }
         let k = options.fanOut
-        return try build(embeddings: sorted, items: sortedItems, categories: sortedCategories, options: options,
+        return try build(embeddings: consume sorted, items: sortedItems, categories: sortedCategories, options: options,
                          progress: progress, cancellation: cancellation) { _, _, ranges, _ in
             ranges.map { range in
                 let sizes = BalancedKMeans.balancedSizes(count: range.count, groups: min(k, range.count))
@@ -133,13 +137,13 @@ public enum TreeBuilder {
     /// Splits level by level with `split` (which reorders rows of `work` and `labels` inside each
     /// range and returns the child ranges), then derives inner embeddings bottom-up.
     private static func build(
-        embeddings: Matrix, items: [ItemID], categories: [UInt32], options: TreeBuildOptions,
+        embeddings: consuming Matrix, items: [ItemID], categories: [UInt32], options: TreeBuildOptions,
         progress: some ProgressReporter, cancellation: CancellationFlag?,
         split: (inout Matrix, inout [Int32], [Range<Int>], Int) -> [[Range<Int>]]
     ) throws -> TreeLayout {
         let n = items.count, d = embeddings.cols
         let depth = depth(itemCount: n, fanOut: options.fanOut)
-        var work = embeddings
+        var work = consume embeddings
         var labels = (0..<n).map { Int32($0) }
         var levelRanges: [[Range<Int>]] = [[0 ..< n]]
         var offsets: [[Int32]] = []
@@ -166,15 +170,14 @@ public enum TreeBuilder {
             levelRanges.append(next)
         }
         progress.finish(task: task)
-        // Leaves: one item each, in final row order.
+        // Leaves: one item each, in final row order, which is `work`'s order: leaf `j` is row `j`
+        // (the ranges of a level partition `0 ..< n` in order), so `work` becomes the leaf level.
         let leafRanges = levelRanges[depth]
-        precondition(leafRanges.count == n && leafRanges.allSatisfy { $0.count == 1 })
-        var leafMatrix = Matrix(rows: n, cols: d)
+        precondition(leafRanges.count == n && leafRanges.enumerated().allSatisfy { $1 == $0 ..< $0 + 1 })
+        let leafMatrix = consume work
         var leafItems = [ItemID](); leafItems.reserveCapacity(n)
         var leafCategories = [UInt32](); leafCategories.reserveCapacity(categories.isEmpty ? 0 : n)
-        for (j, range) in leafRanges.enumerated() {
-            let row = range.lowerBound
-            leafMatrix.setRow(j, work.row(row))
+        for row in 0 ..< n {
             let original = Int(labels[row])
             leafItems.append(items[original])
             if !categories.isEmpty { leafCategories.append(categories[original]) }

@@ -16,8 +16,28 @@ public protocol TreeView {
     /// Copies the embeddings of `nodes` (indices on `level`) into `output`, one row per node, in
     /// order; `output` is resized to `nodes.count` rows and keeps its capacity. O(count · dimension).
     func gatherEmbeddings(level: Int, nodes: [Int32], into output: inout Matrix)
+    /// Lends the embeddings of the contiguous nodes `nodes` on `level` (such as the children of one
+    /// node) in place, without the copy of ``gatherEmbeddings(level:nodes:into:)``: `body(first,
+    /// rows)` once per consecutive piece (one piece unless the range crosses a storage chunk),
+    /// `rows` holding nodes `first ..< first + rows.count / dimension`, row-major. An index file's
+    /// rows are read from the map (copied into `scratch` only if the map is misaligned). The buffer
+    /// is valid only inside `body`. O(pieces).
+    func forEachEmbeddingRun(level: Int, nodes: Range<Int>, scratch: inout [Float],
+                             _ body: (Int, UnsafeBufferPointer<Float>) -> Void)
     /// The item held by leaf `leaf` (an index on level `depth`). O(1).
     func item(atLeaf leaf: Int) -> ItemID
+}
+
+extension TreeView {
+    /// Through a copy: ``gatherEmbeddings(level:nodes:into:)`` into a fresh matrix, lent whole.
+    /// For views that cannot lend rows in place. O(count · dimension), allocates.
+    public func forEachEmbeddingRun(level: Int, nodes: Range<Int>, scratch: inout [Float],
+                                    _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        guard !nodes.isEmpty else { return }
+        var rows = Matrix(rows: 0, cols: dimension)
+        gatherEmbeddings(level: level, nodes: nodes.map { Int32($0) }, into: &rows)
+        rows.withUnsafeBufferPointer { body(nodes.lowerBound, $0) }
+    }
 }
 
 /// Something that can lend a ``TreeView`` for the duration of a closure (one query or one batch).
@@ -47,6 +67,18 @@ extension TreeLayout: TreeView {
     public func gatherEmbeddings(level: Int, nodes: [Int32], into output: inout Matrix) {
         precondition(output.cols == dimension, "gather: output has \(output.cols) columns, tree \(dimension)")
         output.gatherRows(from: levels[level].embeddings, rows: nodes)
+    }
+
+    /// The rows of `nodes` in the level's embedding matrix, in one piece. O(1).
+    public func forEachEmbeddingRun(level: Int, nodes: Range<Int>, scratch: inout [Float],
+                                    _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        let matrix = levels[level].embeddings
+        precondition(nodes.lowerBound >= 0 && nodes.upperBound <= matrix.rows,
+                     "embedding run \(nodes) out of 0..<\(matrix.rows)")
+        guard !nodes.isEmpty else { return }
+        matrix.withUnsafeBufferPointer { all in
+            body(nodes.lowerBound, UnsafeBufferPointer(rebasing: all[nodes.lowerBound * dimension ..< nodes.upperBound * dimension]))
+        }
     }
 
     /// The item at leaf `leaf`. O(1).

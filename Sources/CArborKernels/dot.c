@@ -6,6 +6,7 @@
 #include "CArborKernels.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define ARBOR_X86 1
@@ -257,17 +258,37 @@ const char *arbor_dot_kernel_name(arbor_dot_kernel kernel) {
 
 // MARK: - Batched form
 
+static size_t arbor_prefetch_window(void) {
+    static size_t window = 0;
+    if (!window) {
+        const char *e = getenv("ARBOR_PREFETCH_ROWS");
+        window = e ? (size_t)atoi(e) : 1;
+        if (window < 1) window = 1;
+    }
+    return window;
+}
+
 void arbor_dot_batch(arbor_dot_fn fn, const float *query, const float *base, size_t stride,
                      const int32_t *rows, size_t count, size_t n, float *out) {
     if (!fn) fn = arbor_selected_function();
     const size_t bytes = n * sizeof(float);
+    const size_t window = arbor_prefetch_window();
+    for (size_t r = 1; r < count && r < window; r++) {
+        const char *row = (const char *)(base + (size_t)rows[r] * stride);
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 0, 3);
+    }
     for (size_t r = 0; r < count; r++) {
-        if (r + 1 < count) {
-            const char *next = (const char *)(base + (size_t)rows[r + 1] * stride);
+        if (r + window < count) {
+            const char *next = (const char *)(base + (size_t)rows[r + window] * stride);
             for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 3);
         }
         out[r] = fn(query, base + (size_t)rows[r] * stride, n);
     }
+}
+
+void arbor_prefetch(const void *address, size_t bytes) {
+    const char *p = (const char *)address;
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
 }
 
 void arbor_dot_rows(const float *query, const float *base, size_t count, size_t n, float *out) {

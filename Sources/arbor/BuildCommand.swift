@@ -72,15 +72,17 @@ struct Build: ParsableCommand {
         Interrupts.install(cancellation)
         let progress = ProgressPrinter()
         let (embeddings, itemIDs, itemCategories) = try loadItems(progress: progress, cancellation: cancellation)
+        // The graph first: the tree builder then takes the matrix over (it becomes the leaf level),
+        // so a build holds one N × d copy of the vectors, not two.
+        let (hnswGraph, hnswSeconds) = try graph.buildGraph(vectors: embeddings, ids: itemIDs, progress: progress,
+                                                         cancellation: cancellation)
         let start = ContinuousClock.now
         let layout = assigned.assignment != nil
             ? try assigned.layout(embeddings: embeddings, ids: itemIDs, categories: itemCategories, fanOut: tree.fanOut,
                                     innerNodes: tree.innerNodes)
-            : try tree.build(embeddings: embeddings, ids: itemIDs, categories: itemCategories,
+            : try tree.build(embeddings: consume embeddings, ids: itemIDs, categories: itemCategories,
                              progress: progress, cancellation: cancellation)
         let buildSeconds = seconds(since: start)
-        let (hnswGraph, hnswSeconds) = try graph.buildGraph(vectors: embeddings, ids: itemIDs, progress: progress,
-                                                         cancellation: cancellation)
         let writeStart = ContinuousClock.now
         try IndexFiles.writeVectorIndex(layout, graph: hnswGraph, to: out, leafSlack: slack, chunkBytes: chunkBytes,
                                         progress: progress, cancellation: cancellation)

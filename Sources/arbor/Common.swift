@@ -33,12 +33,12 @@ struct TreeOptions: ParsableArguments {
     }
 
     /// Builds the tree with progress and cancellation.
-    func build(embeddings: Matrix, ids: [ItemID], categories: [UInt32], progress: ProgressPrinter,
+    func build(embeddings: consuming Matrix, ids: [ItemID], categories: [UInt32], progress: ProgressPrinter,
                cancellation: CancellationFlag) throws -> TreeLayout {
         // Node splits run on all cores, each with one BLAS thread (the builder's BLAS.concurrentPerform).
         switch initMethod {
         case .kmeans:
-            return try TreeBuilder.balancedKMeans(embeddings: embeddings, items: ids, categories: categories,
+            return try TreeBuilder.balancedKMeans(embeddings: consume embeddings, items: ids, categories: categories,
                                                   options: buildOptions, progress: progress, cancellation: cancellation)
         case .category:
             guard !categories.isEmpty else {

@@ -159,4 +159,36 @@ import Testing
         #expect(Set(labels).count == n)
         for r in 0..<n { #expect(Array(m.row(r)) == Array(original.row(Int(labels[r])))) }
     }
+
+    /// The in-place reordering is the stable counting sort by group: groups in order, each keeping
+    /// its rows' original order (so trees are the same as with the copying sort it replaced).
+    @Test func partitionIsAStableSortByGroup() throws {
+        var rng = SplitMix64(seed: 9)
+        for (n, k) in [(2, 2), (17, 3), (1000, 16), (4099, 7)] {
+            let d = 5
+            var m = try Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in rng.nextUnitFloat() })
+            let original = m
+            let kmeans = BalancedKMeans(k: k, seed: 4)
+            let groups = kmeans.assign(points: original)
+            var labels = (0..<n).map { Int32($0) }
+            _ = kmeans.partition(&m, labels: &labels, range: 0..<n)
+            let expected = (0..<n).sorted { (groups[$0], $0) < (groups[$1], $1) }.map { Int32($0) }
+            #expect(labels == expected, "n = \(n), k = \(k)")
+            for r in 0..<n { #expect(Array(m.row(r)) == Array(original.row(Int(labels[r])))) }
+        }
+    }
+
+    @Test func permuteRowsFollowsEveryCycle() {
+        // destination: 0 -> 2, 1 -> 0, 2 -> 1 (one 3-cycle), 3 stays, 4 <-> 5.
+        var destination: [Int32] = [2, 0, 1, 3, 5, 4]
+        var rows: [Float] = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+        var labels: [Int32] = [10, 11, 12, 13, 14, 15]
+        rows.withUnsafeMutableBufferPointer { r in
+            labels.withUnsafeMutableBufferPointer { l in
+                BalancedKMeans.permuteRows(r.baseAddress!, labels: l.baseAddress!, dimension: 2, destination: &destination)
+            }
+        }
+        #expect(rows == [1, 1, 2, 2, 0, 0, 3, 3, 5, 5, 4, 4])
+        #expect(labels == [11, 12, 10, 13, 15, 14])
+    }
 }

@@ -7,6 +7,7 @@
 // holds two stripes at once.
 
 import ArborCore
+import CArborKernels
 
 /// Which visited nodes may enter the result list.
 struct HNSWResultFilter {
@@ -96,6 +97,13 @@ extension HNSWGraphPointers {
             if -closest.distance > bound && top.count == ef { break }
             queue.pop()
             statistics.steps += 1
+            if !queue.isEmpty, locks == nil {
+                // The next node to expand is probably the new top: bring its list in while this
+                // one is processed (hnswlib does the same).
+                let (slots, count) = list(queue.top.node, layer: layer)
+                arbor_prefetch(count, 4)
+                arbor_prefetch(slots, capacity(layer: layer) * 4)
+            }
             let (nb, n) = neighbours(of: closest.node, layer: layer, locks: locks, scratch: ctx.neighbours)
             // The unvisited neighbours first, then their distances in one batched call (which
             // prefetches each next vector); the same order and bits as one distance at a time.

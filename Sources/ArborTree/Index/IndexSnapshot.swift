@@ -127,6 +127,13 @@ public struct IndexSnapshot: TreeView, @unchecked Sendable {
         embeddings[level].gatherRows(nodes, into: &output)
     }
 
+    /// Lends the embeddings of the contiguous `nodes` on `level` from the map, one piece per stored
+    /// chunk the range touches (see ``MappedArray/forEachFloatRun(_:scratch:_:)``). O(pieces).
+    public func forEachEmbeddingRun(level: Int, nodes: Range<Int>, scratch: inout [Float],
+                                    _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        embeddings[level].forEachFloatRun(nodes, scratch: &scratch, body)
+    }
+
     /// Calls `body` once per stored chunk of `level`'s embeddings with the chunk's node range and
     /// its `range.count × dimension` values (row-major), zero-copy when aligned (see
     /// ``MappedArray/forEachFloatChunk(_:)``): a level scan is one GEMM per chunk (16 MiB by

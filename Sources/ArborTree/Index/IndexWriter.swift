@@ -64,16 +64,17 @@ public struct IndexWriter: Sendable {
         defer { progress.finish(task: "write index") }
         let slotted = formatVersion >= IndexFormat.firstUpdatableVersion && layout.depth >= 1
             ? SlottedLeaves(layout, slack: leafSlack) : nil
-        let stored = slotted?.layout ?? layout
+        var levelNodeCounts = layout.levels.map(\.nodeCount)
+        if let slotted { levelNodeCounts[layout.depth] = slotted.slotLeaf.count }
         var header = IndexHeader(
             formatVersion: formatVersion, dimension: layout.dimension, fanOut: layout.fanOut,
-            itemCount: layout.itemCount, levelNodeCounts: stored.levels.map(\.nodeCount),
+            itemCount: layout.itemCount, levelNodeCounts: levelNodeCounts,
             hasCategories: !layout.leafCategories.isEmpty, nodeScorer: nodeScorer, queryProducer: queryProducer,
             chunkBytes: chunkBytes, tensors: tensors.map { TensorInfo(name: $0.name, shape: $0.shape, digest: $0.digest) },
             extraNames: extra.keys.sorted())
         header.leafSlack = slotted == nil ? 0 : leafSlack
-        let ids = stored.leafItems.map(\.rawValue)
-        var work = plan(layout: stored, ids: ids, tensors: tensors, extra: extra, names: header.extraNames)
+        let ids = slotted?.ids ?? layout.leafItems.map(\.rawValue)
+        var work = plan(layout: layout, slotted: slotted, ids: ids, tensors: tensors, extra: extra, names: header.extraNames)
         if let slotted {
             // Child ends of the leaf parents, right after that level's child offsets (key order).
             let fourPer = IndexFormat.perChunk(elementBytes: 4, chunkBytes: chunkBytes)
@@ -143,9 +144,10 @@ public struct IndexWriter: Sendable {
     }
 
     /// Every large value to write, in key order within each table. Slices share the caller's
-    /// storage (no copies), except the item ids, converted once.
-    private func plan(layout: TreeLayout, ids: [UInt64], tensors: [NamedTensor], extra: [String: [UInt8]],
-                      names: [String]) -> [LargeWrite] {
+    /// storage (no copies), except the item ids, converted once; a slotted leaf level is gathered
+    /// chunk by chunk while it is written (one chunk in memory at a time).
+    private func plan(layout: TreeLayout, slotted: SlottedLeaves?, ids: [UInt64], tensors: [NamedTensor],
+                      extra: [String: [UInt8]], names: [String]) -> [LargeWrite] {
         var work: [LargeWrite] = []
         let d = layout.dimension
         let rowsPer = IndexFormat.perChunk(elementBytes: d * 4, chunkBytes: chunkBytes)
@@ -153,18 +155,27 @@ public struct IndexWriter: Sendable {
         let eightPer = IndexFormat.perChunk(elementBytes: 8, chunkBytes: chunkBytes)
         for (l, level) in layout.levels.enumerated() {
             let values = level.embeddings.values
+            if let slotted, l == layout.depth {
+                for (c, r) in chunkRanges(count: slotted.slotLeaf.count, perChunk: rowsPer).enumerated() {
+                    work.append(LargeWrite(.embeddings(level: l, chunk: c),
+                                           .gatheredRows(source: values, rows: slotted.slotLeaf[r], width: d)))
+                }
+                continue  // the leaf level has no child offsets
+            }
             for (c, r) in chunkRanges(count: level.nodeCount, perChunk: rowsPer).enumerated() {
                 work.append(LargeWrite(.embeddings(level: l, chunk: c), .floats(values[r.lowerBound * d ..< r.upperBound * d])))
             }
-            for (c, r) in chunkRanges(count: level.childOffsets.count, perChunk: fourPer).enumerated() {
-                work.append(LargeWrite(.childOffsets(level: l, chunk: c), .int32s(level.childOffsets[r])))
+            let offsets = slotted != nil && l == layout.depth - 1 ? slotted!.offsets : level.childOffsets
+            for (c, r) in chunkRanges(count: offsets.count, perChunk: fourPer).enumerated() {
+                work.append(LargeWrite(.childOffsets(level: l, chunk: c), .int32s(offsets[r])))
             }
         }
         for (c, r) in chunkRanges(count: ids.count, perChunk: eightPer).enumerated() {
             work.append(LargeWrite(.leafItems(chunk: c), .uint64s(ids[r])))
         }
-        for (c, r) in chunkRanges(count: layout.leafCategories.count, perChunk: fourPer).enumerated() {
-            work.append(LargeWrite(.categories(chunk: c), .uint32s(layout.leafCategories[r])))
+        let categories = slotted?.categories ?? layout.leafCategories
+        for (c, r) in chunkRanges(count: categories.count, perChunk: fourPer).enumerated() {
+            work.append(LargeWrite(.categories(chunk: c), .uint32s(categories[r])))
         }
         for t in tensors {
             for (c, r) in chunkRanges(count: t.values.count, perChunk: fourPer).enumerated() {
@@ -186,9 +197,22 @@ struct LargeWrite {
     enum Payload: StoreValue {
         case floats(ArraySlice<Float>), int32s(ArraySlice<Int32>), uint32s(ArraySlice<UInt32>)
         case uint64s(ArraySlice<UInt64>), bytes([UInt8])
+        /// Rows of `source` (`width` floats each) in the order of `rows`, a negative entry standing
+        /// for a row of zeros: gathered into a temporary buffer each time the bytes are read.
+        case gatheredRows(source: [Float], rows: ArraySlice<Int32>, width: Int)
 
         func withValueBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
             switch self {
+            case let .gatheredRows(source, rows, width):
+                var buffer = [Float](repeating: 0, count: rows.count * width)
+                source.withUnsafeBufferPointer { src in
+                    buffer.withUnsafeMutableBufferPointer { dst in
+                        for (j, row) in rows.enumerated() where row >= 0 {
+                            (dst.baseAddress! + j * width).update(from: src.baseAddress! + Int(row) * width, count: width)
+                        }
+                    }
+                }
+                return try buffer.withValueBytes(body)
             case let .floats(s): return try s.withValueBytes(body)
             case let .int32s(s): return try s.withValueBytes(body)
             case let .uint32s(s): return try s.withValueBytes(body)
@@ -204,6 +228,7 @@ struct LargeWrite {
             case let .uint32s(s): return s.count * 4
             case let .uint64s(s): return s.count * 8
             case let .bytes(b): return b.count
+            case let .gatheredRows(_, rows, width): return rows.count * width * 4
             }
         }
     }
@@ -335,43 +360,48 @@ enum IndexWriterTestHook {
 }
 
 /// A tree's leaf level laid out in slots (format 3): each leaf parent's items followed by `slack`
-/// free slots (item id ``IndexFormat/freeSlot``, zero embedding, category 0).
+/// free slots (item id ``IndexFormat/freeSlot``, zero embedding, category 0). Holds the slots'
+/// sources, not their rows: the writer gathers the rows chunk by chunk.
 struct SlottedLeaves {
-    /// The tree with the slotted leaf level and the leaf parents' offsets over slots; not a valid
-    /// ``TreeLayout`` (free slots share one id); only for writing.
-    let layout: TreeLayout
+    /// The leaf parents' child offsets over slots (one more entry than leaf parents).
+    let offsets: [Int32]
     /// End of each leaf parent's live slots.
     let ends: [Int32]
+    /// Per slot: the leaf (row of the tree's leaf level) it holds, or -1 for a free slot.
+    let slotLeaf: [Int32]
+    /// Per slot: the item id (``IndexFormat/freeSlot`` when free).
+    let ids: [UInt64]
+    /// Per slot: the category (0 when free); empty when the tree has none.
+    let categories: [UInt32]
 
     init(_ tree: TreeLayout, slack: Int) {
-        let depth = tree.depth, d = tree.dimension
+        let depth = tree.depth
         let parents = tree.levels[depth - 1]
         let old = parents.childOffsets
         let hasCategories = !tree.leafCategories.isEmpty
         let slots = tree.itemCount + parents.nodeCount * slack
         var offsets = [Int32](); offsets.reserveCapacity(old.count)
         var ends = [Int32](); ends.reserveCapacity(parents.nodeCount)
-        var values = [Float](repeating: 0, count: slots * d)
-        var ids = [ItemID](repeating: ItemID(IndexFormat.freeSlot), count: slots)
+        var slotLeaf = [Int32](repeating: -1, count: slots)
+        var ids = [UInt64](repeating: IndexFormat.freeSlot, count: slots)
         var categories = [UInt32](repeating: 0, count: hasCategories ? slots : 0)
-        let leaves = tree.levels[depth].embeddings.values
         var next = 0
         for p in 0 ..< parents.nodeCount {
             offsets.append(Int32(next))
             let range = Int(old[p]) ..< Int(old[p + 1])
             for (j, leaf) in range.enumerated() {
-                values.replaceSubrange((next + j) * d ..< (next + j + 1) * d, with: leaves[leaf * d ..< (leaf + 1) * d])
-                ids[next + j] = tree.leafItems[leaf]
+                slotLeaf[next + j] = Int32(leaf)
+                ids[next + j] = tree.leafItems[leaf].rawValue
                 if hasCategories { categories[next + j] = tree.leafCategories[leaf] }
             }
             ends.append(Int32(next + range.count))
             next += range.count + slack
         }
         offsets.append(Int32(next))
-        var levels = tree.levels
-        levels[depth - 1].childOffsets = offsets
-        levels[depth] = TreeLevel(embeddings: try! Matrix(rows: slots, cols: d, values: values), childOffsets: [])
-        layout = TreeLayout(dimension: d, fanOut: tree.fanOut, levels: levels, leafItems: ids, leafCategories: categories)
+        self.offsets = offsets
         self.ends = ends
+        self.slotLeaf = slotLeaf
+        self.ids = ids
+        self.categories = categories
     }
 }

@@ -80,6 +80,9 @@ const char *arbor_dot_kernel_name(arbor_dot_kernel kernel);
 void arbor_dot_batch(arbor_dot_fn fn, const float *query, const float *base, size_t stride,
                      const int32_t *rows, size_t count, size_t n, float *out);
 
+/// Hints the CPU to bring `bytes` bytes from `address` into cache (no effect on results).
+void arbor_prefetch(const void *address, size_t bytes);
+
 /// The portable kernel itself (always available), for reference and tests.
 float arbor_dot_portable(const float *a, const float *b, size_t n);
 
